@@ -1,0 +1,77 @@
+//! Admission controller: every tick, for each active drop, runs `admit.lua`, which expires
+//! stale tokens and admits the head of the queue within the rate and holder caps. The caps
+//! live in Redis, so any number of these controllers may run side by side.
+
+use rand::RngCore;
+use redis::AsyncCommands;
+use std::sync::Arc;
+use std::time::Duration;
+use vq_core::domain::DropId;
+use vq_core::scripts::AdmitOutcome;
+use vq_core::{Clock, Keys, RedisConn, Scripts, Shutdown};
+
+#[derive(Clone)]
+pub struct Admitter {
+    conn: RedisConn,
+    scripts: Arc<Scripts>,
+    keys: Keys,
+    clock: Clock,
+    max_batch: u32,
+}
+
+impl Admitter {
+    pub fn new(conn: RedisConn, scripts: Arc<Scripts>, keys: Keys, clock: Clock, max_batch: u32) -> Self {
+        Admitter {
+            conn,
+            scripts,
+            keys,
+            clock,
+            max_batch,
+        }
+    }
+
+    /// One tick for one drop. Tokens are a fresh 128-bit random prefix plus an index, so they
+    /// cannot be guessed, and one script argument carries a whole batch of them.
+    pub async fn tick_drop(&mut self, id: DropId) -> redis::RedisResult<AdmitOutcome> {
+        let mut raw = [0u8; 16];
+        rand::thread_rng().fill_bytes(&mut raw);
+        let prefix = hex::encode(raw);
+        let k = self.keys.drop(id);
+        self.scripts
+            .admit(&mut self.conn, &k, &self.clock, self.max_batch, &prefix)
+            .await
+    }
+
+    /// One tick for every active drop; closed or deleted drops leave the active set.
+    pub async fn tick_all(&mut self) -> redis::RedisResult<u64> {
+        let ids: Vec<i64> = self.conn.smembers(self.keys.active_drops()).await?;
+        let mut admitted = 0;
+        for raw in ids {
+            let Ok(id) = DropId::new(raw) else { continue };
+            let out = self.tick_drop(id).await?;
+            admitted += out.admitted.len() as u64;
+            if out.status == "closed" || out.status == "no_drop" {
+                let _: () = self.conn.srem(self.keys.active_drops(), raw).await?;
+            }
+        }
+        Ok(admitted)
+    }
+
+    /// Ticks until shutdown. Errors are logged and retried on the next tick: a Redis
+    /// failover must not stop admission for good.
+    pub async fn run(mut self, tick: Duration, mut shutdown: Shutdown) {
+        let mut every = tokio::time::interval(tick);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.wait() => break,
+                _ = every.tick() => {
+                    if let Err(e) = self.tick_all().await {
+                        tracing::warn!(error = %e, "admission tick failed");
+                    }
+                }
+            }
+        }
+        tracing::info!("admission controller stopped");
+    }
+}

@@ -1,0 +1,193 @@
+//! Drop manager API: create and configure drops; change the rate, pause, resume and close
+//! while live. Every route needs the manager role.
+
+use crate::drop_store::{self, DropRow, NewDrop};
+use crate::error::ApiError;
+use crate::extract::{ApiJson, DropPath, Manager};
+use crate::views::{self, LiveStats};
+use crate::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use vq_core::domain::*;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/admin/drops", post(create))
+        .route("/v1/admin/drops/{id}", get(show).patch(update))
+        .route("/v1/admin/drops/{id}/pause", post(pause))
+        .route("/v1/admin/drops/{id}/resume", post(resume))
+        .route("/v1/admin/drops/{id}/close", post(close))
+}
+
+/// Create body. Optional fields have defaults; unknown fields are rejected.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DropSpec {
+    product_name: Option<String>,
+    price_cents: Option<i64>,
+    stock: Option<i64>,
+    starts_at: Option<String>,
+    per_user_limit: Option<i64>,
+    admission_rate: Option<i64>,
+    max_holders: Option<i64>,
+    token_ttl_s: Option<i64>,
+    prequeue_s: Option<i64>,
+}
+
+/// Patch body: the stock is fixed once a drop exists.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DropPatch {
+    product_name: Option<String>,
+    price_cents: Option<i64>,
+    starts_at: Option<String>,
+    per_user_limit: Option<i64>,
+    admission_rate: Option<i64>,
+    max_holders: Option<i64>,
+    token_ttl_s: Option<i64>,
+    prequeue_s: Option<i64>,
+}
+
+fn time(s: String) -> Result<DateTime<Utc>, Invalid> {
+    DateTime::parse_from_rfc3339(&s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| Invalid("must be an RFC 3339 time such as 2026-12-01T10:00:00Z".into()))
+}
+
+fn name(s: String) -> Result<String, Invalid> {
+    ProductName::parse(&s).map(|n| n.as_str().to_owned())
+}
+
+fn int<T>(new: fn(u32) -> Result<T, Invalid>, get: fn(T) -> u32) -> impl FnOnce(i64) -> Result<i32, Invalid> {
+    move |v| count(new)(v).map(|t| get(t) as i32)
+}
+
+fn price(v: i64) -> Result<i64, Invalid> {
+    PriceCents::new(v).map(PriceCents::get)
+}
+
+#[derive(Serialize)]
+struct AdminDrop {
+    #[serde(flatten)]
+    drop: DropRow,
+    phase: &'static str,
+    stats: LiveStats,
+    orders_in_db: i64,
+}
+
+async fn view(st: &AppState, d: DropRow) -> Result<AdminDrop, ApiError> {
+    let (stats, state) = views::live_stats(st, &d).await?;
+    let state = state.unwrap_or_else(|| d.state.clone());
+    let (orders_in_db,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM orders WHERE drop_id = $1")
+        .bind(d.id)
+        .fetch_one(&st.db)
+        .await?;
+    Ok(AdminDrop {
+        phase: views::phase(&d, &state, stats.remaining, st.clock.now_ms()),
+        drop: d,
+        stats,
+        orders_in_db,
+    })
+}
+
+async fn create(
+    State(st): State<AppState>,
+    Manager(_): Manager,
+    ApiJson(spec): ApiJson<DropSpec>,
+) -> Result<(StatusCode, Json<AdminDrop>), ApiError> {
+    let mut c = Checker::default();
+    let product_name = c.req("product_name", spec.product_name, name);
+    let price_cents = c.opt("price_cents", spec.price_cents, price).or(Some(0));
+    let stock = c.req("stock", spec.stock, int(Stock::new, Stock::get));
+    let starts_at = c.req("starts_at", spec.starts_at, time);
+    let limit = c.opt("per_user_limit", spec.per_user_limit, int(PerUserLimit::new, PerUserLimit::get));
+    let rate = c.req("admission_rate", spec.admission_rate, int(AdmissionRate::new, AdmissionRate::get));
+    let holders = c.opt("max_holders", spec.max_holders, int(MaxHolders::new, MaxHolders::get));
+    let ttl = c.opt("token_ttl_s", spec.token_ttl_s, int(TokenTtlSecs::new, TokenTtlSecs::get));
+    let prequeue = c.opt("prequeue_s", spec.prequeue_s, int(PrequeueSecs::new, PrequeueSecs::get));
+    c.finish().map_err(ApiError::Validation)?;
+    let (Some(product_name), Some(price_cents), Some(stock), Some(starts_at), Some(admission_rate)) =
+        (product_name, price_cents, stock, starts_at, rate)
+    else {
+        unreachable!("finish() reports every missing required field")
+    };
+    let new = NewDrop {
+        product_name,
+        price_cents,
+        stock,
+        per_user_limit: limit.unwrap_or(1),
+        admission_rate,
+        max_holders: holders.unwrap_or(1000),
+        token_ttl_s: ttl.unwrap_or(60),
+        prequeue_s: prequeue.unwrap_or(0),
+        starts_at,
+    };
+    let row = drop_store::create(&st, new).await?;
+    tracing::info!(drop = row.id, stock = row.stock, rate = row.admission_rate, "drop created");
+    Ok((StatusCode::CREATED, Json(view(&st, row).await?)))
+}
+
+async fn show(State(st): State<AppState>, Manager(_): Manager, DropPath(id): DropPath) -> Result<Json<AdminDrop>, ApiError> {
+    let d = drop_store::load(&st, id).await?;
+    Ok(Json(view(&st, d).await?))
+}
+
+async fn update(
+    State(st): State<AppState>,
+    Manager(_): Manager,
+    DropPath(id): DropPath,
+    ApiJson(p): ApiJson<DropPatch>,
+) -> Result<Json<AdminDrop>, ApiError> {
+    let mut d = drop_store::load(&st, id).await?;
+    let mut c = Checker::default();
+    let product_name = c.opt("product_name", p.product_name, name);
+    let price_cents = c.opt("price_cents", p.price_cents, price);
+    let starts_at = c.opt("starts_at", p.starts_at, time);
+    let limit = c.opt("per_user_limit", p.per_user_limit, int(PerUserLimit::new, PerUserLimit::get));
+    let rate = c.opt("admission_rate", p.admission_rate, int(AdmissionRate::new, AdmissionRate::get));
+    let holders = c.opt("max_holders", p.max_holders, int(MaxHolders::new, MaxHolders::get));
+    let ttl = c.opt("token_ttl_s", p.token_ttl_s, int(TokenTtlSecs::new, TokenTtlSecs::get));
+    let prequeue = c.opt("prequeue_s", p.prequeue_s, int(PrequeueSecs::new, PrequeueSecs::get));
+    c.finish().map_err(ApiError::Validation)?;
+    if d.state == "closed" {
+        return Err(ApiError::conflict("invalid_state", "a closed drop cannot change", serde_json::json!({ "state": d.state })));
+    }
+    // Moving the start after the room opened would reorder people already waiting.
+    if (starts_at.is_some() || prequeue.is_some()) && st.clock.now_ms() >= d.opens_at().timestamp_millis() {
+        return Err(ApiError::conflict(
+            "already_open",
+            "start time and pre-queue window are fixed once the waiting room opened",
+            serde_json::Value::Null,
+        ));
+    }
+    d.product_name = product_name.unwrap_or(d.product_name);
+    d.price_cents = price_cents.unwrap_or(d.price_cents);
+    d.starts_at = starts_at.unwrap_or(d.starts_at);
+    d.per_user_limit = limit.unwrap_or(d.per_user_limit);
+    d.admission_rate = rate.unwrap_or(d.admission_rate);
+    d.max_holders = holders.unwrap_or(d.max_holders);
+    d.token_ttl_s = ttl.unwrap_or(d.token_ttl_s);
+    d.prequeue_s = prequeue.unwrap_or(d.prequeue_s);
+    let row = drop_store::save(&st, &d).await?;
+    tracing::info!(drop = row.id, rate = row.admission_rate, "drop updated");
+    Ok(Json(view(&st, row).await?))
+}
+
+async fn pause(State(st): State<AppState>, Manager(_): Manager, DropPath(id): DropPath) -> Result<Json<AdminDrop>, ApiError> {
+    let row = drop_store::transition(&st, id, &["active"], "paused").await?;
+    Ok(Json(view(&st, row).await?))
+}
+
+async fn resume(State(st): State<AppState>, Manager(_): Manager, DropPath(id): DropPath) -> Result<Json<AdminDrop>, ApiError> {
+    let row = drop_store::transition(&st, id, &["paused"], "active").await?;
+    Ok(Json(view(&st, row).await?))
+}
+
+async fn close(State(st): State<AppState>, Manager(_): Manager, DropPath(id): DropPath) -> Result<Json<AdminDrop>, ApiError> {
+    let row = drop_store::transition(&st, id, &["active", "paused"], "closed").await?;
+    Ok(Json(view(&st, row).await?))
+}

@@ -1,0 +1,172 @@
+//! Drops: PostgreSQL holds the durable configuration, Redis a live mirror (the `cfg` hash
+//! and the stock counter) that the Lua scripts read. Every change writes both, PostgreSQL
+//! inside a transaction that only commits once Redis took the change.
+
+use crate::error::ApiError;
+use crate::AppState;
+use chrono::{DateTime, Utc};
+use redis::AsyncCommands;
+use serde::Serialize;
+use serde_json::json;
+use sqlx::FromRow;
+use vq_core::domain::DropId;
+
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct DropRow {
+    pub id: i64,
+    pub product_name: String,
+    pub price_cents: i64,
+    pub stock: i32,
+    pub per_user_limit: i32,
+    pub admission_rate: i32,
+    pub max_holders: i32,
+    pub token_ttl_s: i32,
+    pub prequeue_s: i32,
+    pub starts_at: DateTime<Utc>,
+    pub state: String,
+}
+
+impl DropRow {
+    pub fn drop_id(&self) -> DropId {
+        DropId::new(self.id).expect("ids from the database are positive")
+    }
+
+    pub fn opens_at(&self) -> DateTime<Utc> {
+        self.starts_at - chrono::Duration::seconds(self.prequeue_s.into())
+    }
+}
+
+const COLUMNS: &str = "id, product_name, price_cents, stock, per_user_limit, admission_rate, \
+    max_holders, token_ttl_s, prequeue_s, starts_at, state";
+
+pub async fn load(st: &AppState, id: DropId) -> Result<DropRow, ApiError> {
+    sqlx::query_as::<_, DropRow>(&format!("SELECT {COLUMNS} FROM drops WHERE id = $1"))
+        .bind(id.get())
+        .fetch_optional(&st.db)
+        .await?
+        .ok_or_else(ApiError::drop_not_found)
+}
+
+/// Writes the configuration the scripts read. The stock counter is only set when absent:
+/// once a drop exists, only the purchase script (and restocks) move it.
+pub async fn mirror(st: &AppState, d: &DropRow) -> Result<(), ApiError> {
+    let k = st.keys.drop(d.drop_id());
+    let mut conn = st.redis.clone();
+    let mut p = redis::pipe();
+    p.atomic()
+        .hset_multiple(
+            k.cfg(),
+            &[
+                ("state", d.state.clone()),
+                ("starts_at", d.starts_at.timestamp_millis().to_string()),
+                ("prequeue", (i64::from(d.prequeue_s) * 1000).to_string()),
+                ("limit", d.per_user_limit.to_string()),
+                ("rate", d.admission_rate.to_string()),
+                ("max_holders", d.max_holders.to_string()),
+                ("ttl", (i64::from(d.token_ttl_s) * 1000).to_string()),
+                ("initial_stock", d.stock.to_string()),
+            ],
+        )
+        .ignore()
+        .set_nx(k.stock(), d.stock)
+        .ignore();
+    if d.state == "closed" {
+        p.srem(st.keys.active_drops(), d.id).ignore();
+    } else {
+        p.sadd(st.keys.active_drops(), d.id).ignore();
+    }
+    p.sadd(st.keys.stream_drops(), d.id).ignore();
+    let _: () = p.query_async(&mut conn).await?;
+    vq_worker::ensure_group(&mut conn, &k.orders()).await?;
+    Ok(())
+}
+
+pub struct NewDrop {
+    pub product_name: String,
+    pub price_cents: i64,
+    pub stock: i32,
+    pub per_user_limit: i32,
+    pub admission_rate: i32,
+    pub max_holders: i32,
+    pub token_ttl_s: i32,
+    pub prequeue_s: i32,
+    pub starts_at: DateTime<Utc>,
+}
+
+pub async fn create(st: &AppState, n: NewDrop) -> Result<DropRow, ApiError> {
+    let mut tx = st.db.begin().await?;
+    let row = sqlx::query_as::<_, DropRow>(&format!(
+        "INSERT INTO drops (product_name, price_cents, stock, per_user_limit, admission_rate, \
+         max_holders, token_ttl_s, prequeue_s, starts_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {COLUMNS}"
+    ))
+    .bind(&n.product_name)
+    .bind(n.price_cents)
+    .bind(n.stock)
+    .bind(n.per_user_limit)
+    .bind(n.admission_rate)
+    .bind(n.max_holders)
+    .bind(n.token_ttl_s)
+    .bind(n.prequeue_s)
+    .bind(n.starts_at)
+    .fetch_one(&mut *tx)
+    .await?;
+    mirror(st, &row).await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// Saves an edited row (config fields only; stock and state are not touched here).
+pub async fn save(st: &AppState, d: &DropRow) -> Result<DropRow, ApiError> {
+    let mut tx = st.db.begin().await?;
+    let row = sqlx::query_as::<_, DropRow>(&format!(
+        "UPDATE drops SET product_name = $2, price_cents = $3, per_user_limit = $4, \
+         admission_rate = $5, max_holders = $6, token_ttl_s = $7, prequeue_s = $8, \
+         starts_at = $9, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
+    ))
+    .bind(d.id)
+    .bind(&d.product_name)
+    .bind(d.price_cents)
+    .bind(d.per_user_limit)
+    .bind(d.admission_rate)
+    .bind(d.max_holders)
+    .bind(d.token_ttl_s)
+    .bind(d.prequeue_s)
+    .bind(d.starts_at)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(ApiError::drop_not_found)?;
+    mirror(st, &row).await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// Moves the drop to `to` if it is currently in one of `from`; tells every room.
+pub async fn transition(st: &AppState, id: DropId, from: &[&str], to: &str) -> Result<DropRow, ApiError> {
+    let mut tx = st.db.begin().await?;
+    let current: Option<(String,)> = sqlx::query_as("SELECT state FROM drops WHERE id = $1 FOR UPDATE")
+        .bind(id.get())
+        .fetch_optional(&mut *tx)
+        .await?;
+    let (current,) = current.ok_or_else(ApiError::drop_not_found)?;
+    if !from.contains(&current.as_str()) {
+        return Err(ApiError::conflict(
+            "invalid_state",
+            format!("cannot go from {current} to {to}"),
+            json!({ "state": current }),
+        ));
+    }
+    let row = sqlx::query_as::<_, DropRow>(&format!(
+        "UPDATE drops SET state = $2, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
+    ))
+    .bind(id.get())
+    .bind(to)
+    .fetch_one(&mut *tx)
+    .await?;
+    mirror(st, &row).await?;
+    tx.commit().await?;
+    let mut conn = st.redis.clone();
+    let event = json!({ "type": "state", "state": to }).to_string();
+    let _: () = conn.publish(st.keys.drop(id).events(), event).await?;
+    Ok(row)
+}

@@ -1,0 +1,140 @@
+//! Shopper HTTP API for one drop: details, the waiting room over plain HTTP (for clients
+//! without WebSockets, and the load tester), and the purchase.
+
+use crate::error::ApiError;
+use crate::extract::{ApiJson, AuthUser, DropPath};
+use crate::{drop_store, views, AppState};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use redis::AsyncCommands;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use vq_core::domain::{DropId, Quantity, UserId};
+use vq_core::scripts::{JoinOutcome, PurchaseOutcome};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/drops/{id}", get(show))
+        .route("/v1/drops/{id}/queue", post(join).get(status).delete(leave))
+        .route("/v1/drops/{id}/purchase", post(purchase))
+}
+
+async fn show(State(st): State<AppState>, DropPath(id): DropPath) -> Result<Json<views::PublicDrop>, ApiError> {
+    let d = drop_store::load(&st, id).await?;
+    Ok(Json(views::public(&st, &d).await?))
+}
+
+/// Runs the join script (or a peek) and maps every outcome to a response body.
+pub async fn join_or_peek(st: &AppState, id: DropId, user: UserId, peek: bool) -> Result<JoinOutcome, ApiError> {
+    let mut conn = st.redis.clone();
+    let random: f64 = rand::random();
+    let out = st
+        .scripts
+        .join(&mut conn, &st.keys.drop(id), user, &st.clock, random, peek)
+        .await?;
+    match out {
+        JoinOutcome::Rejected(r) => Err(ApiError::Join(r)),
+        other => Ok(other),
+    }
+}
+
+async fn place_body(st: &AppState, id: DropId, out: JoinOutcome) -> Result<Value, ApiError> {
+    Ok(match out {
+        JoinOutcome::Queued { rank, prequeue, .. } => {
+            let mut conn = st.redis.clone();
+            let k = st.keys.drop(id);
+            let (rate, qlen): (Option<u64>, u64) =
+                redis::pipe().hget(k.cfg(), "rate").zcard(k.queue()).query_async(&mut conn).await?;
+            let mut body = views::position(rank, rate.unwrap_or(1), qlen, prequeue);
+            body["status"] = json!("queued");
+            body
+        }
+        JoinOutcome::Admitted { token, expires_at_ms } => json!({
+            "status": "admitted",
+            "token": token,
+            "expires_at": views::rfc3339(expires_at_ms),
+            "expires_at_ms": expires_at_ms,
+        }),
+        JoinOutcome::NotQueued => {
+            return Err(ApiError::NotFound("not_in_queue", "you have no place in this waiting room".into()))
+        }
+        JoinOutcome::Rejected(r) => return Err(ApiError::Join(r)),
+    })
+}
+
+async fn join(State(st): State<AppState>, DropPath(id): DropPath, AuthUser(p): AuthUser) -> Result<Json<Value>, ApiError> {
+    let out = join_or_peek(&st, id, p.user, false).await?;
+    Ok(Json(place_body(&st, id, out).await?))
+}
+
+async fn status(State(st): State<AppState>, DropPath(id): DropPath, AuthUser(p): AuthUser) -> Result<Json<Value>, ApiError> {
+    let out = join_or_peek(&st, id, p.user, true).await?;
+    Ok(Json(place_body(&st, id, out).await?))
+}
+
+/// Gives up the place. Idempotent: leaving twice, or without a place, is still 204.
+async fn leave(State(st): State<AppState>, DropPath(id): DropPath, AuthUser(p): AuthUser) -> Result<StatusCode, ApiError> {
+    let k = st.keys.drop(id);
+    let mut conn = st.redis.clone();
+    if !conn.exists::<_, bool>(k.cfg()).await? {
+        return Err(ApiError::drop_not_found());
+    }
+    let _: i64 = conn.zrem(k.queue(), p.user.to_string()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PurchaseBody {
+    token: String,
+    #[serde(default = "one")]
+    quantity: i64,
+}
+
+fn one() -> i64 {
+    1
+}
+
+async fn purchase(
+    State(st): State<AppState>,
+    DropPath(id): DropPath,
+    AuthUser(p): AuthUser,
+    ApiJson(body): ApiJson<PurchaseBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let qty = u32::try_from(body.quantity)
+        .map_err(|_| vq_core::domain::Invalid("must be between 1 and 100".into()))
+        .and_then(Quantity::new)
+        .map_err(|e| ApiError::Validation([("quantity".to_string(), e.0)].into()))?;
+    if body.token.is_empty() || body.token.len() > 128 {
+        return Err(ApiError::Validation(
+            [("token".to_string(), "must be 1 to 128 characters".to_string())].into(),
+        ));
+    }
+    let mut conn = st.redis.clone();
+    let k = st.keys.drop(id);
+    let out = st
+        .scripts
+        .purchase(&mut conn, &k, &body.token, p.user, qty, &st.clock)
+        .await?;
+    match out {
+        PurchaseOutcome::Reserved { remaining, user_total } => Ok((
+            StatusCode::CREATED,
+            Json(json!({
+                "status": "reserved",
+                "token": body.token,
+                "quantity": qty.get(),
+                "remaining": remaining,
+                "bought_total": user_total,
+                "order_status": "PENDING_PAYMENT",
+            })),
+        )),
+        PurchaseOutcome::Rejected(vq_core::scripts::PurchaseReject::InvalidToken)
+            if !conn.exists::<_, bool>(k.cfg()).await? =>
+        {
+            Err(ApiError::drop_not_found())
+        }
+        PurchaseOutcome::Rejected(r) => Err(ApiError::Purchase(r)),
+    }
+}

@@ -1,0 +1,154 @@
+//! The API's one error type and its single mapping to HTTP: a status, and a JSON body
+//! `{code, message, ...details}`. Internal errors are logged and hidden from clients.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+use vq_core::domain::FieldErrors;
+use vq_core::scripts::{JoinReject, PurchaseReject};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("request body is invalid")]
+    Validation(FieldErrors),
+    #[error("{message}")]
+    BadRequest {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+    },
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    #[error("this action needs the manager role")]
+    Forbidden,
+    #[error("{1}")]
+    NotFound(&'static str, String),
+    #[error("{message}")]
+    Conflict {
+        code: &'static str,
+        message: String,
+        details: Value,
+    },
+    #[error("purchase rejected")]
+    Purchase(PurchaseReject),
+    #[error("cannot join")]
+    Join(JoinReject),
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<redis::RedisError> for ApiError {
+    fn from(e: redis::RedisError) -> Self {
+        ApiError::Internal(e.into())
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        ApiError::Internal(e.into())
+    }
+}
+
+impl ApiError {
+    pub fn drop_not_found() -> Self {
+        ApiError::NotFound("drop_not_found", "no such drop".into())
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>, details: Value) -> Self {
+        ApiError::Conflict {
+            code,
+            message: message.into(),
+            details,
+        }
+    }
+
+    fn parts(&self) -> (StatusCode, &'static str, String, Value) {
+        use PurchaseReject as P;
+        let msg = self.to_string();
+        match self {
+            ApiError::Validation(f) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                msg,
+                json!({ "fields": f }),
+            ),
+            ApiError::BadRequest {
+                status,
+                code,
+                message,
+            } => (*status, code, message.clone(), Value::Null),
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized", msg, Value::Null),
+            ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden", msg, Value::Null),
+            ApiError::NotFound(code, _) => (StatusCode::NOT_FOUND, code, msg, Value::Null),
+            ApiError::Conflict { code, details, .. } => (StatusCode::CONFLICT, code, msg, details.clone()),
+            ApiError::Purchase(r) => {
+                let (status, message, details) = match r {
+                    P::InvalidToken => (StatusCode::FORBIDDEN, "unknown purchase token".into(), Value::Null),
+                    P::NotYourToken => (
+                        StatusCode::FORBIDDEN,
+                        "this purchase token belongs to another account".into(),
+                        Value::Null,
+                    ),
+                    P::TokenUsed => (StatusCode::CONFLICT, "this purchase token was already used".into(), Value::Null),
+                    P::TokenExpired => (StatusCode::GONE, "this purchase token has expired".into(), Value::Null),
+                    P::DropClosed => (StatusCode::CONFLICT, "the drop is closed".into(), Value::Null),
+                    P::LimitReached { allowance } => (
+                        StatusCode::CONFLICT,
+                        format!("per-account limit reached: you may buy {allowance} more"),
+                        json!({ "allowance": allowance }),
+                    ),
+                    P::SoldOut => (StatusCode::CONFLICT, "sold out".into(), Value::Null),
+                    P::InsufficientStock { remaining } => (
+                        StatusCode::CONFLICT,
+                        format!("only {remaining} left"),
+                        json!({ "remaining": remaining }),
+                    ),
+                };
+                (status, r.code(), message, details)
+            }
+            ApiError::Join(r) => match r {
+                JoinReject::NoDrop => (StatusCode::NOT_FOUND, "drop_not_found", "no such drop".into(), Value::Null),
+                JoinReject::Closed => (StatusCode::CONFLICT, "drop_closed", "the drop is closed".into(), Value::Null),
+                JoinReject::SoldOut => (StatusCode::CONFLICT, "sold_out", "sold out".into(), Value::Null),
+                JoinReject::LimitReached => (
+                    StatusCode::CONFLICT,
+                    "limit_reached",
+                    "you already bought the most one account may".into(),
+                    Value::Null,
+                ),
+                JoinReject::NotOpen { opens_at_ms } => (
+                    StatusCode::CONFLICT,
+                    "not_open",
+                    "the waiting room is not open yet".into(),
+                    json!({ "opens_at": crate::views::rfc3339(*opens_at_ms) }),
+                ),
+            },
+            ApiError::Internal(e) => {
+                tracing::error!(error = ?e, "internal error");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "something went wrong on our side".into(),
+                    Value::Null,
+                )
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, message, details) = self.parts();
+        let mut body = json!({ "code": code, "message": message });
+        if let (Value::Object(extra), Some(map)) = (details, body.as_object_mut()) {
+            map.extend(extra);
+        }
+        let mut res = (status, Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            res.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        res
+    }
+}

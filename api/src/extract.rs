@@ -1,0 +1,105 @@
+//! Extractors that turn every bad input into an `ApiError` (JSON body), never axum's
+//! plain-text rejections: body JSON, the drop id in the path, and the caller's identity.
+
+use crate::error::ApiError;
+use crate::AppState;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use serde::de::DeserializeOwned;
+use vq_core::auth::{Principal, Role};
+use vq_core::domain::DropId;
+
+/// `Json<T>` whose rejections are API errors.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(r) => Err(json_rejection(r)),
+        }
+    }
+}
+
+fn json_rejection(r: JsonRejection) -> ApiError {
+    let (status, code) = match &r {
+        JsonRejection::JsonSyntaxError(_) => (StatusCode::BAD_REQUEST, "malformed_json"),
+        JsonRejection::JsonDataError(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
+        JsonRejection::MissingJsonContentType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+        _ if r.status() == StatusCode::PAYLOAD_TOO_LARGE => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
+        _ => (r.status(), "bad_request"),
+    };
+    ApiError::BadRequest {
+        status,
+        code,
+        message: r.body_text(),
+    }
+}
+
+/// The `{id}` path segment as a drop id; anything else is an unknown drop.
+pub struct DropPath(pub DropId);
+
+impl<S: Send + Sync> FromRequestParts<S> for DropPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let axum::extract::Path(raw) = axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::drop_not_found())?;
+        raw.parse::<DropId>()
+            .map(DropPath)
+            .map_err(|_| ApiError::drop_not_found())
+    }
+}
+
+/// Any signed-in account. The token comes from `Authorization: Bearer …` or, for
+/// browsers opening a WebSocket (which cannot set headers), `?access_token=…`.
+pub struct AuthUser(pub Principal);
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let from_header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::to_owned);
+        let from_query = || {
+            parts.uri.query().and_then(|q| {
+                q.split('&')
+                    .find_map(|kv| kv.strip_prefix("access_token="))
+                    .map(str::to_owned)
+            })
+        };
+        let token = from_header
+            .or_else(from_query)
+            .ok_or(ApiError::Unauthorized("missing bearer token"))?;
+        state
+            .jwt
+            .verify(token.trim())
+            .map(AuthUser)
+            .map_err(|_| ApiError::Unauthorized("invalid or expired token"))
+    }
+}
+
+/// A signed-in drop manager; shoppers get 403.
+pub struct Manager(pub Principal);
+
+impl FromRequestParts<AppState> for Manager {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let AuthUser(p) = AuthUser::from_request_parts(parts, state).await?;
+        if p.role == Role::Manager {
+            Ok(Manager(p))
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
+}

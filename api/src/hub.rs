@@ -1,0 +1,208 @@
+//! Per-node fan-out of drop events. One pattern subscription per api node receives each
+//! admission tick once; every connected buyer derives their position from it locally, so
+//! position updates cost O(1) Redis work per node per tick, however many buyers wait here.
+
+use futures::StreamExt;
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc};
+use vq_core::domain::{DropId, UserId};
+use vq_core::{Keys, Shutdown};
+
+/// What every buyer in a room hears.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomEvent {
+    Tick {
+        status: String,
+        admitted_total: u64,
+        queue_len: u64,
+        rate: u64,
+    },
+    SoldOut,
+    State(String),
+}
+
+/// What only one account hears.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Direct {
+    Admitted { token: String, expires_at_ms: i64 },
+    Expired,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Wire {
+    Tick {
+        status: String,
+        admitted_total: u64,
+        queue_len: u64,
+        rate: u64,
+        #[serde(default)]
+        admitted: Vec<(String, String, i64)>,
+        #[serde(default)]
+        expired: Vec<String>,
+    },
+    SoldOut {},
+    State { state: String },
+}
+
+type UserKey = (DropId, String);
+
+#[derive(Default)]
+pub struct Hub {
+    rooms: Mutex<HashMap<DropId, broadcast::Sender<RoomEvent>>>,
+    users: Mutex<HashMap<UserKey, HashMap<u64, mpsc::UnboundedSender<Direct>>>>,
+    next_id: AtomicU64,
+    connections: AtomicUsize,
+}
+
+/// A registered connection; dropping it unregisters.
+pub struct Registration {
+    hub: Arc<Hub>,
+    key: UserKey,
+    id: u64,
+    pub events: broadcast::Receiver<RoomEvent>,
+    pub direct: mpsc::UnboundedReceiver<Direct>,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let mut users = self.hub.users.lock().expect("hub lock");
+        if let Some(conns) = users.get_mut(&self.key) {
+            conns.remove(&self.id);
+            if conns.is_empty() {
+                users.remove(&self.key);
+            }
+        }
+        drop(users);
+        let mut rooms = self.hub.rooms.lock().expect("hub lock");
+        if rooms.get(&self.key.0).is_some_and(|r| r.receiver_count() <= 1) {
+            rooms.remove(&self.key.0);
+        }
+        self.hub.connections.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Hub {
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+
+    pub fn register(self: &Arc<Self>, drop: DropId, user: UserId) -> Registration {
+        let events = self
+            .rooms
+            .lock()
+            .expect("hub lock")
+            .entry(drop)
+            .or_insert_with(|| broadcast::channel(64).0)
+            .subscribe();
+        let (tx, direct) = mpsc::unbounded_channel();
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let key = (drop, user.to_string());
+        self.users
+            .lock()
+            .expect("hub lock")
+            .entry(key.clone())
+            .or_default()
+            .insert(id, tx);
+        self.connections.fetch_add(1, Ordering::SeqCst);
+        Registration {
+            hub: self.clone(),
+            key,
+            id,
+            events,
+            direct,
+        }
+    }
+
+    fn tell(&self, drop: DropId, user: String, msg: Direct) {
+        if let Some(conns) = self.users.lock().expect("hub lock").get(&(drop, user)) {
+            for tx in conns.values() {
+                let _ = tx.send(msg.clone());
+            }
+        }
+    }
+
+    fn broadcast(&self, drop: DropId, ev: RoomEvent) {
+        if let Some(room) = self.rooms.lock().expect("hub lock").get(&drop) {
+            let _ = room.send(ev);
+        }
+    }
+
+    /// Handles one event message published on a drop's channel.
+    pub fn dispatch(&self, drop: DropId, payload: &[u8]) {
+        let wire: Wire = match serde_json::from_slice(payload) {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!(error = %e, "unreadable drop event");
+                return;
+            }
+        };
+        match wire {
+            Wire::Tick {
+                status,
+                admitted_total,
+                queue_len,
+                rate,
+                admitted,
+                expired,
+            } => {
+                for (user, token, expires_at_ms) in admitted {
+                    self.tell(drop, user, Direct::Admitted { token, expires_at_ms });
+                }
+                for user in expired {
+                    self.tell(drop, user, Direct::Expired);
+                }
+                self.broadcast(
+                    drop,
+                    RoomEvent::Tick {
+                        status,
+                        admitted_total,
+                        queue_len,
+                        rate,
+                    },
+                );
+            }
+            Wire::SoldOut {} => self.broadcast(drop, RoomEvent::SoldOut),
+            Wire::State { state } => self.broadcast(drop, RoomEvent::State(state)),
+        }
+    }
+
+    /// Listens to every drop's channel until shutdown, reconnecting after Redis errors.
+    /// Connections re-read their exact rank periodically, so a missed message only delays.
+    pub async fn run(self: Arc<Self>, client: redis::Client, keys: Keys, mut shutdown: Shutdown) {
+        let pattern = keys.events_pattern();
+        while !shutdown.is_fired() {
+            match client.get_async_pubsub().await {
+                Ok(mut ps) => {
+                    if let Err(e) = ps.psubscribe(&pattern).await {
+                        tracing::warn!(error = %e, "psubscribe failed");
+                    } else {
+                        let mut messages = ps.on_message();
+                        loop {
+                            tokio::select! {
+                                _ = shutdown.wait() => return,
+                                m = messages.next() => match m {
+                                    Some(m) => {
+                                        if let Some(drop) = keys.drop_of_channel(m.get_channel_name()) {
+                                            self.dispatch(drop, m.get_payload_bytes());
+                                        }
+                                    }
+                                    None => break,
+                                },
+                            }
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "event subscription failed"),
+            }
+            tokio::select! {
+                _ = shutdown.wait() => return,
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            }
+        }
+    }
+}

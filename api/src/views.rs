@@ -1,0 +1,102 @@
+//! Read models: a drop's live numbers from Redis, its phase, and JSON views.
+
+use crate::drop_store::DropRow;
+use crate::AppState;
+use chrono::{DateTime, TimeZone, Utc};
+use serde::Serialize;
+
+pub fn rfc3339(ms: i64) -> String {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .map(|t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+#[derive(Debug, Serialize, Clone, Copy, Default)]
+pub struct LiveStats {
+    pub remaining: i64,
+    pub queue_len: u64,
+    pub admitted_total: u64,
+    pub live_holders: u64,
+    pub expired_total: u64,
+}
+
+pub async fn live_stats(st: &AppState, d: &DropRow) -> redis::RedisResult<(LiveStats, Option<String>)> {
+    let k = st.keys.drop(d.drop_id());
+    let mut conn = st.redis.clone();
+    let (remaining, queue_len, admitted, live, expired, state): (Option<i64>, u64, Option<u64>, u64, Option<u64>, Option<String>) =
+        redis::pipe()
+            .get(k.stock())
+            .zcard(k.queue())
+            .get(k.admitted())
+            .zcard(k.expiry())
+            .get(k.expired())
+            .hget(k.cfg(), "state")
+            .query_async(&mut conn)
+            .await?;
+    Ok((
+        LiveStats {
+            remaining: remaining.unwrap_or(0),
+            queue_len,
+            admitted_total: admitted.unwrap_or(0),
+            live_holders: live,
+            expired_total: expired.unwrap_or(0),
+        },
+        state,
+    ))
+}
+
+/// scheduled → pre_queue → live ⇄ paused → sold_out / closed.
+pub fn phase(d: &DropRow, state: &str, remaining: i64, now_ms: i64) -> &'static str {
+    match state {
+        "closed" => "closed",
+        _ if remaining <= 0 => "sold_out",
+        "paused" => "paused",
+        _ if now_ms < d.opens_at().timestamp_millis() => "scheduled",
+        _ if now_ms < d.starts_at.timestamp_millis() => "pre_queue",
+        _ => "live",
+    }
+}
+
+#[derive(Serialize)]
+pub struct PublicDrop {
+    pub id: i64,
+    pub product_name: String,
+    pub price_cents: i64,
+    pub stock: i32,
+    pub remaining: i64,
+    pub per_user_limit: i32,
+    pub starts_at: DateTime<Utc>,
+    pub opens_at: DateTime<Utc>,
+    pub phase: &'static str,
+    pub queue_len: u64,
+}
+
+pub async fn public(st: &AppState, d: &DropRow) -> redis::RedisResult<PublicDrop> {
+    let (s, state) = live_stats(st, d).await?;
+    let state = state.unwrap_or_else(|| d.state.clone());
+    Ok(PublicDrop {
+        id: d.id,
+        product_name: d.product_name.clone(),
+        price_cents: d.price_cents,
+        stock: d.stock,
+        remaining: s.remaining,
+        per_user_limit: d.per_user_limit,
+        starts_at: d.starts_at,
+        opens_at: d.opens_at(),
+        phase: phase(d, &state, s.remaining, st.clock.now_ms()),
+        queue_len: s.queue_len,
+    })
+}
+
+/// The live position message body (shared by the WebSocket and the HTTP queue endpoints).
+pub fn position(ahead: u64, rate: u64, queue_len: u64, prequeue: bool) -> serde_json::Value {
+    serde_json::json!({
+        "type": "position",
+        "position": ahead + 1,
+        "ahead": ahead,
+        "eta_s": ahead.div_ceil(rate.max(1)),
+        "queue_len": queue_len,
+        "prequeue": prequeue,
+    })
+}

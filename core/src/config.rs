@@ -1,0 +1,213 @@
+//! One layered configuration: built-in defaults, then an optional TOML file, then
+//! `VQ_`-prefixed environment variables (`VQ_HTTP__PORT=8080`, `VQ_AUTH__JWT_SECRET=…`).
+
+use serde::Deserialize;
+use std::fmt;
+
+/// A secret string: usable, but never printed by `Debug` or logs.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    pub http: Http,
+    pub redis: Redis,
+    pub database: Database,
+    pub auth: Auth,
+    pub admission: Admission,
+    pub worker: Worker,
+    pub ws: Ws,
+    pub log_json: bool,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct Http {
+    pub host: String,
+    /// 0 picks a free port (tests); the bound port is reported by `build()`.
+    pub port: u16,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct Redis {
+    pub url: Secret,
+    /// Namespace of every key; tests use a unique one.
+    pub prefix: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct Database {
+    pub url: Secret,
+    pub max_connections: u32,
+}
+
+#[derive(Clone, Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct Auth {
+    /// HS256 key for access tokens. No default: a server without one refuses to start.
+    pub jwt_secret: Option<Secret>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct Admission {
+    pub tick_ms: u64,
+    /// Most buyers one tick may admit for one drop.
+    pub max_batch: u32,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct Worker {
+    /// Consumer name in the stream group; must differ between live workers.
+    pub consumer: String,
+    pub batch_size: usize,
+    pub block_ms: u64,
+    /// Pending entries idle this long belong to a dead consumer and are reclaimed.
+    pub claim_idle_ms: u64,
+    pub claim_every_ms: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct Ws {
+    pub max_message_bytes: usize,
+    /// Exact rank re-read interval per connection (positions are derived in between).
+    pub resync_ms: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            http: Http::default(),
+            redis: Redis::default(),
+            database: Database::default(),
+            auth: Auth::default(),
+            admission: Admission::default(),
+            worker: Worker::default(),
+            ws: Ws::default(),
+            log_json: false,
+        }
+    }
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Http {
+            host: "127.0.0.1".into(),
+            port: 8080,
+            max_body_bytes: 16 * 1024,
+        }
+    }
+}
+
+impl Default for Redis {
+    fn default() -> Self {
+        Redis {
+            url: Secret::new("redis://127.0.0.1:6379"),
+            prefix: "vq".into(),
+        }
+    }
+}
+
+impl Default for Database {
+    fn default() -> Self {
+        Database {
+            url: Secret::new("postgres://postgres@127.0.0.1:5432/vitaqueue"),
+            max_connections: 16,
+        }
+    }
+}
+
+impl Default for Admission {
+    fn default() -> Self {
+        Admission {
+            tick_ms: 50,
+            max_batch: 5000,
+        }
+    }
+}
+
+impl Default for Worker {
+    fn default() -> Self {
+        Worker {
+            consumer: format!("worker-{}", uuid::Uuid::new_v4().simple()),
+            batch_size: 500,
+            block_ms: 200,
+            claim_idle_ms: 5000,
+            claim_every_ms: 1000,
+        }
+    }
+}
+
+impl Default for Ws {
+    fn default() -> Self {
+        Ws {
+            max_message_bytes: 4096,
+            resync_ms: 5000,
+        }
+    }
+}
+
+impl Settings {
+    /// Defaults ← `file` (if given and present) ← `VQ_*` environment variables.
+    pub fn load(file: Option<&str>) -> anyhow::Result<Settings> {
+        let mut b = config::Config::builder();
+        if let Some(path) = file {
+            b = b.add_source(config::File::with_name(path).required(true));
+        }
+        b = b.add_source(
+            config::Environment::with_prefix("VQ")
+                .prefix_separator("_")
+                .separator("__")
+                .try_parsing(true),
+        );
+        Ok(b.build()?.try_deserialize()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_show_in_debug() {
+        let mut s = Settings::default();
+        s.auth.jwt_secret = Some(Secret::new("hunter2"));
+        let dbg = format!("{s:?}");
+        assert!(!dbg.contains("hunter2"));
+        assert!(!dbg.contains("postgres://"));
+    }
+
+    #[test]
+    fn file_layer_overrides_defaults() {
+        let dir = std::env::temp_dir().join(format!("vqcfg-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("vq.toml");
+        std::fs::write(&path, "[http]\nport = 9999\n[admission]\ntick_ms = 7\n").unwrap();
+        let s = Settings::load(Some(path.to_str().unwrap())).unwrap();
+        assert_eq!(s.http.port, 9999);
+        assert_eq!(s.admission.tick_ms, 7);
+        assert_eq!(s.worker.batch_size, 500);
+    }
+}

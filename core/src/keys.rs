@@ -1,0 +1,124 @@
+//! Redis key layout. Every key of one drop carries the hash tag `{drop:ID}` so a whole drop
+//! lives on one Redis Cluster slot and the Lua scripts may touch all of its keys.
+
+use crate::domain::DropId;
+
+/// Key namespace; tests use a unique prefix so they never see each other's data.
+#[derive(Clone, Debug)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub fn new(prefix: impl Into<String>) -> Self {
+        Keys {
+            prefix: prefix.into(),
+        }
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    pub fn drop(&self, id: DropId) -> DropKeys {
+        DropKeys {
+            base: format!("{}:{{drop:{}}}", self.prefix, id.get()),
+        }
+    }
+
+    /// Drops whose admission is running (the admission controller ticks these).
+    pub fn active_drops(&self) -> String {
+        format!("{}:drops:active", self.prefix)
+    }
+
+    /// Drops whose order stream the workers read.
+    pub fn stream_drops(&self) -> String {
+        format!("{}:drops:streams", self.prefix)
+    }
+
+    /// Pattern matching every drop's event channel.
+    pub fn events_pattern(&self) -> String {
+        format!("{}:{{drop:*}}:events", self.prefix)
+    }
+
+    /// Parses the drop id back out of an event channel name.
+    pub fn drop_of_channel(&self, channel: &str) -> Option<DropId> {
+        let rest = channel.strip_prefix(&self.prefix)?.strip_prefix(":{drop:")?;
+        let id = rest.strip_suffix("}:events")?;
+        id.parse().ok().and_then(|v| DropId::new(v).ok())
+    }
+}
+
+/// All keys of one drop.
+#[derive(Clone, Debug)]
+pub struct DropKeys {
+    base: String,
+}
+
+macro_rules! key {
+    ($($name:ident),*) => {
+        impl DropKeys {
+            $(pub fn $name(&self) -> String { format!("{}:{}", self.base, stringify!($name)) })*
+        }
+    };
+}
+key!(
+    cfg,
+    queue,
+    seq,
+    stock,
+    tokens,
+    expiry,
+    holders,
+    admitted,
+    bucket,
+    window,
+    admlog,
+    events,
+    expired,
+    buyers,
+    orders,
+    reservations
+);
+
+impl DropKeys {
+    /// Every key of the drop (for clean-up and rebuild).
+    pub fn all(&self) -> Vec<String> {
+        vec![
+            self.cfg(),
+            self.queue(),
+            self.seq(),
+            self.stock(),
+            self.tokens(),
+            self.expiry(),
+            self.holders(),
+            self.admitted(),
+            self.bucket(),
+            self.window(),
+            self.admlog(),
+            self.expired(),
+            self.buyers(),
+            self.orders(),
+            self.reservations(),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_share_hash_tag_and_channel_round_trips() {
+        let keys = Keys::new("vq");
+        let id = DropId::new(42).unwrap();
+        let k = keys.drop(id);
+        assert_eq!(k.queue(), "vq:{drop:42}:queue");
+        for key in k.all() {
+            assert!(key.contains("{drop:42}"), "{key}");
+        }
+        assert_eq!(keys.drop_of_channel(&k.events()), Some(id));
+        assert_eq!(keys.drop_of_channel("other:{drop:42}:events"), None);
+        assert_eq!(keys.drop_of_channel("vq:{drop:x}:events"), None);
+    }
+}

@@ -1,0 +1,21 @@
+//! Shared core of VitaQueue: configuration, domain newtypes, Redis key layout, the Lua
+//! scripts, auth tokens and connection helpers used by the api, admission and worker roles.
+
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod keys;
+pub mod scripts;
+pub mod shutdown;
+pub mod store;
+pub mod telemetry;
+
+pub use clock::Clock;
+pub use config::Settings;
+pub use keys::{DropKeys, Keys};
+pub use scripts::Scripts;
+pub use shutdown::Shutdown;
+
+/// The Redis connection every role uses (multiplexed, reconnecting).
+pub type RedisConn = redis::aio::ConnectionManager;

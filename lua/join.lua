@@ -1,0 +1,73 @@
+--[[ join.lua — put a buyer in a drop's waiting room (idempotent), or peek at their place.
+
+Why a script: the state/stock/limit checks and the insert must be one atomic step, so a
+buyer can never hold two places or join a closed drop between the check and the ZADD.
+
+KEYS[1] cfg      HASH  state, starts_at, prequeue, limit
+KEYS[2] queue    ZSET  member=user, score: random [0,1) before start, 1+seq after
+KEYS[3] seq      STRING join counter after start
+KEYS[4] holders  HASH  user -> live token
+KEYS[5] buyers   HASH  user -> quantity bought
+KEYS[6] stock    STRING remaining stock
+KEYS[7] tokens   HASH  token -> "L|user" | "U|user" | "E|user"
+KEYS[8] expiry   ZSET  live token -> expiry ms
+KEYS[9] admitted STRING total buyers ever admitted (popped from the queue)
+ARGV[1] user id
+ARGV[2] now in ms, or "" to use the Redis server clock
+ARGV[3] random score in [0,1) used for a pre-queue joiner (uniform shuffle at start)
+ARGV[4] "join" or "peek" (peek never inserts)
+
+Returns one of
+  {"queued", rank0, admitted_total, prequeue(0|1)}
+  {"admitted", token, expires_at_ms}
+  {"not_queued"}                       (peek only)
+  {"err", code, detail}  code: no_drop | closed | sold_out | limit_reached | not_open
+]]
+local function now_ms()
+  if ARGV[2] ~= '' then return tonumber(ARGV[2]) end
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local user = ARGV[1]
+local cfg = redis.call('HMGET', KEYS[1], 'state', 'starts_at', 'prequeue', 'limit')
+if not cfg[1] then return {'err', 'no_drop', ''} end
+local now = now_ms()
+
+local tok = redis.call('HGET', KEYS[4], user)
+if tok then
+  local exp = tonumber(redis.call('ZSCORE', KEYS[8], tok) or '0')
+  if exp > now then return {'admitted', tok, exp} end
+  -- the turn ran out: free the slot now; the buyer may queue again at the back
+  redis.call('HSET', KEYS[7], tok, 'E|' .. user)
+  redis.call('ZREM', KEYS[8], tok)
+  redis.call('HDEL', KEYS[4], user)
+end
+
+if cfg[1] == 'closed' then return {'err', 'closed', ''} end
+if tonumber(redis.call('GET', KEYS[6]) or '0') <= 0 then return {'err', 'sold_out', ''} end
+
+local admitted = tonumber(redis.call('GET', KEYS[9]) or '0')
+local starts_at = tonumber(cfg[2])
+local rank = redis.call('ZRANK', KEYS[2], user)
+if rank then
+  local pre = 0
+  if now < starts_at then pre = 1 end
+  return {'queued', rank, admitted, pre}
+end
+if ARGV[4] == 'peek' then return {'not_queued'} end
+
+local bought = tonumber(redis.call('HGET', KEYS[5], user) or '0')
+if bought >= tonumber(cfg[4]) then return {'err', 'limit_reached', tostring(bought)} end
+
+local opens_at = starts_at - tonumber(cfg[3])
+if now < opens_at then return {'err', 'not_open', tostring(opens_at)} end
+
+local score, pre
+if now < starts_at then
+  score, pre = tonumber(ARGV[3]), 1
+else
+  score, pre = 1 + redis.call('INCR', KEYS[3]), 0
+end
+redis.call('ZADD', KEYS[2], 'NX', score, user)
+return {'queued', redis.call('ZRANK', KEYS[2], user), admitted, pre}

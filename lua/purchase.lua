@@ -1,0 +1,70 @@
+--[[ purchase.lua — the only way stock leaves Redis: burn a token and reserve stock.
+
+Why a script: token check + burn + per-user limit + stock decrement + reservation record +
+enqueue for the order writer must be one atomic step, or two requests could both pass the
+checks (oversell, double spend) or a reservation could exist without its order message.
+
+KEYS[1] cfg  KEYS[2] tokens  KEYS[3] expiry  KEYS[4] holders  KEYS[5] stock
+KEYS[6] buyers  KEYS[7] orders (STREAM read by the workers)  KEYS[8] events (channel)
+KEYS[9] reservations (HASH token -> "user|qty|ms")
+ARGV[1] token  ARGV[2] user id  ARGV[3] quantity (>= 1)  ARGV[4] now in ms or ""
+
+Returns {code, n1, n2}
+  {"ok", remaining_stock, user_total}            stock reserved, order enqueued
+  {"invalid_token"}    unknown token              (token kept: nothing to keep)
+  {"not_your_token"}   token of another account   (token kept for its owner)
+  {"token_used"} / {"token_expired"}
+  {"drop_closed"}                                 (token kept)
+  {"limit_reached", allowance}   allowance 0: token burned; >0: quantity too big, kept
+  {"sold_out", 0}                                 token burned
+  {"insufficient_stock", remaining}               quantity too big, token kept
+]]
+local token, user, qty = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local function now_ms()
+  if ARGV[4] ~= '' then return tonumber(ARGV[4]) end
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local v = redis.call('HGET', KEYS[2], token)
+if not v then return {'invalid_token'} end
+if string.sub(v, 3) ~= user then return {'not_your_token'} end
+local st = string.sub(v, 1, 1)
+if st == 'U' then return {'token_used'} end
+if st == 'E' then return {'token_expired'} end
+
+local now = now_ms()
+local exp = tonumber(redis.call('ZSCORE', KEYS[3], token) or '0')
+if exp <= now then
+  redis.call('HSET', KEYS[2], token, 'E|' .. user)
+  redis.call('ZREM', KEYS[3], token)
+  redis.call('HDEL', KEYS[4], user)
+  return {'token_expired'}
+end
+
+local cfg = redis.call('HMGET', KEYS[1], 'state', 'limit')
+if cfg[1] == 'closed' then return {'drop_closed'} end
+
+local function burn()
+  redis.call('HSET', KEYS[2], token, 'U|' .. user)
+  redis.call('ZREM', KEYS[3], token)
+  redis.call('HDEL', KEYS[4], user)
+end
+
+local bought = tonumber(redis.call('HGET', KEYS[6], user) or '0')
+local allowance = tonumber(cfg[2]) - bought
+local stock = tonumber(redis.call('GET', KEYS[5]) or '0')
+if allowance <= 0 then burn(); return {'limit_reached', 0} end
+if stock <= 0 then burn(); return {'sold_out', 0} end
+if qty > allowance then return {'limit_reached', allowance} end
+if qty > stock then return {'insufficient_stock', stock} end
+
+burn()
+local left = redis.call('DECRBY', KEYS[5], qty)
+local total = redis.call('HINCRBY', KEYS[6], user, qty)
+redis.call('HSET', KEYS[9], token, user .. '|' .. qty .. '|' .. now)
+redis.call('XADD', KEYS[7], '*', 'token', token, 'user', user, 'qty', qty, 'ts', now)
+if left == 0 then
+  redis.call('PUBLISH', KEYS[8], cjson.encode({type = 'sold_out', now = now}))
+end
+return {'ok', left, total}

@@ -1,0 +1,141 @@
+//! Redis Stream and PostgreSQL plumbing for the order writer.
+
+use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadOptions, StreamReadReply};
+use redis::{from_redis_value, AsyncCommands, Value};
+use sqlx::PgPool;
+use std::collections::HashMap;
+use vq_core::config::Worker as WorkerCfg;
+use vq_core::domain::DropId;
+
+/// Consumer group every worker joins.
+pub const GROUP: &str = "vq-workers";
+
+/// One reservation made by `purchase.lua`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reservation {
+    pub token: String,
+    pub user: uuid::Uuid,
+    pub qty: i32,
+    pub ts_ms: i64,
+}
+
+pub struct Entry {
+    pub id: String,
+    /// None when the entry cannot be parsed (never written by our script).
+    pub reservation: Option<Reservation>,
+}
+
+fn field<T: redis::FromRedisValue>(e: &StreamId, name: &str) -> Option<T> {
+    e.map.get(name).and_then(|v| from_redis_value(v).ok())
+}
+
+fn entry(e: StreamId) -> Entry {
+    let reservation = (|| {
+        Some(Reservation {
+            token: field(&e, "token")?,
+            user: field::<String>(&e, "user")?.parse().ok()?,
+            qty: field(&e, "qty")?,
+            ts_ms: field(&e, "ts")?,
+        })
+    })();
+    Entry {
+        id: e.id,
+        reservation,
+    }
+}
+
+/// Creates the group reading from the stream's start; an existing group is fine.
+pub async fn ensure_group<C: redis::aio::ConnectionLike + Send>(conn: &mut C, key: &str) -> redis::RedisResult<()> {
+    let r: redis::RedisResult<()> = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(key)
+        .arg(GROUP)
+        .arg("0")
+        .arg("MKSTREAM")
+        .query_async(conn)
+        .await;
+    match r {
+        Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
+        other => other,
+    }
+}
+
+/// New entries for this consumer across all streams (blocks up to `block_ms`).
+pub async fn read_new(
+    conn: &mut redis::aio::MultiplexedConnection,
+    streams: &HashMap<String, DropId>,
+    cfg: &WorkerCfg,
+) -> redis::RedisResult<Vec<(String, Vec<Entry>)>> {
+    let keys: Vec<&String> = streams.keys().collect();
+    let ids = vec![">"; keys.len()];
+    let opts = StreamReadOptions::default()
+        .group(GROUP, &cfg.consumer)
+        .count(cfg.batch_size)
+        .block(cfg.block_ms as usize);
+    let reply: Option<StreamReadReply> = conn.xread_options(&keys, &ids, &opts).await?;
+    Ok(reply
+        .map(|r| {
+            r.keys
+                .into_iter()
+                .map(|k| (k.key, k.ids.into_iter().map(entry).collect()))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// Takes over entries that another (dead) consumer left pending for `claim_idle_ms`.
+pub async fn autoclaim(
+    conn: &mut vq_core::RedisConn,
+    key: &str,
+    cfg: &WorkerCfg,
+) -> redis::RedisResult<Vec<(String, Vec<Entry>)>> {
+    let reply: Value = redis::cmd("XAUTOCLAIM")
+        .arg(key)
+        .arg(GROUP)
+        .arg(&cfg.consumer)
+        .arg(cfg.claim_idle_ms)
+        .arg("0-0")
+        .arg("COUNT")
+        .arg(cfg.batch_size)
+        .query_async(conn)
+        .await?;
+    let reply: StreamAutoClaimReply = from_redis_value(&reply)?;
+    let entries = reply.claimed.into_iter().map(entry).collect();
+    Ok(vec![(key.to_string(), entries)])
+}
+
+pub async fn ack(conn: &mut vq_core::RedisConn, key: &str, entries: &[Entry]) -> redis::RedisResult<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
+    let _: i64 = conn.xack(key, GROUP, &ids).await?;
+    Ok(())
+}
+
+/// Inserts all rows in one statement; a token already stored is skipped, which makes a
+/// replayed batch (after a crash before ack) harmless. Returns rows newly inserted.
+pub async fn write_orders(db: &PgPool, rows: &[(DropId, Reservation)]) -> sqlx::Result<u64> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let tokens: Vec<&str> = rows.iter().map(|(_, r)| r.token.as_str()).collect();
+    let drops: Vec<i64> = rows.iter().map(|(d, _)| d.get()).collect();
+    let users: Vec<uuid::Uuid> = rows.iter().map(|(_, r)| r.user).collect();
+    let qtys: Vec<i32> = rows.iter().map(|(_, r)| r.qty).collect();
+    let ts: Vec<i64> = rows.iter().map(|(_, r)| r.ts_ms).collect();
+    let done = sqlx::query(
+        "INSERT INTO orders (token, drop_id, user_id, quantity, reserved_at)
+         SELECT t, d, u, q, to_timestamp(ms / 1000.0)
+         FROM UNNEST($1::text[], $2::bigint[], $3::uuid[], $4::int[], $5::bigint[]) AS x(t, d, u, q, ms)
+         ON CONFLICT (token) DO NOTHING",
+    )
+    .bind(&tokens)
+    .bind(&drops)
+    .bind(&users)
+    .bind(&qtys)
+    .bind(&ts)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
