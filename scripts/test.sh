@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Run every check CI runs: formatting, clippy (warnings are errors) and the whole test suite.
+# Redis and PostgreSQL are found or started by scripts/services.sh.
+# Extra arguments go to `cargo test`, e.g.  ./scripts/test.sh -p vq-core -- --nocapture
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. scripts/services.sh
+
+# The tests open thousands of sockets: raise the open-file limit as far as allowed.
+vq_raise_nofile() {
+    local hard soft
+    hard=$(ulimit -Hn)
+    if [ "$hard" = unlimited ]; then
+        ulimit -Sn 1048576 2>/dev/null || ulimit -Sn 65536 2>/dev/null || true
+    elif [ "$hard" -ge 20000 ]; then
+        ulimit -Sn "$hard" 2>/dev/null || true
+    else
+        # Raising the hard limit works only as root; otherwise settle for the hard limit.
+        ulimit -n 20000 2>/dev/null || ulimit -Sn "$hard" 2>/dev/null || true
+    fi
+    soft=$(ulimit -Sn)
+    if [ "$soft" != unlimited ] && [ "$soft" -lt 20000 ]; then
+        echo "[vq] warning: open-file limit is $soft (< 20000); load tests may fail with EMFILE" >&2
+    fi
+}
+vq_raise_nofile
+
+echo "[vq] cargo fmt --all --check" >&2
+cargo fmt --all --check
+
+echo "[vq] cargo clippy --workspace --all-targets -- -D warnings" >&2
+cargo clippy --workspace --all-targets -- -D warnings
+
+echo "[vq] cargo test --workspace $*" >&2
+cargo test --workspace "$@"
+
+echo "[vq] all checks passed" >&2
