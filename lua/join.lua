@@ -12,6 +12,7 @@ KEYS[6] stock    STRING remaining stock
 KEYS[7] tokens   HASH  token -> "L|user" | "U|user" | "E|user"
 KEYS[8] expiry   ZSET  live token -> expiry ms
 KEYS[9] admitted STRING total buyers ever admitted (popped from the queue)
+KEYS[10] expired STRING count of tokens that expired unused
 ARGV[1] user id
 ARGV[2] now in ms, or "" to use the Redis server clock
 ARGV[3] random score in [0,1) used for a pre-queue joiner (uniform shuffle at start)
@@ -42,6 +43,7 @@ if tok then
   redis.call('HSET', KEYS[7], tok, 'E|' .. user)
   redis.call('ZREM', KEYS[8], tok)
   redis.call('HDEL', KEYS[4], user)
+  redis.call('INCR', KEYS[10])
 end
 
 if cfg[1] == 'closed' then return {'err', 'closed', ''} end

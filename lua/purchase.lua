@@ -6,7 +6,7 @@ checks (oversell, double spend) or a reservation could exist without its order m
 
 KEYS[1] cfg  KEYS[2] tokens  KEYS[3] expiry  KEYS[4] holders  KEYS[5] stock
 KEYS[6] buyers  KEYS[7] orders (STREAM read by the workers)  KEYS[8] events (channel)
-KEYS[9] reservations (HASH token -> "user|qty|ms")
+KEYS[9] reservations (HASH token -> "user|qty|ms")  KEYS[10] expired counter
 ARGV[1] token  ARGV[2] user id  ARGV[3] quantity (>= 1)  ARGV[4] now in ms or ""
 
 Returns {code, n1, n2}
@@ -39,6 +39,7 @@ if exp <= now then
   redis.call('HSET', KEYS[2], token, 'E|' .. user)
   redis.call('ZREM', KEYS[3], token)
   redis.call('HDEL', KEYS[4], user)
+  redis.call('INCR', KEYS[10])
   return {'token_expired'}
 end
 

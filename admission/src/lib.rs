@@ -20,7 +20,13 @@ pub struct Admitter {
 }
 
 impl Admitter {
-    pub fn new(conn: RedisConn, scripts: Arc<Scripts>, keys: Keys, clock: Clock, max_batch: u32) -> Self {
+    pub fn new(
+        conn: RedisConn,
+        scripts: Arc<Scripts>,
+        keys: Keys,
+        clock: Clock,
+        max_batch: u32,
+    ) -> Self {
         Admitter {
             conn,
             scripts,

@@ -62,7 +62,10 @@ fn name(s: String) -> Result<String, Invalid> {
     ProductName::parse(&s).map(|n| n.as_str().to_owned())
 }
 
-fn int<T>(new: fn(u32) -> Result<T, Invalid>, get: fn(T) -> u32) -> impl FnOnce(i64) -> Result<i32, Invalid> {
+fn int<T>(
+    new: fn(u32) -> Result<T, Invalid>,
+    get: fn(T) -> u32,
+) -> impl FnOnce(i64) -> Result<i32, Invalid> {
     move |v| count(new)(v).map(|t| get(t) as i32)
 }
 
@@ -104,11 +107,31 @@ async fn create(
     let price_cents = c.opt("price_cents", spec.price_cents, price).or(Some(0));
     let stock = c.req("stock", spec.stock, int(Stock::new, Stock::get));
     let starts_at = c.req("starts_at", spec.starts_at, time);
-    let limit = c.opt("per_user_limit", spec.per_user_limit, int(PerUserLimit::new, PerUserLimit::get));
-    let rate = c.req("admission_rate", spec.admission_rate, int(AdmissionRate::new, AdmissionRate::get));
-    let holders = c.opt("max_holders", spec.max_holders, int(MaxHolders::new, MaxHolders::get));
-    let ttl = c.opt("token_ttl_s", spec.token_ttl_s, int(TokenTtlSecs::new, TokenTtlSecs::get));
-    let prequeue = c.opt("prequeue_s", spec.prequeue_s, int(PrequeueSecs::new, PrequeueSecs::get));
+    let limit = c.opt(
+        "per_user_limit",
+        spec.per_user_limit,
+        int(PerUserLimit::new, PerUserLimit::get),
+    );
+    let rate = c.req(
+        "admission_rate",
+        spec.admission_rate,
+        int(AdmissionRate::new, AdmissionRate::get),
+    );
+    let holders = c.opt(
+        "max_holders",
+        spec.max_holders,
+        int(MaxHolders::new, MaxHolders::get),
+    );
+    let ttl = c.opt(
+        "token_ttl_s",
+        spec.token_ttl_s,
+        int(TokenTtlSecs::new, TokenTtlSecs::get),
+    );
+    let prequeue = c.opt(
+        "prequeue_s",
+        spec.prequeue_s,
+        int(PrequeueSecs::new, PrequeueSecs::get),
+    );
     c.finish().map_err(ApiError::Validation)?;
     let (Some(product_name), Some(price_cents), Some(stock), Some(starts_at), Some(admission_rate)) =
         (product_name, price_cents, stock, starts_at, rate)
@@ -127,11 +150,20 @@ async fn create(
         starts_at,
     };
     let row = drop_store::create(&st, new).await?;
-    tracing::info!(drop = row.id, stock = row.stock, rate = row.admission_rate, "drop created");
+    tracing::info!(
+        drop = row.id,
+        stock = row.stock,
+        rate = row.admission_rate,
+        "drop created"
+    );
     Ok((StatusCode::CREATED, Json(view(&st, row).await?)))
 }
 
-async fn show(State(st): State<AppState>, Manager(_): Manager, DropPath(id): DropPath) -> Result<Json<AdminDrop>, ApiError> {
+async fn show(
+    State(st): State<AppState>,
+    Manager(_): Manager,
+    DropPath(id): DropPath,
+) -> Result<Json<AdminDrop>, ApiError> {
     let d = drop_store::load(&st, id).await?;
     Ok(Json(view(&st, d).await?))
 }
@@ -147,17 +179,43 @@ async fn update(
     let product_name = c.opt("product_name", p.product_name, name);
     let price_cents = c.opt("price_cents", p.price_cents, price);
     let starts_at = c.opt("starts_at", p.starts_at, time);
-    let limit = c.opt("per_user_limit", p.per_user_limit, int(PerUserLimit::new, PerUserLimit::get));
-    let rate = c.opt("admission_rate", p.admission_rate, int(AdmissionRate::new, AdmissionRate::get));
-    let holders = c.opt("max_holders", p.max_holders, int(MaxHolders::new, MaxHolders::get));
-    let ttl = c.opt("token_ttl_s", p.token_ttl_s, int(TokenTtlSecs::new, TokenTtlSecs::get));
-    let prequeue = c.opt("prequeue_s", p.prequeue_s, int(PrequeueSecs::new, PrequeueSecs::get));
+    let limit = c.opt(
+        "per_user_limit",
+        p.per_user_limit,
+        int(PerUserLimit::new, PerUserLimit::get),
+    );
+    let rate = c.opt(
+        "admission_rate",
+        p.admission_rate,
+        int(AdmissionRate::new, AdmissionRate::get),
+    );
+    let holders = c.opt(
+        "max_holders",
+        p.max_holders,
+        int(MaxHolders::new, MaxHolders::get),
+    );
+    let ttl = c.opt(
+        "token_ttl_s",
+        p.token_ttl_s,
+        int(TokenTtlSecs::new, TokenTtlSecs::get),
+    );
+    let prequeue = c.opt(
+        "prequeue_s",
+        p.prequeue_s,
+        int(PrequeueSecs::new, PrequeueSecs::get),
+    );
     c.finish().map_err(ApiError::Validation)?;
     if d.state == "closed" {
-        return Err(ApiError::conflict("invalid_state", "a closed drop cannot change", serde_json::json!({ "state": d.state })));
+        return Err(ApiError::conflict(
+            "invalid_state",
+            "a closed drop cannot change",
+            serde_json::json!({ "state": d.state }),
+        ));
     }
     // Moving the start after the room opened would reorder people already waiting.
-    if (starts_at.is_some() || prequeue.is_some()) && st.clock.now_ms() >= d.opens_at().timestamp_millis() {
+    if (starts_at.is_some() || prequeue.is_some())
+        && st.clock.now_ms() >= d.opens_at().timestamp_millis()
+    {
         return Err(ApiError::conflict(
             "already_open",
             "start time and pre-queue window are fixed once the waiting room opened",
@@ -177,17 +235,29 @@ async fn update(
     Ok(Json(view(&st, row).await?))
 }
 
-async fn pause(State(st): State<AppState>, Manager(_): Manager, DropPath(id): DropPath) -> Result<Json<AdminDrop>, ApiError> {
+async fn pause(
+    State(st): State<AppState>,
+    Manager(_): Manager,
+    DropPath(id): DropPath,
+) -> Result<Json<AdminDrop>, ApiError> {
     let row = drop_store::transition(&st, id, &["active"], "paused").await?;
     Ok(Json(view(&st, row).await?))
 }
 
-async fn resume(State(st): State<AppState>, Manager(_): Manager, DropPath(id): DropPath) -> Result<Json<AdminDrop>, ApiError> {
+async fn resume(
+    State(st): State<AppState>,
+    Manager(_): Manager,
+    DropPath(id): DropPath,
+) -> Result<Json<AdminDrop>, ApiError> {
     let row = drop_store::transition(&st, id, &["paused"], "active").await?;
     Ok(Json(view(&st, row).await?))
 }
 
-async fn close(State(st): State<AppState>, Manager(_): Manager, DropPath(id): DropPath) -> Result<Json<AdminDrop>, ApiError> {
+async fn close(
+    State(st): State<AppState>,
+    Manager(_): Manager,
+    DropPath(id): DropPath,
+) -> Result<Json<AdminDrop>, ApiError> {
     let row = drop_store::transition(&st, id, &["active", "paused"], "closed").await?;
     Ok(Json(view(&st, row).await?))
 }

@@ -142,12 +142,18 @@ pub async fn save(st: &AppState, d: &DropRow) -> Result<DropRow, ApiError> {
 }
 
 /// Moves the drop to `to` if it is currently in one of `from`; tells every room.
-pub async fn transition(st: &AppState, id: DropId, from: &[&str], to: &str) -> Result<DropRow, ApiError> {
+pub async fn transition(
+    st: &AppState,
+    id: DropId,
+    from: &[&str],
+    to: &str,
+) -> Result<DropRow, ApiError> {
     let mut tx = st.db.begin().await?;
-    let current: Option<(String,)> = sqlx::query_as("SELECT state FROM drops WHERE id = $1 FOR UPDATE")
-        .bind(id.get())
-        .fetch_optional(&mut *tx)
-        .await?;
+    let current: Option<(String,)> =
+        sqlx::query_as("SELECT state FROM drops WHERE id = $1 FOR UPDATE")
+            .bind(id.get())
+            .fetch_optional(&mut *tx)
+            .await?;
     let (current,) = current.ok_or_else(ApiError::drop_not_found)?;
     if !from.contains(&current.as_str()) {
         return Err(ApiError::conflict(

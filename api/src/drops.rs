@@ -21,13 +21,21 @@ pub fn router() -> Router<AppState> {
         .route("/v1/drops/{id}/purchase", post(purchase))
 }
 
-async fn show(State(st): State<AppState>, DropPath(id): DropPath) -> Result<Json<views::PublicDrop>, ApiError> {
+async fn show(
+    State(st): State<AppState>,
+    DropPath(id): DropPath,
+) -> Result<Json<views::PublicDrop>, ApiError> {
     let d = drop_store::load(&st, id).await?;
     Ok(Json(views::public(&st, &d).await?))
 }
 
 /// Runs the join script (or a peek) and maps every outcome to a response body.
-pub async fn join_or_peek(st: &AppState, id: DropId, user: UserId, peek: bool) -> Result<JoinOutcome, ApiError> {
+pub async fn join_or_peek(
+    st: &AppState,
+    id: DropId,
+    user: UserId,
+    peek: bool,
+) -> Result<JoinOutcome, ApiError> {
     let mut conn = st.redis.clone();
     let random: f64 = rand::random();
     let out = st
@@ -45,37 +53,58 @@ async fn place_body(st: &AppState, id: DropId, out: JoinOutcome) -> Result<Value
         JoinOutcome::Queued { rank, prequeue, .. } => {
             let mut conn = st.redis.clone();
             let k = st.keys.drop(id);
-            let (rate, qlen): (Option<u64>, u64) =
-                redis::pipe().hget(k.cfg(), "rate").zcard(k.queue()).query_async(&mut conn).await?;
+            let (rate, qlen): (Option<u64>, u64) = redis::pipe()
+                .hget(k.cfg(), "rate")
+                .zcard(k.queue())
+                .query_async(&mut conn)
+                .await?;
             let mut body = views::position(rank, rate.unwrap_or(1), qlen, prequeue);
             body["status"] = json!("queued");
             body
         }
-        JoinOutcome::Admitted { token, expires_at_ms } => json!({
+        JoinOutcome::Admitted {
+            token,
+            expires_at_ms,
+        } => json!({
             "status": "admitted",
             "token": token,
             "expires_at": views::rfc3339(expires_at_ms),
             "expires_at_ms": expires_at_ms,
         }),
         JoinOutcome::NotQueued => {
-            return Err(ApiError::NotFound("not_in_queue", "you have no place in this waiting room".into()))
+            return Err(ApiError::NotFound(
+                "not_in_queue",
+                "you have no place in this waiting room".into(),
+            ))
         }
         JoinOutcome::Rejected(r) => return Err(ApiError::Join(r)),
     })
 }
 
-async fn join(State(st): State<AppState>, DropPath(id): DropPath, AuthUser(p): AuthUser) -> Result<Json<Value>, ApiError> {
+async fn join(
+    State(st): State<AppState>,
+    DropPath(id): DropPath,
+    AuthUser(p): AuthUser,
+) -> Result<Json<Value>, ApiError> {
     let out = join_or_peek(&st, id, p.user, false).await?;
     Ok(Json(place_body(&st, id, out).await?))
 }
 
-async fn status(State(st): State<AppState>, DropPath(id): DropPath, AuthUser(p): AuthUser) -> Result<Json<Value>, ApiError> {
+async fn status(
+    State(st): State<AppState>,
+    DropPath(id): DropPath,
+    AuthUser(p): AuthUser,
+) -> Result<Json<Value>, ApiError> {
     let out = join_or_peek(&st, id, p.user, true).await?;
     Ok(Json(place_body(&st, id, out).await?))
 }
 
 /// Gives up the place. Idempotent: leaving twice, or without a place, is still 204.
-async fn leave(State(st): State<AppState>, DropPath(id): DropPath, AuthUser(p): AuthUser) -> Result<StatusCode, ApiError> {
+async fn leave(
+    State(st): State<AppState>,
+    DropPath(id): DropPath,
+    AuthUser(p): AuthUser,
+) -> Result<StatusCode, ApiError> {
     let k = st.keys.drop(id);
     let mut conn = st.redis.clone();
     if !conn.exists::<_, bool>(k.cfg()).await? {
@@ -109,7 +138,11 @@ async fn purchase(
         .map_err(|e| ApiError::Validation([("quantity".to_string(), e.0)].into()))?;
     if body.token.is_empty() || body.token.len() > 128 {
         return Err(ApiError::Validation(
-            [("token".to_string(), "must be 1 to 128 characters".to_string())].into(),
+            [(
+                "token".to_string(),
+                "must be 1 to 128 characters".to_string(),
+            )]
+            .into(),
         ));
     }
     let mut conn = st.redis.clone();
@@ -119,7 +152,10 @@ async fn purchase(
         .purchase(&mut conn, &k, &body.token, p.user, qty, &st.clock)
         .await?;
     match out {
-        PurchaseOutcome::Reserved { remaining, user_total } => Ok((
+        PurchaseOutcome::Reserved {
+            remaining,
+            user_total,
+        } => Ok((
             StatusCode::CREATED,
             Json(json!({
                 "status": "reserved",

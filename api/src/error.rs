@@ -78,21 +78,41 @@ impl ApiError {
                 code,
                 message,
             } => (*status, code, message.clone(), Value::Null),
-            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized", msg, Value::Null),
+            ApiError::Unauthorized(_) => {
+                (StatusCode::UNAUTHORIZED, "unauthorized", msg, Value::Null)
+            }
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden", msg, Value::Null),
             ApiError::NotFound(code, _) => (StatusCode::NOT_FOUND, code, msg, Value::Null),
-            ApiError::Conflict { code, details, .. } => (StatusCode::CONFLICT, code, msg, details.clone()),
+            ApiError::Conflict { code, details, .. } => {
+                (StatusCode::CONFLICT, code, msg, details.clone())
+            }
             ApiError::Purchase(r) => {
                 let (status, message, details) = match r {
-                    P::InvalidToken => (StatusCode::FORBIDDEN, "unknown purchase token".into(), Value::Null),
+                    P::InvalidToken => (
+                        StatusCode::FORBIDDEN,
+                        "unknown purchase token".into(),
+                        Value::Null,
+                    ),
                     P::NotYourToken => (
                         StatusCode::FORBIDDEN,
                         "this purchase token belongs to another account".into(),
                         Value::Null,
                     ),
-                    P::TokenUsed => (StatusCode::CONFLICT, "this purchase token was already used".into(), Value::Null),
-                    P::TokenExpired => (StatusCode::GONE, "this purchase token has expired".into(), Value::Null),
-                    P::DropClosed => (StatusCode::CONFLICT, "the drop is closed".into(), Value::Null),
+                    P::TokenUsed => (
+                        StatusCode::CONFLICT,
+                        "this purchase token was already used".into(),
+                        Value::Null,
+                    ),
+                    P::TokenExpired => (
+                        StatusCode::GONE,
+                        "this purchase token has expired".into(),
+                        Value::Null,
+                    ),
+                    P::DropClosed => (
+                        StatusCode::CONFLICT,
+                        "the drop is closed".into(),
+                        Value::Null,
+                    ),
                     P::LimitReached { allowance } => (
                         StatusCode::CONFLICT,
                         format!("per-account limit reached: you may buy {allowance} more"),
@@ -108,9 +128,24 @@ impl ApiError {
                 (status, r.code(), message, details)
             }
             ApiError::Join(r) => match r {
-                JoinReject::NoDrop => (StatusCode::NOT_FOUND, "drop_not_found", "no such drop".into(), Value::Null),
-                JoinReject::Closed => (StatusCode::CONFLICT, "drop_closed", "the drop is closed".into(), Value::Null),
-                JoinReject::SoldOut => (StatusCode::CONFLICT, "sold_out", "sold out".into(), Value::Null),
+                JoinReject::NoDrop => (
+                    StatusCode::NOT_FOUND,
+                    "drop_not_found",
+                    "no such drop".into(),
+                    Value::Null,
+                ),
+                JoinReject::Closed => (
+                    StatusCode::CONFLICT,
+                    "drop_closed",
+                    "the drop is closed".into(),
+                    Value::Null,
+                ),
+                JoinReject::SoldOut => (
+                    StatusCode::CONFLICT,
+                    "sold_out",
+                    "sold out".into(),
+                    Value::Null,
+                ),
                 JoinReject::LimitReached => (
                     StatusCode::CONFLICT,
                     "limit_reached",

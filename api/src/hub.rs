@@ -46,7 +46,9 @@ enum Wire {
         expired: Vec<String>,
     },
     SoldOut {},
-    State { state: String },
+    State {
+        state: String,
+    },
 }
 
 type UserKey = (DropId, String);
@@ -79,7 +81,10 @@ impl Drop for Registration {
         }
         drop(users);
         let mut rooms = self.hub.rooms.lock().expect("hub lock");
-        if rooms.get(&self.key.0).is_some_and(|r| r.receiver_count() <= 1) {
+        if rooms
+            .get(&self.key.0)
+            .is_some_and(|r| r.receiver_count() <= 1)
+        {
             rooms.remove(&self.key.0);
         }
         self.hub.connections.fetch_sub(1, Ordering::SeqCst);
@@ -151,7 +156,14 @@ impl Hub {
                 expired,
             } => {
                 for (user, token, expires_at_ms) in admitted {
-                    self.tell(drop, user, Direct::Admitted { token, expires_at_ms });
+                    self.tell(
+                        drop,
+                        user,
+                        Direct::Admitted {
+                            token,
+                            expires_at_ms,
+                        },
+                    );
                 }
                 for user in expired {
                     self.tell(drop, user, Direct::Expired);

@@ -64,12 +64,15 @@ pub struct Application {
 
 impl Application {
     /// Connects to Redis and PostgreSQL (migrating it) and binds the HTTP port.
-    pub async fn build(settings: &Settings, clock: Clock, shutdown: Shutdown) -> anyhow::Result<Self> {
-        let secret = settings
-            .auth
-            .jwt_secret
-            .as_ref()
-            .ok_or_else(|| anyhow::anyhow!("auth.jwt_secret (VQ_AUTH__JWT_SECRET) must be set"))?;
+    pub async fn build(
+        settings: &Settings,
+        clock: Clock,
+        shutdown: Shutdown,
+    ) -> anyhow::Result<Self> {
+        let secret =
+            settings.auth.jwt_secret.as_ref().ok_or_else(|| {
+                anyhow::anyhow!("auth.jwt_secret (VQ_AUTH__JWT_SECRET) must be set")
+            })?;
         let redis = vq_core::store::redis(settings).await?;
         let db = vq_core::store::postgres(settings).await?;
         let state = AppState {
@@ -105,7 +108,11 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let st = self.state;
-        let hub = tokio::spawn(st.hub.clone().run(self.redis_client, st.keys.clone(), st.shutdown.clone()));
+        let hub = tokio::spawn(st.hub.clone().run(
+            self.redis_client,
+            st.keys.clone(),
+            st.shutdown.clone(),
+        ));
         let mut stop = st.shutdown.clone();
         tracing::info!(port = self.port, "api listening");
         axum::serve(self.listener, self.router)

@@ -8,7 +8,10 @@ use vq_core::domain::UserId;
 use vq_core::{shutdown, Clock, Keys, Scripts, Settings};
 
 #[derive(Parser)]
-#[command(name = "vitaqueue", about = "Fair waiting room and purchase path for product drops")]
+#[command(
+    name = "vitaqueue",
+    about = "Fair waiting room and purchase path for product drops"
+)]
 struct Cli {
     /// TOML configuration file (layered under VQ_* environment variables).
     #[arg(long, env = "VQ_CONFIG")]
@@ -53,9 +56,17 @@ async fn main() -> anyhow::Result<()> {
     });
     let keys = Keys::new(&settings.redis.prefix);
     match cli.role {
-        Role_::Api => vq_api::Application::build(&settings, Clock::Redis, stop).await?.run_until_stopped().await,
+        Role_::Api => {
+            vq_api::Application::build(&settings, Clock::Redis, stop)
+                .await?
+                .run_until_stopped()
+                .await
+        }
         Role_::Admission => {
-            admission(&settings, keys).await?.run(Duration::from_millis(settings.admission.tick_ms), stop).await;
+            admission(&settings, keys)
+                .await?
+                .run(Duration::from_millis(settings.admission.tick_ms), stop)
+                .await;
             Ok(())
         }
         Role_::Worker => {
@@ -110,7 +121,14 @@ async fn admission(settings: &Settings, keys: Keys) -> anyhow::Result<vq_admissi
 async fn worker(settings: &Settings, keys: Keys) -> anyhow::Result<vq_worker::Worker> {
     let redis = vq_core::store::redis(settings).await?;
     let db = vq_core::store::postgres(settings).await?;
-    vq_worker::Worker::new(settings.redis.url.expose(), redis, db, keys, settings.worker.clone()).await
+    vq_worker::Worker::new(
+        settings.redis.url.expose(),
+        redis,
+        db,
+        keys,
+        settings.worker.clone(),
+    )
+    .await
 }
 
 async fn wait_for_signal() {

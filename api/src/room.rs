@@ -12,8 +12,8 @@ use crate::views::{self, rfc3339};
 use crate::AppState;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::http::StatusCode;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -67,7 +67,11 @@ enum ClientMsg {
 
 enum Place {
     /// Rank at the last exact read, and the admitted count at that moment.
-    Queued { rank: u64, base: u64, prequeue: bool },
+    Queued {
+        rank: u64,
+        base: u64,
+        prequeue: bool,
+    },
     Admitted,
 }
 
@@ -106,7 +110,8 @@ impl Session {
         let resync_every = Duration::from_millis(self.st.ws.resync_ms.max(100));
         // Spread the exact re-reads of all connections over the interval.
         let offset = resync_every.mul_f64(rand::random::<f64>());
-        let mut resync = tokio::time::interval_at(tokio::time::Instant::now() + offset, resync_every);
+        let mut resync =
+            tokio::time::interval_at(tokio::time::Instant::now() + offset, resync_every);
 
         let mut out = Vec::new();
         let mut flow = self.apply(first, &mut out);
@@ -168,11 +173,15 @@ impl Session {
 
     async fn cfg_rate(&self) -> u64 {
         let mut conn = self.st.redis.clone();
-        redis::AsyncCommands::hget::<_, _, Option<u64>>(&mut conn, self.st.keys.drop(self.id).cfg(), "rate")
-            .await
-            .ok()
-            .flatten()
-            .unwrap_or(1)
+        redis::AsyncCommands::hget::<_, _, Option<u64>>(
+            &mut conn,
+            self.st.keys.drop(self.id).cfg(),
+            "rate",
+        )
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(1)
     }
 
     /// Adopts the outcome of an exact read (join script).
@@ -190,8 +199,12 @@ impl Session {
                 };
                 Flow::Continue
             }
-            JoinOutcome::Admitted { token, expires_at_ms } => {
-                let was_admitted = matches!(self.place, Place::Admitted) && self.last_sent.is_some();
+            JoinOutcome::Admitted {
+                token,
+                expires_at_ms,
+            } => {
+                let was_admitted =
+                    matches!(self.place, Place::Admitted) && self.last_sent.is_some();
                 self.place = Place::Admitted;
                 if !was_admitted {
                     out.push(admitted(&token, expires_at_ms));
@@ -203,8 +216,12 @@ impl Session {
             JoinOutcome::Rejected(r) => {
                 let e = ApiError::Join(r);
                 let (code, reason) = match e {
-                    ApiError::Join(vq_core::scripts::JoinReject::SoldOut) => ("sold_out", "sold out"),
-                    ApiError::Join(vq_core::scripts::JoinReject::Closed) => ("closed", "drop closed"),
+                    ApiError::Join(vq_core::scripts::JoinReject::SoldOut) => {
+                        ("sold_out", "sold out")
+                    }
+                    ApiError::Join(vq_core::scripts::JoinReject::Closed) => {
+                        ("closed", "drop closed")
+                    }
                     _ => ("error", "cannot stay in the room"),
                 };
                 out.push(json!({ "type": code }));
@@ -233,7 +250,11 @@ impl Session {
 
     fn ahead(&self, admitted_total: Option<u64>) -> Option<(u64, bool)> {
         match self.place {
-            Place::Queued { rank, base, prequeue } => {
+            Place::Queued {
+                rank,
+                base,
+                prequeue,
+            } => {
                 let moved = admitted_total.map_or(0, |t| t.saturating_sub(base));
                 Some((rank.saturating_sub(moved), prequeue && moved == 0))
             }
@@ -243,7 +264,12 @@ impl Session {
 
     fn push_position(&mut self, out: &mut Vec<Value>) {
         if let Some((ahead, pre)) = self.ahead(None) {
-            out.push(views::position(ahead, self.rate, self.queue_len.max(ahead + 1), pre));
+            out.push(views::position(
+                ahead,
+                self.rate,
+                self.queue_len.max(ahead + 1),
+                pre,
+            ));
             self.last_sent = Some(ahead);
         }
     }
@@ -302,7 +328,13 @@ impl Session {
             Ok(ClientMsg::Leave) => {
                 let mut conn = self.st.redis.clone();
                 let k = self.st.keys.drop(self.id);
-                match redis::AsyncCommands::zrem::<_, _, i64>(&mut conn, k.queue(), self.user.to_string()).await {
+                match redis::AsyncCommands::zrem::<_, _, i64>(
+                    &mut conn,
+                    k.queue(),
+                    self.user.to_string(),
+                )
+                .await
+                {
                     Ok(_) => {
                         out.push(json!({ "type": "left" }));
                         Flow::Close(1000, "left the queue")

@@ -21,19 +21,28 @@ pub struct LiveStats {
     pub expired_total: u64,
 }
 
-pub async fn live_stats(st: &AppState, d: &DropRow) -> redis::RedisResult<(LiveStats, Option<String>)> {
+pub async fn live_stats(
+    st: &AppState,
+    d: &DropRow,
+) -> redis::RedisResult<(LiveStats, Option<String>)> {
     let k = st.keys.drop(d.drop_id());
     let mut conn = st.redis.clone();
-    let (remaining, queue_len, admitted, live, expired, state): (Option<i64>, u64, Option<u64>, u64, Option<u64>, Option<String>) =
-        redis::pipe()
-            .get(k.stock())
-            .zcard(k.queue())
-            .get(k.admitted())
-            .zcard(k.expiry())
-            .get(k.expired())
-            .hget(k.cfg(), "state")
-            .query_async(&mut conn)
-            .await?;
+    let (remaining, queue_len, admitted, live, expired, state): (
+        Option<i64>,
+        u64,
+        Option<u64>,
+        u64,
+        Option<u64>,
+        Option<String>,
+    ) = redis::pipe()
+        .get(k.stock())
+        .zcard(k.queue())
+        .get(k.admitted())
+        .zcard(k.expiry())
+        .get(k.expired())
+        .hget(k.cfg(), "state")
+        .query_async(&mut conn)
+        .await?;
     Ok((
         LiveStats {
             remaining: remaining.unwrap_or(0),

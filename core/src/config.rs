@@ -24,7 +24,7 @@ impl fmt::Debug for Secret {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Default)]
 #[serde(default)]
 pub struct Settings {
     pub http: Http,
@@ -94,21 +94,6 @@ pub struct Ws {
     pub max_message_bytes: usize,
     /// Exact rank re-read interval per connection (positions are derived in between).
     pub resync_ms: u64,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            http: Http::default(),
-            redis: Redis::default(),
-            database: Database::default(),
-            auth: Auth::default(),
-            admission: Admission::default(),
-            worker: Worker::default(),
-            ws: Ws::default(),
-            log_json: false,
-        }
-    }
 }
 
 impl Default for Http {

@@ -112,9 +112,7 @@ impl ProductName {
     pub fn parse(s: &str) -> Result<Self, Invalid> {
         let t = s.trim();
         if t.is_empty() || t.chars().count() > 200 || t.chars().any(char::is_control) {
-            return Err(Invalid(
-                "must be 1 to 200 printable characters".into(),
-            ));
+            return Err(Invalid("must be 1 to 200 printable characters".into()));
         }
         Ok(ProductName(t.to_string()))
     }
@@ -133,7 +131,12 @@ pub struct Checker(pub FieldErrors);
 
 impl Checker {
     /// Parses a required field; records "is required" or the rule it broke.
-    pub fn req<T, R>(&mut self, field: &str, raw: Option<R>, parse: impl FnOnce(R) -> Result<T, Invalid>) -> Option<T> {
+    pub fn req<T, R>(
+        &mut self,
+        field: &str,
+        raw: Option<R>,
+        parse: impl FnOnce(R) -> Result<T, Invalid>,
+    ) -> Option<T> {
         match raw {
             None => {
                 self.0.insert(field.into(), "is required".into());
@@ -144,7 +147,12 @@ impl Checker {
     }
 
     /// Parses an optional field.
-    pub fn opt<T, R>(&mut self, field: &str, raw: Option<R>, parse: impl FnOnce(R) -> Result<T, Invalid>) -> Option<T> {
+    pub fn opt<T, R>(
+        &mut self,
+        field: &str,
+        raw: Option<R>,
+        parse: impl FnOnce(R) -> Result<T, Invalid>,
+    ) -> Option<T> {
         match parse(raw?) {
             Ok(v) => Some(v),
             Err(e) => {
@@ -166,7 +174,8 @@ impl Checker {
 /// Parses an unsigned count field given as a JSON integer (negative → rule message).
 pub fn count<T>(new: fn(u32) -> Result<T, Invalid>) -> impl FnOnce(i64) -> Result<T, Invalid> {
     move |v| {
-        let v = u32::try_from(v).map_err(|_| Invalid("must not be negative or that large".into()))?;
+        let v =
+            u32::try_from(v).map_err(|_| Invalid("must not be negative or that large".into()))?;
         new(v)
     }
 }

@@ -43,7 +43,9 @@ impl Keys {
 
     /// Parses the drop id back out of an event channel name.
     pub fn drop_of_channel(&self, channel: &str) -> Option<DropId> {
-        let rest = channel.strip_prefix(&self.prefix)?.strip_prefix(":{drop:")?;
+        let rest = channel
+            .strip_prefix(&self.prefix)?
+            .strip_prefix(":{drop:")?;
         let id = rest.strip_suffix("}:events")?;
         id.parse().ok().and_then(|v| DropId::new(v).ok())
     }

@@ -14,7 +14,7 @@ use vq_core::config::Worker as WorkerCfg;
 use vq_core::domain::DropId;
 use vq_core::{Keys, RedisConn, Shutdown};
 
-pub use stream::{ensure_group, Reservation, GROUP};
+pub use stream::{ensure_group, write_orders, Reservation, GROUP};
 
 /// Points in a batch where a test may pause the worker (to kill it exactly there).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +41,13 @@ pub struct Worker {
 
 impl Worker {
     /// `reader` is a dedicated connection: blocking reads must not stall other commands.
-    pub async fn new(redis_url: &str, redis: RedisConn, db: PgPool, keys: Keys, cfg: WorkerCfg) -> anyhow::Result<Self> {
+    pub async fn new(
+        redis_url: &str,
+        redis: RedisConn,
+        db: PgPool,
+        keys: Keys,
+        cfg: WorkerCfg,
+    ) -> anyhow::Result<Self> {
         let reader = redis::Client::open(redis_url)?
             .get_multiplexed_async_connection()
             .await?;
@@ -110,11 +116,15 @@ impl Worker {
     }
 
     async fn refresh_streams(&mut self) -> anyhow::Result<()> {
-        if self.streams_at.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+        if self
+            .streams_at
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
+        {
             return Ok(());
         }
         self.streams_at = Some(Instant::now());
-        let ids: Vec<i64> = redis::AsyncCommands::smembers(&mut self.redis, self.keys.stream_drops()).await?;
+        let ids: Vec<i64> =
+            redis::AsyncCommands::smembers(&mut self.redis, self.keys.stream_drops()).await?;
         for raw in ids {
             let Ok(id) = DropId::new(raw) else { continue };
             let key = self.keys.drop(id).orders();
@@ -133,11 +143,15 @@ impl Worker {
         self.hook(Stage::Read).await;
         let mut rows = Vec::new();
         for (key, entries) in &batch {
-            let Some(&drop) = self.streams.get(key) else { continue };
+            let Some(&drop) = self.streams.get(key) else {
+                continue;
+            };
             for e in entries {
                 match &e.reservation {
                     Some(r) => rows.push((drop, r.clone())),
-                    None => tracing::error!(stream = %key, id = %e.id, "malformed reservation entry"),
+                    None => {
+                        tracing::error!(stream = %key, id = %e.id, "malformed reservation entry")
+                    }
                 }
             }
         }

@@ -45,7 +45,10 @@ fn entry(e: StreamId) -> Entry {
 }
 
 /// Creates the group reading from the stream's start; an existing group is fine.
-pub async fn ensure_group<C: redis::aio::ConnectionLike + Send>(conn: &mut C, key: &str) -> redis::RedisResult<()> {
+pub async fn ensure_group<C: redis::aio::ConnectionLike + Send>(
+    conn: &mut C,
+    key: &str,
+) -> redis::RedisResult<()> {
     let r: redis::RedisResult<()> = redis::cmd("XGROUP")
         .arg("CREATE")
         .arg(key)
@@ -104,7 +107,11 @@ pub async fn autoclaim(
     Ok(vec![(key.to_string(), entries)])
 }
 
-pub async fn ack(conn: &mut vq_core::RedisConn, key: &str, entries: &[Entry]) -> redis::RedisResult<()> {
+pub async fn ack(
+    conn: &mut vq_core::RedisConn,
+    key: &str,
+    entries: &[Entry],
+) -> redis::RedisResult<()> {
     if entries.is_empty() {
         return Ok(());
     }

@@ -7,9 +7,13 @@ use serde_json::json;
 async fn manager_creates_configures_and_controls_a_drop() {
     let app = spawn_app().await;
     let m = app.manager();
-    let id = app.create_drop(json!({ "stock": 50, "admission_rate": 20 })).await;
+    let id = app
+        .create_drop(json!({ "stock": 50, "admission_rate": 20 }))
+        .await;
 
-    let (s, d) = app.call("GET", &format!("/v1/admin/drops/{id}"), Some(&m), None).await;
+    let (s, d) = app
+        .call("GET", &format!("/v1/admin/drops/{id}"), Some(&m), None)
+        .await;
     assert_eq!(s, 200);
     assert_eq!(d["stock"], 50);
     assert_eq!(d["admission_rate"], 20);
@@ -18,31 +22,89 @@ async fn manager_creates_configures_and_controls_a_drop() {
     assert_eq!(d["orders_in_db"], 0);
 
     let (s, d) = app
-        .call("PATCH", &format!("/v1/admin/drops/{id}"), Some(&m), Some(json!({ "admission_rate": 75, "max_holders": 9 })))
+        .call(
+            "PATCH",
+            &format!("/v1/admin/drops/{id}"),
+            Some(&m),
+            Some(json!({ "admission_rate": 75, "max_holders": 9 })),
+        )
         .await;
     assert_eq!(s, 200, "{d}");
     assert_eq!(d["admission_rate"], 75);
     let mut r = app.redis.clone();
-    let rate: String = redis::AsyncCommands::hget(&mut r, app.keys.drop(id).cfg(), "rate").await.unwrap();
-    assert_eq!(rate, "75", "the live mirror the scripts read follows the change");
+    let rate: String = redis::AsyncCommands::hget(&mut r, app.keys.drop(id).cfg(), "rate")
+        .await
+        .unwrap();
+    assert_eq!(
+        rate, "75",
+        "the live mirror the scripts read follows the change"
+    );
 
-    let (s, d) = app.call("POST", &format!("/v1/admin/drops/{id}/pause"), Some(&m), None).await;
+    let (s, d) = app
+        .call(
+            "POST",
+            &format!("/v1/admin/drops/{id}/pause"),
+            Some(&m),
+            None,
+        )
+        .await;
     assert_eq!((s, d["phase"].as_str()), (200, Some("paused")));
-    let (s, d) = app.call("POST", &format!("/v1/admin/drops/{id}/pause"), Some(&m), None).await;
-    assert_eq!((s, d["code"].as_str(), d["state"].as_str()), (409, Some("invalid_state"), Some("paused")));
-    let (s, d) = app.call("POST", &format!("/v1/admin/drops/{id}/resume"), Some(&m), None).await;
+    let (s, d) = app
+        .call(
+            "POST",
+            &format!("/v1/admin/drops/{id}/pause"),
+            Some(&m),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s, d["code"].as_str(), d["state"].as_str()),
+        (409, Some("invalid_state"), Some("paused"))
+    );
+    let (s, d) = app
+        .call(
+            "POST",
+            &format!("/v1/admin/drops/{id}/resume"),
+            Some(&m),
+            None,
+        )
+        .await;
     assert_eq!((s, d["phase"].as_str()), (200, Some("live")));
-    let (s, d) = app.call("POST", &format!("/v1/admin/drops/{id}/close"), Some(&m), None).await;
+    let (s, d) = app
+        .call(
+            "POST",
+            &format!("/v1/admin/drops/{id}/close"),
+            Some(&m),
+            None,
+        )
+        .await;
     assert_eq!((s, d["phase"].as_str()), (200, Some("closed")));
-    let (s, d) = app.call("POST", &format!("/v1/admin/drops/{id}/resume"), Some(&m), None).await;
+    let (s, d) = app
+        .call(
+            "POST",
+            &format!("/v1/admin/drops/{id}/resume"),
+            Some(&m),
+            None,
+        )
+        .await;
     assert_eq!((s, d["code"].as_str()), (409, Some("invalid_state")));
     let (s, d) = app
-        .call("PATCH", &format!("/v1/admin/drops/{id}"), Some(&m), Some(json!({ "admission_rate": 5 })))
+        .call(
+            "PATCH",
+            &format!("/v1/admin/drops/{id}"),
+            Some(&m),
+            Some(json!({ "admission_rate": 5 })),
+        )
         .await;
     assert_eq!((s, d["code"].as_str()), (409, Some("invalid_state")));
 
-    let (s, d) = app.call("GET", &format!("/v1/drops/{id}"), None, None).await;
-    assert_eq!((s, d["phase"].as_str(), d["remaining"].as_i64()), (200, Some("closed"), Some(50)));
+    let (s, d) = app
+        .call("GET", &format!("/v1/drops/{id}"), None, None)
+        .await;
+    assert_eq!(
+        (s, d["phase"].as_str(), d["remaining"].as_i64()),
+        (200, Some("closed"), Some(50))
+    );
     app.cleanup().await;
 }
 
@@ -58,23 +120,44 @@ async fn invalid_config_is_422_with_every_field_error_and_creates_nothing() {
         "token_ttl_s": 1,
         "per_user_limit": 1000,
     });
-    let (s, body) = app.call("POST", "/v1/admin/drops", Some(&m), Some(bad)).await;
+    let (s, body) = app
+        .call("POST", "/v1/admin/drops", Some(&m), Some(bad))
+        .await;
     assert_eq!(s, 422);
     assert_eq!(body["code"], "validation_failed");
     let fields = body["fields"].as_object().unwrap();
-    for f in ["product_name", "stock", "starts_at", "admission_rate", "token_ttl_s", "per_user_limit"] {
+    for f in [
+        "product_name",
+        "stock",
+        "starts_at",
+        "admission_rate",
+        "token_ttl_s",
+        "per_user_limit",
+    ] {
         assert!(fields.contains_key(f), "missing error for {f}: {body}");
     }
-    let (s, body) = app.call("POST", "/v1/admin/drops", Some(&m), Some(json!({}))).await;
+    let (s, body) = app
+        .call("POST", "/v1/admin/drops", Some(&m), Some(json!({})))
+        .await;
     assert_eq!(s, 422);
     assert_eq!(body["fields"]["stock"], "is required");
 
     let (s, body) = app
-        .call("POST", "/v1/admin/drops", Some(&m), Some(json!({ "stock": "ten" })))
+        .call(
+            "POST",
+            "/v1/admin/drops",
+            Some(&m),
+            Some(json!({ "stock": "ten" })),
+        )
         .await;
     assert_eq!((s, body["code"].as_str()), (422, Some("invalid_body")));
     let (s, body) = app
-        .call("POST", "/v1/admin/drops", Some(&m), Some(json!({ "stok": 1 })))
+        .call(
+            "POST",
+            "/v1/admin/drops",
+            Some(&m),
+            Some(json!({ "stok": 1 })),
+        )
         .await;
     assert_eq!((s, body["code"].as_str()), (422, Some("invalid_body")));
     assert!(body["message"].as_str().unwrap().contains("stok"));
@@ -103,10 +186,15 @@ async fn invalid_config_is_422_with_every_field_error_and_creates_nothing() {
     assert_eq!(res.status(), 415);
 
     let huge = json!({ "product_name": "x".repeat(100_000) });
-    let (s, body) = app.call("POST", "/v1/admin/drops", Some(&m), Some(huge)).await;
+    let (s, body) = app
+        .call("POST", "/v1/admin/drops", Some(&m), Some(huge))
+        .await;
     assert_eq!((s, body["code"].as_str()), (413, Some("body_too_large")));
 
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM drops").fetch_one(&app.db).await.unwrap();
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM drops")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
     assert_eq!(count, 0, "no bad request created a drop");
     app.cleanup().await;
 }
@@ -117,13 +205,27 @@ async fn patch_rejects_bad_values_and_fixed_fields_without_changing_anything() {
     let m = app.manager();
     let id = app.create_drop(json!({ "admission_rate": 30 })).await;
     let path = format!("/v1/admin/drops/{id}");
-    let (s, b) = app.call("PATCH", &path, Some(&m), Some(json!({ "admission_rate": 0, "max_holders": 5 }))).await;
+    let (s, b) = app
+        .call(
+            "PATCH",
+            &path,
+            Some(&m),
+            Some(json!({ "admission_rate": 0, "max_holders": 5 })),
+        )
+        .await;
     assert_eq!((s, b["code"].as_str()), (422, Some("validation_failed")));
     assert!(b["fields"]["admission_rate"].is_string());
-    let (s, b) = app.call("PATCH", &path, Some(&m), Some(json!({ "stock": 5 }))).await;
+    let (s, b) = app
+        .call("PATCH", &path, Some(&m), Some(json!({ "stock": 5 })))
+        .await;
     assert_eq!((s, b["code"].as_str()), (422, Some("invalid_body")));
     let (s, b) = app
-        .call("PATCH", &path, Some(&m), Some(json!({ "starts_at": "2030-01-01T00:00:00Z" })))
+        .call(
+            "PATCH",
+            &path,
+            Some(&m),
+            Some(json!({ "starts_at": "2030-01-01T00:00:00Z" })),
+        )
         .await;
     assert_eq!((s, b["code"].as_str()), (409, Some("already_open")));
     let (_, d) = app.call("GET", &path, Some(&m), None).await;
@@ -131,13 +233,23 @@ async fn patch_rejects_bad_values_and_fixed_fields_without_changing_anything() {
     assert_eq!(d["max_holders"], 1000);
     assert_eq!(d["stock"], 10);
 
-    let future = app.create_drop(json!({ "starts_at": "2099-01-01T00:00:00Z", "prequeue_s": 600 })).await;
+    let future = app
+        .create_drop(json!({ "starts_at": "2099-01-01T00:00:00Z", "prequeue_s": 600 }))
+        .await;
     let (s, d) = app
-        .call("PATCH", &format!("/v1/admin/drops/{future}"), Some(&m), Some(json!({ "starts_at": "2098-06-01T12:00:00Z" })))
+        .call(
+            "PATCH",
+            &format!("/v1/admin/drops/{future}"),
+            Some(&m),
+            Some(json!({ "starts_at": "2098-06-01T12:00:00Z" })),
+        )
         .await;
     assert_eq!(s, 200, "{d}");
     assert_eq!(d["phase"], "scheduled");
-    assert!(d["starts_at"].as_str().unwrap().starts_with("2098-06-01T12:00:00"));
+    assert!(d["starts_at"]
+        .as_str()
+        .unwrap()
+        .starts_with("2098-06-01T12:00:00"));
     app.cleanup().await;
 }
 
@@ -153,17 +265,35 @@ async fn admin_routes_need_a_manager() {
         ("POST", format!("/v1/admin/drops/{id}/pause")),
         ("POST", format!("/v1/admin/drops/{id}/close")),
     ] {
-        let res = app.http.request(method.parse().unwrap(), app.url(&path)).send().await.unwrap();
+        let res = app
+            .http
+            .request(method.parse().unwrap(), app.url(&path))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), 401, "{method} {path}");
         assert_eq!(res.headers()["www-authenticate"], "Bearer");
         let body: serde_json::Value = res.json().await.unwrap();
         assert_eq!(body["code"], "unauthorized");
-        let (s, b) = app.call(method, &path, Some(&shopper.token), Some(json!({}))).await;
-        assert_eq!((s, b["code"].as_str()), (403, Some("forbidden")), "{method} {path}");
+        let (s, b) = app
+            .call(method, &path, Some(&shopper.token), Some(json!({})))
+            .await;
+        assert_eq!(
+            (s, b["code"].as_str()),
+            (403, Some("forbidden")),
+            "{method} {path}"
+        );
         let (s, _) = app.call(method, &path, Some("not-a-jwt"), None).await;
         assert_eq!(s, 401);
     }
-    let (_, d) = app.call("GET", &format!("/v1/admin/drops/{id}"), Some(&app.manager()), None).await;
+    let (_, d) = app
+        .call(
+            "GET",
+            &format!("/v1/admin/drops/{id}"),
+            Some(&app.manager()),
+            None,
+        )
+        .await;
     assert_eq!(d["state"], "active", "nothing changed");
     app.cleanup().await;
 }
@@ -186,10 +316,19 @@ async fn unknown_drops_routes_and_methods_are_json_errors() {
         ("GET", "/v1/drops/999999/room", &s.token),
     ] {
         let (st, b) = app.call(method, path, Some(token), Some(json!({}))).await;
-        assert_eq!((st, b["code"].as_str()), (404, Some("drop_not_found")), "{method} {path}: {b}");
+        assert_eq!(
+            (st, b["code"].as_str()),
+            (404, Some("drop_not_found")),
+            "{method} {path}: {b}"
+        );
     }
     let (st, b) = app
-        .call("POST", "/v1/drops/999999/purchase", Some(&s.token), Some(json!({ "token": "x" })))
+        .call(
+            "POST",
+            "/v1/drops/999999/purchase",
+            Some(&s.token),
+            Some(json!({ "token": "x" })),
+        )
         .await;
     assert_eq!((st, b["code"].as_str()), (404, Some("drop_not_found")));
     let (st, b) = app.call("GET", "/v1/nothing/here", None, None).await;
@@ -199,6 +338,9 @@ async fn unknown_drops_routes_and_methods_are_json_errors() {
     let (st, b) = app.call("GET", "/healthz", None, None).await;
     assert_eq!((st, b["status"].as_str()), (200, Some("ok")));
     let (st, b) = app.call("GET", "/readyz", None, None).await;
-    assert_eq!((st, b["redis"].as_bool(), b["postgres"].as_bool()), (200, Some(true), Some(true)));
+    assert_eq!(
+        (st, b["redis"].as_bool(), b["postgres"].as_bool()),
+        (200, Some(true), Some(true))
+    );
     app.cleanup().await;
 }

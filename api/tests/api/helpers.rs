@@ -70,7 +70,9 @@ pub async fn spawn_app_with(opts: Opts) -> TestApp {
     let id = uuid::Uuid::new_v4().simple().to_string();
     let db_name = format!("vq_test_{id}");
     let admin = admin_db_url();
-    let mut conn = PgConnection::connect(&admin).await.expect("postgres admin connection");
+    let mut conn = PgConnection::connect(&admin)
+        .await
+        .expect("postgres admin connection");
     sqlx::query(&format!("CREATE DATABASE \"{db_name}\""))
         .execute(&mut conn)
         .await
@@ -119,7 +121,8 @@ pub struct Shopper {
 
 impl TestApp {
     pub fn manager(&self) -> String {
-        self.jwt.issue(UserId(uuid::Uuid::new_v4()), Role::Manager, 3600)
+        self.jwt
+            .issue(UserId(uuid::Uuid::new_v4()), Role::Manager, 3600)
     }
 
     pub fn shopper(&self) -> Shopper {
@@ -135,10 +138,14 @@ impl TestApp {
     }
 
     /// Sends a request and returns (status, JSON body or Null).
-    pub async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
-        let mut req = self
-            .http
-            .request(method.parse().unwrap(), self.url(path));
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self.http.request(method.parse().unwrap(), self.url(path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -167,7 +174,9 @@ impl TestApp {
         for (k, v) in overrides.as_object().unwrap() {
             spec[k] = v.clone();
         }
-        let (status, body) = self.call("POST", "/v1/admin/drops", Some(&self.manager()), Some(spec)).await;
+        let (status, body) = self
+            .call("POST", "/v1/admin/drops", Some(&self.manager()), Some(spec))
+            .await;
         assert_eq!(status, 201, "create drop: {body}");
         DropId::new(body["id"].as_i64().unwrap()).unwrap()
     }
@@ -188,14 +197,25 @@ impl TestApp {
         tokio::spawn(a.run(Duration::from_millis(tick_ms), self.trigger.subscribe()))
     }
 
-    pub async fn worker(&self, consumer: &str, claim_idle_ms: u64, batch: usize) -> vq_worker::Worker {
+    pub async fn worker(
+        &self,
+        consumer: &str,
+        claim_idle_ms: u64,
+        batch: usize,
+    ) -> vq_worker::Worker {
         let mut cfg = self.settings.worker.clone();
         cfg.consumer = consumer.into();
         cfg.claim_idle_ms = claim_idle_ms;
         cfg.batch_size = batch;
-        vq_worker::Worker::new(&redis_url_of(&self.settings), self.redis.clone(), self.db.clone(), self.keys.clone(), cfg)
-            .await
-            .expect("worker")
+        vq_worker::Worker::new(
+            &redis_url_of(&self.settings),
+            self.redis.clone(),
+            self.db.clone(),
+            self.keys.clone(),
+            cfg,
+        )
+        .await
+        .expect("worker")
     }
 
     pub fn run_worker(&self, w: vq_worker::Worker) -> JoinHandle<()> {
@@ -204,17 +224,34 @@ impl TestApp {
 
     /// Joins over HTTP and returns the response body.
     pub async fn join(&self, drop: DropId, s: &Shopper) -> (u16, Value) {
-        self.call("POST", &format!("/v1/drops/{drop}/queue"), Some(&s.token), None).await
+        self.call(
+            "POST",
+            &format!("/v1/drops/{drop}/queue"),
+            Some(&s.token),
+            None,
+        )
+        .await
     }
 
     pub async fn purchase(&self, drop: DropId, s: &Shopper, token: &str, qty: i64) -> (u16, Value) {
         let body = json!({ "token": token, "quantity": qty });
-        self.call("POST", &format!("/v1/drops/{drop}/purchase"), Some(&s.token), Some(body)).await
+        self.call(
+            "POST",
+            &format!("/v1/drops/{drop}/purchase"),
+            Some(&s.token),
+            Some(body),
+        )
+        .await
     }
 
     pub async fn ws(&self, drop: DropId, s: &Shopper) -> Ws {
-        let url = format!("ws://127.0.0.1:{}/v1/drops/{drop}/room?access_token={}", self.port, s.token);
-        let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("ws connect");
+        let url = format!(
+            "ws://127.0.0.1:{}/v1/drops/{drop}/room?access_token={}",
+            self.port, s.token
+        );
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("ws connect");
         ws
     }
 
@@ -237,6 +274,11 @@ impl TestApp {
         panic!("expected {n} orders, found {}", self.orders(drop).await);
     }
 
+    /// Fires the shutdown (server, admission controllers and workers of this app).
+    pub fn shutdown(&self) {
+        self.trigger.fire();
+    }
+
     /// Stops the server and drops the test's database and Redis keys.
     pub async fn cleanup(mut self) {
         self.trigger.fire();
@@ -245,9 +287,12 @@ impl TestApp {
         }
         self.db.close().await;
         if let Ok(mut c) = PgConnection::connect(&admin_db_url()).await {
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.db_name))
-                .execute(&mut c)
-                .await;
+            let _ = sqlx::query(&format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                self.db_name
+            ))
+            .execute(&mut c)
+            .await;
         }
         delete_prefix(&mut self.redis, self.keys.prefix()).await;
     }
@@ -271,7 +316,9 @@ pub async fn delete_prefix(conn: &mut RedisConn, prefix: &str) {
 /// Next JSON text message (skipping pings), or None on close/timeout.
 pub async fn next_json(ws: &mut Ws, timeout_ms: u64) -> Option<Value> {
     loop {
-        let m = tokio::time::timeout(Duration::from_millis(timeout_ms), ws.next()).await.ok()??;
+        let m = tokio::time::timeout(Duration::from_millis(timeout_ms), ws.next())
+            .await
+            .ok()??;
         match m.ok()? {
             Message::Text(t) => return serde_json::from_str(t.as_str()).ok(),
             Message::Close(_) => return None,
@@ -307,7 +354,9 @@ pub async fn close_code(ws: &mut Ws, timeout_ms: u64) -> Option<u16> {
 }
 
 pub async fn send_text(ws: &mut Ws, text: &str) {
-    ws.send(Message::Text(text.to_string().into())).await.expect("ws send");
+    ws.send(Message::Text(text.to_string().into()))
+        .await
+        .expect("ws send");
 }
 
 /// A private redis-server on a free loopback port, killed on drop.
@@ -318,18 +367,39 @@ pub struct PrivateRedis {
 
 impl PrivateRedis {
     pub async fn start() -> PrivateRedis {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let child = std::process::Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("redis-server on PATH");
-        let url = format!("redis://127.0.0.1:{port}");
+        // Owned from here on, so the process is killed and reaped on every path.
+        let me = PrivateRedis {
+            url: format!("redis://127.0.0.1:{port}"),
+            child,
+        };
         for _ in 0..100 {
-            if let Ok(c) = redis::Client::open(url.as_str()) {
+            if let Ok(c) = redis::Client::open(me.url.as_str()) {
                 if let Ok(mut conn) = c.get_multiplexed_async_connection().await {
-                    if redis::cmd("PING").query_async::<String>(&mut conn).await.is_ok() {
-                        return PrivateRedis { url, child };
+                    if redis::cmd("PING")
+                        .query_async::<String>(&mut conn)
+                        .await
+                        .is_ok()
+                    {
+                        return me;
                     }
                 }
             }
