@@ -18,7 +18,9 @@ ARGV[3] random token prefix (hex); token i of this call is prefix .. "." .. i
 Returns {status, admitted_n, admitted_total, queue_len, live_holders, expired_n,
          user1, token1, seq1, user2, ...}
 status: ok | no_drop | paused | closed | not_started | sold_out
-Publishes a JSON "tick" event on KEYS[11] (one per call) for the api nodes.
+Publishes a JSON "tick" event on KEYS[11] (one per call) for the api nodes:
+{type, now, status, admitted_total, queue_len, rate, admitted?: list of [user, token, expires_ms, seq],
+ expired?: list of user}
 ]]
 local function now_ms()
   if ARGV[1] ~= '' then return tonumber(ARGV[1]) end
@@ -101,7 +103,7 @@ end
 -- 3. one broadcast per tick: api nodes derive every position from it
 local adm = {}
 for i = 1, #out, 3 do
-  table.insert(adm, {out[i], out[i + 1], now + tonumber(cfg[5])})
+  table.insert(adm, {out[i], out[i + 1], now + tonumber(cfg[5]), out[i + 2]})
 end
 local ev = {type = 'tick', now = now, status = status, admitted_total = total,
             queue_len = qlen, rate = rate}

@@ -20,6 +20,8 @@ pub enum RoomEvent {
         admitted_total: u64,
         queue_len: u64,
         rate: u64,
+        /// Redis time of the tick (ms), so clients can measure push latency.
+        now: i64,
     },
     SoldOut,
     State(String),
@@ -28,7 +30,11 @@ pub enum RoomEvent {
 /// What only one account hears.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Direct {
-    Admitted { token: String, expires_at_ms: i64 },
+    Admitted {
+        token: String,
+        expires_at_ms: i64,
+        seq: Option<u64>,
+    },
     Expired,
 }
 
@@ -40,8 +46,9 @@ enum Wire {
         admitted_total: u64,
         queue_len: u64,
         rate: u64,
+        now: i64,
         #[serde(default)]
-        admitted: Vec<(String, String, i64)>,
+        admitted: Vec<(String, String, i64, u64)>,
         #[serde(default)]
         expired: Vec<String>,
     },
@@ -152,18 +159,18 @@ impl Hub {
                 admitted_total,
                 queue_len,
                 rate,
+                now,
                 admitted,
                 expired,
             } => {
-                for (user, token, expires_at_ms) in admitted {
-                    self.tell(
-                        drop,
-                        user,
-                        Direct::Admitted {
-                            token,
-                            expires_at_ms,
-                        },
-                    );
+                for (user, token, expires_at_ms, seq) in admitted {
+                    let seq = Some(seq);
+                    let msg = Direct::Admitted {
+                        token,
+                        expires_at_ms,
+                        seq,
+                    };
+                    self.tell(drop, user, msg);
                 }
                 for user in expired {
                     self.tell(drop, user, Direct::Expired);
@@ -175,6 +182,7 @@ impl Hub {
                         admitted_total,
                         queue_len,
                         rate,
+                        now,
                     },
                 );
             }

@@ -142,9 +142,9 @@ impl Session {
                     Err(RecvError::Closed) => Flow::Close(CLOSE_RECONNECT, "room closed; reconnect"),
                 },
                 d = reg.direct.recv() => match d {
-                    Some(Direct::Admitted { token, expires_at_ms }) => {
+                    Some(Direct::Admitted { token, expires_at_ms, seq }) => {
                         self.place = Place::Admitted;
-                        out.push(admitted(&token, expires_at_ms));
+                        out.push(admitted(&token, expires_at_ms, seq));
                         Flow::Continue
                     }
                     Some(Direct::Expired) => {
@@ -207,7 +207,7 @@ impl Session {
                     matches!(self.place, Place::Admitted) && self.last_sent.is_some();
                 self.place = Place::Admitted;
                 if !was_admitted {
-                    out.push(admitted(&token, expires_at_ms));
+                    out.push(admitted(&token, expires_at_ms, None));
                 }
                 self.last_sent = Some(0);
                 Flow::Continue
@@ -262,14 +262,16 @@ impl Session {
         }
     }
 
+    /// Sends the place just read exactly. Outside the pre-queue it carries `index`, the
+    /// 0-based place in the drop's whole admission order (admitted so far + rank), which a
+    /// client can compare with the `seq` of its admission to audit FIFO order.
     fn push_position(&mut self, out: &mut Vec<Value>) {
         if let Some((ahead, pre)) = self.ahead(None) {
-            out.push(views::position(
-                ahead,
-                self.rate,
-                self.queue_len.max(ahead + 1),
-                pre,
-            ));
+            let mut m = views::position(ahead, self.rate, self.queue_len.max(ahead + 1), pre);
+            if let Place::Queued { rank, base, prequeue: false } = self.place {
+                m["index"] = json!(rank + base);
+            }
+            out.push(m);
             self.last_sent = Some(ahead);
         }
     }
@@ -281,6 +283,7 @@ impl Session {
                 queue_len,
                 rate,
                 status,
+                now,
             } => {
                 self.rate = rate.max(1);
                 self.queue_len = queue_len;
@@ -296,6 +299,7 @@ impl Session {
                     if self.last_sent != Some(ahead) || status == "paused" {
                         let mut m = views::position(ahead, self.rate, queue_len, pre);
                         m["status"] = json!(status);
+                        m["ts_ms"] = json!(now);
                         out.push(m);
                         self.last_sent = Some(ahead);
                     }
@@ -357,9 +361,11 @@ impl Session {
     }
 }
 
-fn admitted(token: &str, expires_at_ms: i64) -> Value {
+/// `seq` is the buyer's 1-based admission number when known (it is, when pushed by a tick).
+fn admitted(token: &str, expires_at_ms: i64, seq: Option<u64>) -> Value {
     json!({
         "type": "admitted",
+        "seq": seq,
         "token": token,
         "expires_at": rfc3339(expires_at_ms),
         "expires_at_ms": expires_at_ms,
