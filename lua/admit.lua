@@ -10,7 +10,7 @@ of past batches makes "admissions in any 1000 ms never exceed rate" exact.
 
 KEYS[1] cfg  KEYS[2] queue  KEYS[3] tokens  KEYS[4] expiry  KEYS[5] holders
 KEYS[6] admitted  KEYS[7] bucket (HASH level, ts)  KEYS[8] window (ZSET "first:count" -> ms)
-KEYS[9] stock  KEYS[10] admlog (STREAM)  KEYS[11] events (channel)  KEYS[12] expired counter
+KEYS[9] stock  KEYS[10] admlog (STREAM ts, first, n, lo, hi per batch)  KEYS[11] events (channel)  KEYS[12] expired counter
 ARGV[1] now in ms, or "" to use the Redis server clock
 ARGV[2] max buyers to admit in this call
 ARGV[3] random token prefix (hex); token i of this call is prefix .. "." .. i
@@ -88,8 +88,10 @@ if status == 'ok' then
     end
     redis.call('INCRBY', KEYS[6], n)
     redis.call('ZADD', KEYS[8], now, (total + 1) .. ':' .. n)
+    -- lo/hi: queue scores of the batch's first and last buyer, so an audit can prove
+    -- that scores never go down across batches (FIFO over every admission).
     redis.call('XADD', KEYS[10], 'MAXLEN', '~', 100000, '*',
-               'ts', now, 'first', total + 1, 'n', n)
+               'ts', now, 'first', total + 1, 'n', n, 'lo', popped[2], 'hi', popped[2 * n])
     level = level - n
     total = total + n
     qlen = qlen - n

@@ -88,7 +88,7 @@ echo "[vq] server is up; running the drop" >&2
 set +e
 target/release/loadtest drop --api "$BASE" \
     --buyers "${BUYERS:-2000}" --stock "${STOCK:-100}" --rate "${RATE:-500}" \
-    --token-ttl "${TTL:-30}" "$@"
+    --token-ttl "${TTL:-30}" --server-pid "$SERVER_PID" --json .vq/demo-summary.json "$@"
 rc=$?
 set -e
 

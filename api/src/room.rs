@@ -287,9 +287,13 @@ impl Session {
             } => {
                 self.rate = rate.max(1);
                 self.queue_len = queue_len;
-                let Place::Queued { rank, base, .. } = self.place else {
+                let Place::Queued { rank, base, prequeue } = self.place else {
                     return Flow::Continue;
                 };
+                // The sale started: the shuffled pre-queue order is final, read the real place.
+                if prequeue && status != "not_started" {
+                    return self.resync(out).await;
+                }
                 // Our place was popped but the admitted message has not reached us yet
                 // (it may have gone out while we were reconnecting): read it exactly.
                 if admitted_total.saturating_sub(base) > rank {

@@ -15,6 +15,8 @@ impl fmt::Display for Invalid {
     }
 }
 
+impl std::error::Error for Invalid {}
+
 macro_rules! bounded {
     ($(#[$doc:meta])* $name:ident, $ty:ty, $min:expr, $max:expr) => {
         $(#[$doc])*

@@ -1,1 +1,41 @@
-fn main() {}
+//! `loadtest` — the tester's tool. Reads the same VQ_* configuration as the server
+//! (JWT secret, Redis, PostgreSQL) to mint buyer tokens and audit the stores.
+
+use clap::{Parser, Subcommand};
+use loadtest::drop_run;
+
+#[derive(Parser)]
+#[command(name = "loadtest", about = "Drive and audit a VitaQueue drop")]
+struct Cli {
+    #[arg(long, env = "VQ_CONFIG")]
+    config: Option<String>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Create a drop, run a crowd through it, check the invariants.
+    Drop(drop_run::DropArgs),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let settings = vq_core::Settings::load(cli.config.as_deref())?;
+    match cli.cmd {
+        Cmd::Drop(args) => {
+            let json = args.json.clone();
+            let summary = drop_run::run(args, &settings).await?;
+            drop_run::print(&summary);
+            if let Some(path) = json {
+                std::fs::write(&path, serde_json::to_string_pretty(&summary)?)?;
+                println!("summary written to {}", path.display());
+            }
+            if !summary.failures.is_empty() {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+    }
+}

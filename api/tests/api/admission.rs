@@ -73,6 +73,16 @@ async fn two_controllers_never_exceed_the_rate_and_admit_in_join_order() {
         .map(|e| (e.get::<i64>("ts").unwrap(), e.get::<u64>("n").unwrap()))
         .collect();
     assert_eq!(batches.iter().map(|b| b.1).sum::<u64>(), n as u64);
+    let mut scores: Vec<(u64, f64, f64)> = log
+        .ids
+        .iter()
+        .map(|e| (e.get("first").unwrap(), e.get("lo").unwrap(), e.get("hi").unwrap()))
+        .collect();
+    scores.sort_by_key(|s| s.0);
+    assert!(
+        scores.windows(2).all(|w| w[0].2 < w[1].1),
+        "queue scores rise across the logged batches: {scores:?}"
+    );
     let mut max_window = 0;
     for &(t, _) in &batches {
         let in_window: u64 = batches

@@ -1,0 +1,179 @@
+//! One virtual buyer: opens the waiting-room WebSocket from its own loopback source
+//! address, waits for its turn, then buys (or abandons, as configured).
+
+use futures::StreamExt;
+use serde_json::Value;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Message;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Bought,
+    Abandoned,
+    /// Purchase or room rejected with this code (sold_out, closed, token_expired, …).
+    Rejected(String),
+    Error(String),
+    TimedOut,
+}
+
+#[derive(Debug, Clone)]
+pub struct BuyerResult {
+    pub outcome: Outcome,
+    pub token: Option<String>,
+    /// WebSocket connect → first pushed message.
+    pub join_ms: Option<f64>,
+    pub purchase_ms: Option<f64>,
+    /// Tick time → position message received, for every position push.
+    pub push_ms: Vec<f64>,
+    /// 0-based place in the drop's admission order when joining (not sent in pre-queue).
+    pub index: Option<u64>,
+    /// 1-based admission number.
+    pub seq: Option<u64>,
+    pub admitted_at: Option<Instant>,
+    pub done_at: Option<Instant>,
+}
+
+pub struct Shared {
+    pub http: Vec<reqwest::Client>,
+    pub api: SocketAddr,
+    pub drop_id: i64,
+    pub abandon: f64,
+    pub connected: AtomicUsize,
+    pub peak: AtomicUsize,
+    pub admitted: AtomicUsize,
+    pub finished: AtomicUsize,
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Opens the room. A refusal before the upgrade (sold out, closed) is an outcome, not an
+/// error: the server answers it as JSON `{code, message}`.
+async fn connect(src: IpAddr, sh: &Shared, jwt: &str) -> Result<crate::Ws, Outcome> {
+    let mut last = String::new();
+    for attempt in 0..5u64 {
+        let sock = tokio::net::TcpSocket::new_v4().map_err(|e| Outcome::Error(e.to_string()))?;
+        sock.bind(SocketAddr::new(src, 0)).map_err(|e| Outcome::Error(format!("bind {src}: {e}")))?;
+        match sock.connect(sh.api).await {
+            Ok(stream) => {
+                let url = format!("ws://{}/v1/drops/{}/room?access_token={jwt}", sh.api, sh.drop_id);
+                return match tokio_tungstenite::client_async(url, stream).await {
+                    Ok((ws, _)) => Ok(ws),
+                    Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
+                        let body: Value = res
+                            .body()
+                            .as_deref()
+                            .and_then(|b| serde_json::from_slice(b).ok())
+                            .unwrap_or(Value::Null);
+                        Err(Outcome::Rejected(body["code"].as_str().unwrap_or("http_error").to_string()))
+                    }
+                    Err(e) => Err(Outcome::Error(format!("handshake: {e}"))),
+                };
+            }
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(50 * (attempt + 1))).await;
+    }
+    Err(Outcome::Error(format!("connect: {last}")))
+}
+
+pub async fn run(sh: Arc<Shared>, n: usize, jwt: String, deadline: Instant) -> BuyerResult {
+    let mut r = BuyerResult {
+        outcome: Outcome::TimedOut,
+        token: None,
+        join_ms: None,
+        purchase_ms: None,
+        push_ms: Vec::new(),
+        index: None,
+        seq: None,
+        admitted_at: None,
+        done_at: None,
+    };
+    let src = IpAddr::from([127, 0, 0, 1 + (n % sh.http.len()) as u8]);
+    let started = Instant::now();
+    let mut ws = match connect(src, &sh, &jwt).await {
+        Ok(ws) => ws,
+        Err(outcome) => {
+            r.outcome = outcome;
+            sh.finished.fetch_add(1, Ordering::Relaxed);
+            return r;
+        }
+    };
+    let live = sh.connected.fetch_add(1, Ordering::Relaxed) + 1;
+    sh.peak.fetch_max(live, Ordering::Relaxed);
+    let left = deadline.saturating_duration_since(Instant::now());
+    let outcome = tokio::time::timeout(left, session(&sh, n, &jwt, &mut ws, &mut r, started)).await;
+    r.outcome = outcome.unwrap_or(Outcome::TimedOut);
+    r.done_at = Some(Instant::now());
+    let _ = ws.close(None).await;
+    sh.connected.fetch_sub(1, Ordering::Relaxed);
+    sh.finished.fetch_add(1, Ordering::Relaxed);
+    r
+}
+
+async fn session(sh: &Shared, n: usize, jwt: &str, ws: &mut crate::Ws, r: &mut BuyerResult, started: Instant) -> Outcome {
+    while let Some(msg) = ws.next().await {
+        let text = match msg {
+            Ok(Message::Text(t)) => t,
+            Ok(Message::Close(f)) => return Outcome::Error(format!("closed by server: {f:?}")),
+            Ok(_) => continue,
+            Err(e) => return Outcome::Error(format!("ws: {e}")),
+        };
+        let m: Value = serde_json::from_str(text.as_str()).unwrap_or(Value::Null);
+        if r.join_ms.is_none() {
+            r.join_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
+        }
+        match m["type"].as_str().unwrap_or("") {
+            "position" => {
+                if r.index.is_none() {
+                    r.index = m["index"].as_u64();
+                }
+                if let Some(ts) = m["ts_ms"].as_i64() {
+                    r.push_ms.push((now_ms() - ts) as f64);
+                }
+            }
+            "admitted" => {
+                sh.admitted.fetch_add(1, Ordering::Relaxed);
+                r.admitted_at = Some(Instant::now());
+                r.seq = m["seq"].as_u64();
+                let token = m["token"].as_str().unwrap_or_default().to_string();
+                if rand::random::<f64>() < sh.abandon {
+                    return Outcome::Abandoned;
+                }
+                return purchase(sh, n, jwt, &token, r).await;
+            }
+            "sold_out" => return Outcome::Rejected("sold_out".into()),
+            "closed" => return Outcome::Rejected("closed".into()),
+            "expired" => return Outcome::Rejected("token_expired".into()),
+            _ => {}
+        }
+    }
+    Outcome::Error("connection ended".into())
+}
+
+async fn purchase(sh: &Shared, n: usize, jwt: &str, token: &str, r: &mut BuyerResult) -> Outcome {
+    let url = format!("http://{}/v1/drops/{}/purchase", sh.api, sh.drop_id);
+    let t = Instant::now();
+    let res = sh.http[n % sh.http.len()]
+        .post(url)
+        .bearer_auth(jwt)
+        .json(&serde_json::json!({ "token": token, "quantity": 1 }))
+        .send()
+        .await;
+    r.purchase_ms = Some(t.elapsed().as_secs_f64() * 1000.0);
+    match res {
+        Ok(res) if res.status().as_u16() == 201 => {
+            r.token = Some(token.to_string());
+            Outcome::Bought
+        }
+        Ok(res) => {
+            let body: Value = res.json().await.unwrap_or(Value::Null);
+            Outcome::Rejected(body["code"].as_str().unwrap_or("unknown").to_string())
+        }
+        Err(e) => Outcome::Error(format!("purchase: {e}")),
+    }
+}
