@@ -268,7 +268,12 @@ impl Session {
     fn push_position(&mut self, out: &mut Vec<Value>) {
         if let Some((ahead, pre)) = self.ahead(None) {
             let mut m = views::position(ahead, self.rate, self.queue_len.max(ahead + 1), pre);
-            if let Place::Queued { rank, base, prequeue: false } = self.place {
+            if let Place::Queued {
+                rank,
+                base,
+                prequeue: false,
+            } = self.place
+            {
                 m["index"] = json!(rank + base);
             }
             out.push(m);
@@ -287,7 +292,12 @@ impl Session {
             } => {
                 self.rate = rate.max(1);
                 self.queue_len = queue_len;
-                let Place::Queued { rank, base, prequeue } = self.place else {
+                let Place::Queued {
+                    rank,
+                    base,
+                    prequeue,
+                } = self.place
+                else {
                     return Flow::Continue;
                 };
                 // The sale started: the shuffled pre-queue order is final, read the real place.

@@ -71,7 +71,13 @@ pub async fn read(
     let mut order: Vec<(u64, f64, f64)> = log
         .ids
         .iter()
-        .filter_map(|e| Some((e.get::<u64>("first")?, e.get::<f64>("lo")?, e.get::<f64>("hi")?)))
+        .filter_map(|e| {
+            Some((
+                e.get::<u64>("first")?,
+                e.get::<f64>("lo")?,
+                e.get::<f64>("hi")?,
+            ))
+        })
         .collect();
     let admitted_total: Option<u64> = redis.get(k.admitted()).await?;
     Ok(StoreView {
@@ -92,9 +98,15 @@ mod tests {
 
     #[test]
     fn fifo_breaks_are_counted_in_admission_order() {
-        assert_eq!(fifo_breaks(&mut [(1, 0.1, 0.5), (3, 0.6, 2.0), (5, 3.0, 9.0)]), 0);
+        assert_eq!(
+            fifo_breaks(&mut [(1, 0.1, 0.5), (3, 0.6, 2.0), (5, 3.0, 9.0)]),
+            0
+        );
         // listed out of order, still fine once sorted by seq
-        assert_eq!(fifo_breaks(&mut [(5, 3.0, 9.0), (1, 0.1, 0.5), (3, 0.6, 2.0)]), 0);
+        assert_eq!(
+            fifo_breaks(&mut [(5, 3.0, 9.0), (1, 0.1, 0.5), (3, 0.6, 2.0)]),
+            0
+        );
         // batch 3 starts below batch 1's highest score
         assert_eq!(fifo_breaks(&mut [(1, 0.1, 0.5), (3, 0.4, 2.0)]), 1);
         assert_eq!(fifo_breaks(&mut []), 0);

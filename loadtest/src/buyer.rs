@@ -57,10 +57,14 @@ async fn connect(src: IpAddr, sh: &Shared, jwt: &str) -> Result<crate::Ws, Outco
     let mut last = String::new();
     for attempt in 0..5u64 {
         let sock = tokio::net::TcpSocket::new_v4().map_err(|e| Outcome::Error(e.to_string()))?;
-        sock.bind(SocketAddr::new(src, 0)).map_err(|e| Outcome::Error(format!("bind {src}: {e}")))?;
+        sock.bind(SocketAddr::new(src, 0))
+            .map_err(|e| Outcome::Error(format!("bind {src}: {e}")))?;
         match sock.connect(sh.api).await {
             Ok(stream) => {
-                let url = format!("ws://{}/v1/drops/{}/room?access_token={jwt}", sh.api, sh.drop_id);
+                let url = format!(
+                    "ws://{}/v1/drops/{}/room?access_token={jwt}",
+                    sh.api, sh.drop_id
+                );
                 return match tokio_tungstenite::client_async(url, stream).await {
                     Ok((ws, _)) => Ok(ws),
                     Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
@@ -69,7 +73,9 @@ async fn connect(src: IpAddr, sh: &Shared, jwt: &str) -> Result<crate::Ws, Outco
                             .as_deref()
                             .and_then(|b| serde_json::from_slice(b).ok())
                             .unwrap_or(Value::Null);
-                        Err(Outcome::Rejected(body["code"].as_str().unwrap_or("http_error").to_string()))
+                        Err(Outcome::Rejected(
+                            body["code"].as_str().unwrap_or("http_error").to_string(),
+                        ))
                     }
                     Err(e) => Err(Outcome::Error(format!("handshake: {e}"))),
                 };
@@ -115,7 +121,14 @@ pub async fn run(sh: Arc<Shared>, n: usize, jwt: String, deadline: Instant) -> B
     r
 }
 
-async fn session(sh: &Shared, n: usize, jwt: &str, ws: &mut crate::Ws, r: &mut BuyerResult, started: Instant) -> Outcome {
+async fn session(
+    sh: &Shared,
+    n: usize,
+    jwt: &str,
+    ws: &mut crate::Ws,
+    r: &mut BuyerResult,
+    started: Instant,
+) -> Outcome {
     while let Some(msg) = ws.next().await {
         let text = match msg {
             Ok(Message::Text(t)) => t,

@@ -88,11 +88,22 @@ pub struct Summary {
 
 fn rss_mb(pid: u32) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb: f64 = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
     Some(kb / 1024.0)
 }
 
-async fn create_drop(http: &reqwest::Client, a: &DropArgs, manager: &str) -> anyhow::Result<DropId> {
+async fn create_drop(
+    http: &reqwest::Client,
+    a: &DropArgs,
+    manager: &str,
+) -> anyhow::Result<DropId> {
     let start_in = a.start_in.unwrap_or(a.ramp_s + 2.0).max(0.0);
     let start_in = chrono::Duration::milliseconds((start_in * 1000.0) as i64);
     let body = json!({
@@ -106,23 +117,54 @@ async fn create_drop(http: &reqwest::Client, a: &DropArgs, manager: &str) -> any
         "max_holders": a.max_holders,
         "token_ttl_s": a.token_ttl,
     });
-    let res = http.post(format!("{}/v1/admin/drops", a.api)).bearer_auth(manager).json(&body).send().await?;
+    let res = http
+        .post(format!("{}/v1/admin/drops", a.api))
+        .bearer_auth(manager)
+        .json(&body)
+        .send()
+        .await?;
     let status = res.status();
     let v: serde_json::Value = res.json().await?;
-    anyhow::ensure!(status.as_u16() == 201, "creating the drop failed: {status} {v}");
+    anyhow::ensure!(
+        status.as_u16() == 201,
+        "creating the drop failed: {status} {v}"
+    );
     Ok(DropId::new(v["id"].as_i64().unwrap_or(0))?)
 }
 
 pub async fn run(a: DropArgs, settings: &Settings) -> anyhow::Result<Summary> {
-    let secret = settings.auth.jwt_secret.as_ref().ok_or_else(|| anyhow::anyhow!("VQ_AUTH__JWT_SECRET must be set"))?;
+    let secret = settings
+        .auth
+        .jwt_secret
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("VQ_AUTH__JWT_SECRET must be set"))?;
     let jwt = JwtKeys::new(secret);
-    let api: SocketAddr = a.api.trim_start_matches("http://").trim_end_matches('/').parse()?;
+    let api: SocketAddr = a
+        .api
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()?;
     let sources = a.sources.clamp(1, 250);
     let http: Vec<reqwest::Client> = (0..sources)
-        .map(|i| reqwest::Client::builder().local_address(std::net::IpAddr::from([127, 0, 0, 1 + i])).build())
+        .map(|i| {
+            reqwest::Client::builder()
+                .local_address(std::net::IpAddr::from([127, 0, 0, 1 + i]))
+                .build()
+        })
         .collect::<Result<_, _>>()?;
-    let drop = create_drop(&http[0], &a, &jwt.issue(UserId(uuid::Uuid::new_v4()), Role::Manager, 600)).await?;
-    println!("drop {} created: stock {}, rate {}/s, {} buyers", drop.get(), a.stock, a.rate, a.buyers);
+    let drop = create_drop(
+        &http[0],
+        &a,
+        &jwt.issue(UserId(uuid::Uuid::new_v4()), Role::Manager, 600),
+    )
+    .await?;
+    println!(
+        "drop {} created: stock {}, rate {}/s, {} buyers",
+        drop.get(),
+        a.stock,
+        a.rate,
+        a.buyers
+    );
 
     let shared = Arc::new(Shared {
         http,
@@ -156,7 +198,15 @@ pub async fn run(a: DropArgs, settings: &Settings) -> anyhow::Result<Summary> {
     let mut redis = vq_core::store::redis(settings).await?;
     let db = vq_core::store::postgres(settings).await?;
     let keys = Keys::new(&settings.redis.prefix);
-    let view = audit::read(&mut redis, &db, &keys, drop, a.stock, Duration::from_secs(20)).await?;
+    let view = audit::read(
+        &mut redis,
+        &db,
+        &keys,
+        drop,
+        a.stock,
+        Duration::from_secs(20),
+    )
+    .await?;
     Ok(summarize(&a, drop, results, view, start, &shared))
 }
 
@@ -177,7 +227,14 @@ async fn progress(sh: Arc<Shared>, total: usize, start: Instant) {
     }
 }
 
-fn summarize(a: &DropArgs, drop: DropId, results: Vec<BuyerResult>, v: audit::StoreView, start: Instant, sh: &Shared) -> Summary {
+fn summarize(
+    a: &DropArgs,
+    drop: DropId,
+    results: Vec<BuyerResult>,
+    v: audit::StoreView,
+    start: Instant,
+    sh: &Shared,
+) -> Summary {
     let mut outcomes = BTreeMap::new();
     for r in &results {
         let key = match &r.outcome {
@@ -192,12 +249,22 @@ fn summarize(a: &DropArgs, drop: DropId, results: Vec<BuyerResult>, v: audit::St
     let bought: HashSet<String> = results.iter().filter_map(|r| r.token.clone()).collect();
     let sold = a.stock - v.remaining;
     let lost_orders = bought.difference(&v.db_tokens).count();
-    let fifo: Vec<(u64, u64)> = results.iter().filter_map(|r| Some((r.index?, r.seq?))).collect();
+    let fifo: Vec<(u64, u64)> = results
+        .iter()
+        .filter_map(|r| Some((r.index?, r.seq?)))
+        .collect();
     let fifo_violations = fifo.iter().filter(|(index, seq)| *seq != index + 1).count();
     let mut purchase: Vec<f64> = results.iter().filter_map(|r| r.purchase_ms).collect();
     let mut join: Vec<f64> = results.iter().filter_map(|r| r.join_ms).collect();
-    let mut push: Vec<f64> = results.iter().flat_map(|r| r.push_ms.iter().copied()).collect();
-    let bought_at: Vec<Instant> = results.iter().filter(|r| r.outcome == Outcome::Bought).filter_map(|r| r.done_at).collect();
+    let mut push: Vec<f64> = results
+        .iter()
+        .flat_map(|r| r.push_ms.iter().copied())
+        .collect();
+    let bought_at: Vec<Instant> = results
+        .iter()
+        .filter(|r| r.outcome == Outcome::Bought)
+        .filter_map(|r| r.done_at)
+        .collect();
     let first_admit = results.iter().filter_map(|r| r.admitted_at).min();
     let (first_buy, last_buy) = (bought_at.iter().min(), bought_at.iter().max());
     let purchases_per_s = match (first_buy, last_buy) {
@@ -246,19 +313,31 @@ pub fn check(s: &Summary) -> Vec<String> {
         f.push(format!("oversold by {}", s.oversold));
     }
     if s.orders_in_db != s.sold {
-        f.push(format!("{} orders in PostgreSQL for {} units sold", s.orders_in_db, s.sold));
+        f.push(format!(
+            "{} orders in PostgreSQL for {} units sold",
+            s.orders_in_db, s.sold
+        ));
     }
     if s.duplicates > 0 {
         f.push(format!("{} duplicate orders", s.duplicates));
     }
     if s.lost_orders > 0 {
-        f.push(format!("{} confirmed purchases have no order", s.lost_orders));
+        f.push(format!(
+            "{} confirmed purchases have no order",
+            s.lost_orders
+        ));
     }
     if s.fifo_violations > 0 {
-        f.push(format!("{} buyers admitted out of queue order", s.fifo_violations));
+        f.push(format!(
+            "{} buyers admitted out of queue order",
+            s.fifo_violations
+        ));
     }
     if s.max_admissions_per_s as i64 > s.rate {
-        f.push(format!("{} admissions in one second at rate {}", s.max_admissions_per_s, s.rate));
+        f.push(format!(
+            "{} admissions in one second at rate {}",
+            s.max_admissions_per_s, s.rate
+        ));
     }
     f
 }
@@ -275,17 +354,29 @@ pub fn print(s: &Summary) {
         ("lost_orders", s.lost_orders.to_string()),
         (
             "fifo_violations",
-            format!("{} ({} batches, {} buyers checked)", s.fifo_violations, s.fifo_batches_checked, s.fifo_buyers_checked),
+            format!(
+                "{} ({} batches, {} buyers checked)",
+                s.fifo_violations, s.fifo_batches_checked, s.fifo_buyers_checked
+            ),
         ),
-        ("max_admissions_per_s", format!("{} (rate {})", s.max_admissions_per_s, s.rate)),
+        (
+            "max_admissions_per_s",
+            format!("{} (rate {})", s.max_admissions_per_s, s.rate),
+        ),
         ("purchases_per_s", format!("{:.0}", s.purchases_per_s)),
         ("purchase_p50_ms", format!("{:.1}", s.purchase_p50_ms)),
         ("purchase_p99_ms", format!("{:.1}", s.purchase_p99_ms)),
         ("join_p99_ms", format!("{:.1}", s.join_p99_ms)),
-        ("position_push_p99_ms", format!("{:.1}", s.position_push_p99_ms)),
+        (
+            "position_push_p99_ms",
+            format!("{:.1}", s.position_push_p99_ms),
+        ),
         ("sell_out_s", format!("{:.2}", s.sell_out_s)),
         ("peak_ws_connections", s.peak_ws_connections.to_string()),
-        ("server_rss_mb", s.server_rss_mb.map_or("n/a".into(), |m| format!("{m:.1}"))),
+        (
+            "server_rss_mb",
+            s.server_rss_mb.map_or("n/a".into(), |m| format!("{m:.1}")),
+        ),
         ("outcomes", format!("{:?}", s.outcomes)),
     ];
     println!("{:-<52}", "");

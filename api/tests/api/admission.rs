@@ -76,7 +76,13 @@ async fn two_controllers_never_exceed_the_rate_and_admit_in_join_order() {
     let mut scores: Vec<(u64, f64, f64)> = log
         .ids
         .iter()
-        .map(|e| (e.get("first").unwrap(), e.get("lo").unwrap(), e.get("hi").unwrap()))
+        .map(|e| {
+            (
+                e.get("first").unwrap(),
+                e.get("lo").unwrap(),
+                e.get("hi").unwrap(),
+            )
+        })
         .collect();
     scores.sort_by_key(|s| s.0);
     assert!(

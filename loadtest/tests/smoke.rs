@@ -1,0 +1,114 @@
+//! Bounded smoke run of `loadtest drop` against an in-process server (api, admission and
+//! worker) on real Redis and PostgreSQL: the invariants must hold.
+
+use sqlx::{Connection, PgConnection};
+use std::sync::Arc;
+use std::time::Duration;
+use vq_core::config::Secret;
+use vq_core::{shutdown, Clock, Keys, Scripts, Settings};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_drop_sells_out_with_every_invariant_holding() {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let admin = std::env::var("VQ_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let db_name = format!("vq_smoke_{id}");
+    let mut conn = PgConnection::connect(&admin).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE \"{db_name}\""))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let base = admin.rsplit_once('/').unwrap().0;
+
+    let mut s = Settings::default();
+    s.http.port = 0;
+    s.redis.url = Secret::new(
+        std::env::var("VQ_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+    );
+    s.redis.prefix = format!("vqs{}", &id[..12]);
+    s.database.url = Secret::new(format!("{base}/{db_name}"));
+    s.database.max_connections = 8;
+    s.auth.jwt_secret = Some(Secret::new(format!("smoke-{id}")));
+    s.worker.block_ms = 50;
+
+    let (trigger, stop) = shutdown::channel();
+    let app = vq_api::Application::build(&s, Clock::Redis, stop.clone())
+        .await
+        .unwrap();
+    let port = app.port();
+    let server = tokio::spawn(app.run_until_stopped());
+    let keys = Keys::new(&s.redis.prefix);
+    let redis = vq_core::store::redis(&s).await.unwrap();
+    let db = vq_core::store::postgres(&s).await.unwrap();
+    let adm = vq_admission::Admitter::new(
+        redis.clone(),
+        Arc::new(Scripts::default()),
+        keys.clone(),
+        Clock::Redis,
+        5000,
+    );
+    let adm = tokio::spawn(adm.run(Duration::from_millis(20), stop.clone()));
+    let worker = vq_worker::Worker::new(
+        s.redis.url.expose(),
+        redis.clone(),
+        db.clone(),
+        keys,
+        s.worker.clone(),
+    )
+    .await
+    .unwrap();
+    let worker = tokio::spawn(worker.run(stop));
+
+    let args = loadtest::drop_run::DropArgs {
+        api: format!("http://127.0.0.1:{port}"),
+        buyers: 400,
+        stock: 60,
+        rate: 300,
+        token_ttl: 5,
+        max_holders: 100,
+        abandon: 0.1,
+        sources: 3,
+        ramp_s: 0.5,
+        start_in: Some(1.0),
+        timeout_s: 60,
+        server_pid: Some(std::process::id()),
+        json: None,
+    };
+    let summary = loadtest::drop_run::run(args, &s).await.unwrap();
+    loadtest::drop_run::print(&summary);
+    assert!(summary.failures.is_empty(), "{:?}", summary.failures);
+    assert_eq!(summary.sold, 60);
+    assert_eq!(summary.orders_in_db, 60);
+    assert_eq!(summary.bought_by_clients, 60);
+    assert_eq!(summary.oversold, 0);
+    assert_eq!(
+        summary.peak_ws_connections, 400,
+        "everyone was in the room at the start"
+    );
+    assert!(summary.max_admissions_per_s <= 300);
+    assert!(summary.fifo_batches_checked > 0);
+    assert!(summary.outcomes.get("abandoned").copied().unwrap_or(0) > 0);
+    assert!(summary.server_rss_mb.unwrap() > 0.0);
+
+    trigger.fire();
+    let _ = tokio::join!(server, adm, worker);
+    db.close().await;
+    let _ = sqlx::query(&format!(
+        "DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)"
+    ))
+    .execute(&mut conn)
+    .await;
+    let mut r = redis.clone();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}:*", s.redis.prefix))
+        .query_async(&mut r)
+        .await
+        .unwrap();
+    if !keys.is_empty() {
+        let _: () = redis::cmd("DEL")
+            .arg(keys)
+            .query_async(&mut r)
+            .await
+            .unwrap();
+    }
+}
