@@ -75,16 +75,13 @@ impl Worker {
         }
     }
 
-    /// Runs until shutdown; the batch in hand is finished (written and acked) first.
-    pub async fn run(mut self, mut shutdown: Shutdown) {
+    /// Runs until shutdown. Shutdown is only looked at between steps, so the batch in hand
+    /// is always finished (written and acked); a step blocks for at most `block_ms`.
+    pub async fn run(mut self, shutdown: Shutdown) {
         while !shutdown.is_fired() {
-            tokio::select! {
-                biased;
-                _ = shutdown.wait() => break,
-                r = self.step() => if let Err(e) = r {
-                    tracing::warn!(error = %e, "worker step failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                },
+            if let Err(e) = self.step().await {
+                tracing::warn!(error = %e, "worker step failed; retrying");
+                tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }
         tracing::info!(consumer = %self.cfg.consumer, "worker stopped");

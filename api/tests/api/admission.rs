@@ -27,7 +27,7 @@ async fn two_controllers_never_exceed_the_rate_and_admit_in_join_order() {
     let stop = tokio::time::Instant::now() + Duration::from_millis(2600);
     let mut tasks = Vec::new();
     for _ in 0..2 {
-        let (mut adm, seen) = (app.admitter(), seen.clone());
+        let (mut adm, seen) = (app.own_admitter().await, seen.clone());
         tasks.push(tokio::spawn(async move {
             while tokio::time::Instant::now() < stop {
                 let out = adm.tick_drop(drop).await.unwrap();
@@ -120,7 +120,7 @@ async fn holder_cap_holds_with_two_controllers() {
     }
     let mut tasks = Vec::new();
     for _ in 0..2 {
-        let mut adm = app.admitter();
+        let mut adm = app.own_admitter().await;
         tasks.push(tokio::spawn(async move {
             let mut admitted = 0;
             for _ in 0..30 {

@@ -191,6 +191,18 @@ impl TestApp {
         )
     }
 
+    /// An admission controller with its own Redis connection, as a separate process has.
+    pub async fn own_admitter(&self) -> vq_admission::Admitter {
+        let conn = vq_core::store::redis(&self.settings).await.expect("redis");
+        vq_admission::Admitter::new(
+            conn,
+            Arc::new(Scripts::default()),
+            self.keys.clone(),
+            self.clock.clone(),
+            self.settings.admission.max_batch,
+        )
+    }
+
     /// Runs an admission controller as a task until shutdown (or abort).
     pub fn start_admission(&self, tick_ms: u64) -> JoinHandle<()> {
         let a = self.admitter();
