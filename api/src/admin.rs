@@ -16,8 +16,11 @@ use vq_core::domain::*;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/v1/admin/drops", post(create))
-        .route("/v1/admin/drops/{id}", get(show).patch(update))
+        .route("/v1/admin/drops", post(create).get(list))
+        .route(
+            "/v1/admin/drops/{id}",
+            get(show).patch(update).delete(remove),
+        )
         .route("/v1/admin/drops/{id}/pause", post(pause))
         .route("/v1/admin/drops/{id}/resume", post(resume))
         .route("/v1/admin/drops/{id}/close", post(close))
@@ -27,6 +30,8 @@ pub fn router() -> Router<AppState> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DropSpec {
+    /// A catalog product; its name and price are the defaults for the drop.
+    product_id: Option<i64>,
     product_name: Option<String>,
     price_cents: Option<i64>,
     stock: Option<i64>,
@@ -100,9 +105,21 @@ async fn view(st: &AppState, d: DropRow) -> Result<AdminDrop, ApiError> {
 async fn create(
     State(st): State<AppState>,
     Manager(_): Manager,
-    ApiJson(spec): ApiJson<DropSpec>,
+    ApiJson(mut spec): ApiJson<DropSpec>,
 ) -> Result<(StatusCode, Json<AdminDrop>), ApiError> {
     let mut c = Checker::default();
+    if let Some(pid) = spec.product_id {
+        match crate::products::load(&st, pid).await {
+            Ok(p) => {
+                spec.product_name.get_or_insert(p.name);
+                spec.price_cents.get_or_insert(p.price_cents);
+            }
+            Err(ApiError::NotFound(..)) => {
+                c.0.insert("product_id".into(), "no such product".into());
+            }
+            Err(e) => return Err(e),
+        }
+    }
     let product_name = c.req("product_name", spec.product_name, name);
     let price_cents = c.opt("price_cents", spec.price_cents, price).or(Some(0));
     let stock = c.req("stock", spec.stock, int(Stock::new, Stock::get));
@@ -148,6 +165,7 @@ async fn create(
         token_ttl_s: ttl.unwrap_or(60),
         prequeue_s: prequeue.unwrap_or(0),
         starts_at,
+        product_id: spec.product_id,
     };
     let row = drop_store::create(&st, new).await?;
     tracing::info!(
@@ -260,4 +278,27 @@ async fn close(
 ) -> Result<Json<AdminDrop>, ApiError> {
     let row = drop_store::transition(&st, id, &["active", "paused"], "closed").await?;
     Ok(Json(view(&st, row).await?))
+}
+
+async fn list(
+    State(st): State<AppState>,
+    Manager(_): Manager,
+    crate::extract::ApiQuery(q): crate::extract::ApiQuery<crate::page::PageQuery>,
+) -> Result<Json<crate::page::Paged<AdminDrop>>, ApiError> {
+    let page = q.page()?;
+    let rows = drop_store::page(&st, page.before, page.limit + 1).await?;
+    let mut items = Vec::with_capacity(rows.len());
+    for d in rows {
+        items.push(view(&st, d).await?);
+    }
+    Ok(Json(crate::page::paged(items, page.limit, |d| d.drop.id)))
+}
+
+async fn remove(
+    State(st): State<AppState>,
+    Manager(_): Manager,
+    DropPath(id): DropPath,
+) -> Result<StatusCode, ApiError> {
+    drop_store::delete(&st, id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

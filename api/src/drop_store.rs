@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::json;
 use sqlx::FromRow;
 use vq_core::domain::DropId;
+use vq_core::{Keys, RedisConn};
 
 #[derive(Debug, Clone, Serialize, FromRow)]
 pub struct DropRow {
@@ -24,6 +25,7 @@ pub struct DropRow {
     pub prequeue_s: i32,
     pub starts_at: DateTime<Utc>,
     pub state: String,
+    pub product_id: Option<i64>,
 }
 
 impl DropRow {
@@ -37,21 +39,31 @@ impl DropRow {
 }
 
 const COLUMNS: &str = "id, product_name, price_cents, stock, per_user_limit, admission_rate, \
-    max_holders, token_ttl_s, prequeue_s, starts_at, state";
+    max_holders, token_ttl_s, prequeue_s, starts_at, state, product_id";
 
 pub async fn load(st: &AppState, id: DropId) -> Result<DropRow, ApiError> {
-    sqlx::query_as::<_, DropRow>(&format!("SELECT {COLUMNS} FROM drops WHERE id = $1"))
-        .bind(id.get())
-        .fetch_optional(&st.db)
+    load_from(&st.db, id)
         .await?
         .ok_or_else(ApiError::drop_not_found)
+}
+
+pub async fn load_from(db: &sqlx::PgPool, id: DropId) -> sqlx::Result<Option<DropRow>> {
+    sqlx::query_as::<_, DropRow>(&format!("SELECT {COLUMNS} FROM drops WHERE id = $1"))
+        .bind(id.get())
+        .fetch_optional(db)
+        .await
 }
 
 /// Writes the configuration the scripts read. The stock counter is only set when absent:
 /// once a drop exists, only the purchase script (and restocks) move it.
 pub async fn mirror(st: &AppState, d: &DropRow) -> Result<(), ApiError> {
-    let k = st.keys.drop(d.drop_id());
     let mut conn = st.redis.clone();
+    Ok(mirror_to(&mut conn, &st.keys, d).await?)
+}
+
+/// `mirror` for callers without an `AppState` (the rebuild command).
+pub async fn mirror_to(conn: &mut RedisConn, keys: &Keys, d: &DropRow) -> redis::RedisResult<()> {
+    let k = keys.drop(d.drop_id());
     let mut p = redis::pipe();
     p.atomic()
         .hset_multiple(
@@ -71,14 +83,13 @@ pub async fn mirror(st: &AppState, d: &DropRow) -> Result<(), ApiError> {
         .set_nx(k.stock(), d.stock)
         .ignore();
     if d.state == "closed" {
-        p.srem(st.keys.active_drops(), d.id).ignore();
+        p.srem(keys.active_drops(), d.id).ignore();
     } else {
-        p.sadd(st.keys.active_drops(), d.id).ignore();
+        p.sadd(keys.active_drops(), d.id).ignore();
     }
-    p.sadd(st.keys.stream_drops(), d.id).ignore();
-    let _: () = p.query_async(&mut conn).await?;
-    vq_worker::ensure_group(&mut conn, &k.orders()).await?;
-    Ok(())
+    p.sadd(keys.stream_drops(), d.id).ignore();
+    let _: () = p.query_async(conn).await?;
+    vq_worker::ensure_group(conn, &k.orders()).await
 }
 
 pub struct NewDrop {
@@ -91,14 +102,15 @@ pub struct NewDrop {
     pub token_ttl_s: i32,
     pub prequeue_s: i32,
     pub starts_at: DateTime<Utc>,
+    pub product_id: Option<i64>,
 }
 
 pub async fn create(st: &AppState, n: NewDrop) -> Result<DropRow, ApiError> {
     let mut tx = st.db.begin().await?;
     let row = sqlx::query_as::<_, DropRow>(&format!(
         "INSERT INTO drops (product_name, price_cents, stock, per_user_limit, admission_rate, \
-         max_holders, token_ttl_s, prequeue_s, starts_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {COLUMNS}"
+         max_holders, token_ttl_s, prequeue_s, starts_at, product_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {COLUMNS}"
     ))
     .bind(&n.product_name)
     .bind(n.price_cents)
@@ -109,6 +121,7 @@ pub async fn create(st: &AppState, n: NewDrop) -> Result<DropRow, ApiError> {
     .bind(n.token_ttl_s)
     .bind(n.prequeue_s)
     .bind(n.starts_at)
+    .bind(n.product_id)
     .fetch_one(&mut *tx)
     .await?;
     mirror(st, &row).await?;
@@ -175,4 +188,56 @@ pub async fn transition(
     let event = json!({ "type": "state", "state": to }).to_string();
     let _: () = conn.publish(st.keys.drop(id).events(), event).await?;
     Ok(row)
+}
+
+/// Drops newest first, `limit` rows with ids below `before`.
+pub async fn page(st: &AppState, before: i64, limit: i64) -> Result<Vec<DropRow>, ApiError> {
+    Ok(sqlx::query_as::<_, DropRow>(&format!(
+        "SELECT {COLUMNS} FROM drops WHERE id < $1 ORDER BY id DESC LIMIT $2"
+    ))
+    .bind(before)
+    .bind(limit)
+    .fetch_all(&st.db)
+    .await?)
+}
+
+pub async fn of_product(st: &AppState, product: i64) -> Result<Vec<DropRow>, ApiError> {
+    Ok(sqlx::query_as::<_, DropRow>(&format!(
+        "SELECT {COLUMNS} FROM drops WHERE product_id = $1 ORDER BY id DESC LIMIT 50"
+    ))
+    .bind(product)
+    .fetch_all(&st.db)
+    .await?)
+}
+
+/// Deletes a drop nobody could have joined yet (its waiting room has not opened).
+pub async fn delete(st: &AppState, id: DropId) -> Result<(), ApiError> {
+    let mut tx = st.db.begin().await?;
+    let d = sqlx::query_as::<_, DropRow>(&format!(
+        "SELECT {COLUMNS} FROM drops WHERE id = $1 FOR UPDATE"
+    ))
+    .bind(id.get())
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(ApiError::drop_not_found)?;
+    if st.clock.now_ms() >= d.opens_at().timestamp_millis() {
+        return Err(ApiError::conflict(
+            "already_open",
+            "a drop whose waiting room opened cannot be deleted; close it instead",
+            json!({ "state": d.state }),
+        ));
+    }
+    sqlx::query("DELETE FROM drops WHERE id = $1")
+        .bind(id.get())
+        .execute(&mut *tx)
+        .await?;
+    let mut conn = st.redis.clone();
+    let _: () = redis::pipe()
+        .srem(st.keys.active_drops(), id.get())
+        .srem(st.keys.stream_drops(), id.get())
+        .query_async(&mut conn)
+        .await?;
+    let _: () = conn.del(st.keys.drop(id).all()).await?;
+    tx.commit().await?;
+    Ok(())
 }

@@ -16,9 +16,23 @@ use vq_core::scripts::{JoinOutcome, PurchaseOutcome};
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/v1/drops", get(list))
         .route("/v1/drops/{id}", get(show))
         .route("/v1/drops/{id}/queue", post(join).get(status).delete(leave))
         .route("/v1/drops/{id}/purchase", post(purchase))
+}
+
+async fn list(
+    State(st): State<AppState>,
+    crate::extract::ApiQuery(q): crate::extract::ApiQuery<crate::page::PageQuery>,
+) -> Result<Json<crate::page::Paged<views::PublicDrop>>, ApiError> {
+    let page = q.page()?;
+    let rows = drop_store::page(&st, page.before, page.limit + 1).await?;
+    let mut items = Vec::with_capacity(rows.len());
+    for d in &rows {
+        items.push(views::public(&st, d).await?);
+    }
+    Ok(Json(crate::page::paged(items, page.limit, |d| d.id)))
 }
 
 async fn show(

@@ -44,6 +44,26 @@ impl From<redis::RedisError> for ApiError {
     }
 }
 
+impl From<vq_worker::orders::TransitionError> for ApiError {
+    fn from(e: vq_worker::orders::TransitionError) -> Self {
+        use vq_worker::orders::TransitionError as T;
+        match e {
+            T::NotFound => ApiError::NotFound("order_not_found", "no such order".into()),
+            T::Illegal { current, to } => ApiError::conflict(
+                "invalid_transition",
+                format!("an order in {current} cannot become {to}"),
+                json!({ "state": current }),
+            ),
+            T::ReturnWindowClosed { closed_at } => ApiError::conflict(
+                "return_window_closed",
+                format!("returns for this order closed at {closed_at}"),
+                json!({ "state": "DELIVERED", "closed_at": closed_at }),
+            ),
+            T::Db(e) => ApiError::Internal(e.into()),
+        }
+    }
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
         ApiError::Internal(e.into())

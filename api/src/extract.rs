@@ -44,6 +44,50 @@ fn json_rejection(r: JsonRejection) -> ApiError {
     }
 }
 
+/// Query string parameters whose rejections are API errors (422 with the reason).
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| ApiQuery(q.0))
+            .map_err(|r| ApiError::BadRequest {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                code: "invalid_query",
+                message: r.body_text(),
+            })
+    }
+}
+
+/// A positive numeric `{id}` path segment; anything else is `not_found` of `what`.
+pub struct IdPath<const W: u8>(pub i64);
+
+/// Path ids of orders and products.
+pub const ORDER: u8 = 0;
+pub const PRODUCT: u8 = 1;
+
+impl<S: Send + Sync, const W: u8> FromRequestParts<S> for IdPath<W> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let missing = || match W {
+            ORDER => ApiError::NotFound("order_not_found", "no such order".into()),
+            _ => ApiError::NotFound("product_not_found", "no such product".into()),
+        };
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| missing())?;
+        match raw.parse::<i64>() {
+            Ok(id) if id > 0 => Ok(IdPath(id)),
+            _ => Err(missing()),
+        }
+    }
+}
+
 /// The `{id}` path segment as a drop id; anything else is an unknown drop.
 pub struct DropPath(pub DropId);
 

@@ -36,6 +36,8 @@ pub enum Direct {
         seq: Option<u64>,
     },
     Expired,
+    /// An account-level notification, pushed as is to every open socket of the account.
+    Notify(serde_json::Value),
 }
 
 #[derive(Deserialize)]
@@ -56,14 +58,17 @@ enum Wire {
     State {
         state: String,
     },
+    /// Stock came back (cancel, failed payment, expiry, return): rooms need no action.
+    Restock {},
 }
 
-type UserKey = (DropId, String);
+type Senders = HashMap<u64, (DropId, mpsc::UnboundedSender<Direct>)>;
 
 #[derive(Default)]
 pub struct Hub {
     rooms: Mutex<HashMap<DropId, broadcast::Sender<RoomEvent>>>,
-    users: Mutex<HashMap<UserKey, HashMap<u64, mpsc::UnboundedSender<Direct>>>>,
+    /// Account id → its open sockets (any drop).
+    users: Mutex<HashMap<String, Senders>>,
     next_id: AtomicU64,
     connections: AtomicUsize,
 }
@@ -71,7 +76,8 @@ pub struct Hub {
 /// A registered connection; dropping it unregisters.
 pub struct Registration {
     hub: Arc<Hub>,
-    key: UserKey,
+    drop: DropId,
+    user: String,
     id: u64,
     pub events: broadcast::Receiver<RoomEvent>,
     pub direct: mpsc::UnboundedReceiver<Direct>,
@@ -80,19 +86,19 @@ pub struct Registration {
 impl Drop for Registration {
     fn drop(&mut self) {
         let mut users = self.hub.users.lock().expect("hub lock");
-        if let Some(conns) = users.get_mut(&self.key) {
+        if let Some(conns) = users.get_mut(&self.user) {
             conns.remove(&self.id);
             if conns.is_empty() {
-                users.remove(&self.key);
+                users.remove(&self.user);
             }
         }
         drop(users);
         let mut rooms = self.hub.rooms.lock().expect("hub lock");
         if rooms
-            .get(&self.key.0)
+            .get(&self.drop)
             .is_some_and(|r| r.receiver_count() <= 1)
         {
-            rooms.remove(&self.key.0);
+            rooms.remove(&self.drop);
         }
         self.hub.connections.fetch_sub(1, Ordering::SeqCst);
     }
@@ -113,27 +119,50 @@ impl Hub {
             .subscribe();
         let (tx, direct) = mpsc::unbounded_channel();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let key = (drop, user.to_string());
+        let user = user.to_string();
         self.users
             .lock()
             .expect("hub lock")
-            .entry(key.clone())
+            .entry(user.clone())
             .or_default()
-            .insert(id, tx);
+            .insert(id, (drop, tx));
         self.connections.fetch_add(1, Ordering::SeqCst);
         Registration {
             hub: self.clone(),
-            key,
+            drop,
+            user,
             id,
             events,
             direct,
         }
     }
 
-    fn tell(&self, drop: DropId, user: String, msg: Direct) {
-        if let Some(conns) = self.users.lock().expect("hub lock").get(&(drop, user)) {
-            for tx in conns.values() {
-                let _ = tx.send(msg.clone());
+    /// Sends to the account's sockets in `drop`'s room, or in every room when `drop` is None.
+    fn tell(&self, drop: Option<DropId>, user: &str, msg: Direct) {
+        if let Some(conns) = self.users.lock().expect("hub lock").get(user) {
+            for (room, tx) in conns.values() {
+                if drop.is_none_or(|d| d == *room) {
+                    let _ = tx.send(msg.clone());
+                }
+            }
+        }
+    }
+
+    /// Handles one message of the account-events channel: `{"users": [...], ...}`.
+    pub fn dispatch_users(&self, payload: &[u8]) {
+        let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(payload) else {
+            tracing::warn!("unreadable account event");
+            return;
+        };
+        let users = v.as_object_mut().and_then(|o| o.remove("users"));
+        for user in users
+            .as_ref()
+            .and_then(|u| u.as_array())
+            .into_iter()
+            .flatten()
+        {
+            if let Some(user) = user.as_str() {
+                self.tell(None, user, Direct::Notify(v.clone()));
             }
         }
     }
@@ -170,10 +199,10 @@ impl Hub {
                         expires_at_ms,
                         seq,
                     };
-                    self.tell(drop, user, msg);
+                    self.tell(Some(drop), &user, msg);
                 }
                 for user in expired {
-                    self.tell(drop, user, Direct::Expired);
+                    self.tell(Some(drop), &user, Direct::Expired);
                 }
                 self.broadcast(
                     drop,
@@ -188,6 +217,7 @@ impl Hub {
             }
             Wire::SoldOut {} => self.broadcast(drop, RoomEvent::SoldOut),
             Wire::State { state } => self.broadcast(drop, RoomEvent::State(state)),
+            Wire::Restock {} => {}
         }
     }
 
@@ -195,10 +225,15 @@ impl Hub {
     /// Connections re-read their exact rank periodically, so a missed message only delays.
     pub async fn run(self: Arc<Self>, client: redis::Client, keys: Keys, mut shutdown: Shutdown) {
         let pattern = keys.events_pattern();
+        let accounts = keys.user_events();
         while !shutdown.is_fired() {
             match client.get_async_pubsub().await {
                 Ok(mut ps) => {
-                    if let Err(e) = ps.psubscribe(&pattern).await {
+                    let subscribed = match ps.psubscribe(&pattern).await {
+                        Ok(()) => ps.subscribe(&accounts).await,
+                        Err(e) => Err(e),
+                    };
+                    if let Err(e) = subscribed {
                         tracing::warn!(error = %e, "psubscribe failed");
                     } else {
                         let mut messages = ps.on_message();
@@ -206,6 +241,9 @@ impl Hub {
                             tokio::select! {
                                 _ = shutdown.wait() => return,
                                 m = messages.next() => match m {
+                                    Some(m) if m.get_channel_name() == accounts => {
+                                        self.dispatch_users(m.get_payload_bytes());
+                                    }
                                     Some(m) => {
                                         if let Some(drop) = keys.drop_of_channel(m.get_channel_name()) {
                                             self.dispatch(drop, m.get_payload_bytes());

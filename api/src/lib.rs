@@ -9,8 +9,14 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod hub;
+pub mod notifications;
+pub mod orders;
+pub mod page;
+pub mod products;
 pub mod room;
+pub mod stock;
 pub mod views;
+pub mod wishlist;
 
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
@@ -33,6 +39,8 @@ pub struct AppState {
     pub jwt: Arc<JwtKeys>,
     pub hub: Arc<hub::Hub>,
     pub ws: Ws,
+    pub orders: vq_core::config::Orders,
+    pub payments: Arc<dyn vq_worker::payment::PaymentProvider>,
     pub shutdown: Shutdown,
 }
 
@@ -41,6 +49,10 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .merge(admin::router())
         .merge(drops::router())
         .merge(room::router())
+        .merge(orders::router())
+        .merge(products::router())
+        .merge(wishlist::router())
+        .merge(notifications::router())
         .merge(health::router())
         .fallback(|| async { ApiError::NotFound("not_found", "no such route".into()) })
         .method_not_allowed_fallback(|| async {
@@ -84,6 +96,10 @@ impl Application {
             jwt: Arc::new(JwtKeys::new(secret)),
             hub: Arc::new(hub::Hub::default()),
             ws: settings.ws.clone(),
+            orders: settings.orders.clone(),
+            payments: Arc::new(vq_worker::payment::SimulatedProvider::from_config(
+                &settings.payment,
+            )),
             shutdown,
         };
         let addr = format!("{}:{}", settings.http.host, settings.http.port);

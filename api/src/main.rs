@@ -4,7 +4,7 @@ use clap::{Parser, Subcommand};
 use std::sync::Arc;
 use std::time::Duration;
 use vq_core::auth::{JwtKeys, Role};
-use vq_core::domain::UserId;
+use vq_core::domain::{DropId, UserId};
 use vq_core::{shutdown, Clock, Keys, Scripts, Settings};
 
 #[derive(Parser)]
@@ -32,6 +32,16 @@ enum Role_ {
     All,
     /// Apply database migrations and exit.
     Migrate,
+    /// Compare a drop's stock in Redis and PostgreSQL and report drift (exit 1 on drift).
+    Reconcile {
+        #[arg(long)]
+        drop: i64,
+    },
+    /// Restore a drop's Redis state (stock, per-buyer counts, config) from PostgreSQL.
+    Rebuild {
+        #[arg(long)]
+        drop: i64,
+    },
     /// Print a signed access token (development and load testing).
     Token {
         #[arg(long, default_value = "manager")]
@@ -70,23 +80,47 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Role_::Worker => {
+            let s = tokio::spawn(scheduler(&settings, keys.clone()).await?.run(stop.clone()));
             worker(&settings, keys).await?.run(stop).await;
+            let _ = s.await;
             Ok(())
         }
         Role_::All => {
             let a = admission(&settings, keys.clone()).await?;
+            let keys_for_scheduler = keys.clone();
             let w = worker(&settings, keys).await?;
             let tick = Duration::from_millis(settings.admission.tick_ms);
             let ah = tokio::spawn(a.run(tick, stop.clone()));
             let wh = tokio::spawn(w.run(stop.clone()));
+            let sh = tokio::spawn(
+                scheduler(&settings, keys_for_scheduler)
+                    .await?
+                    .run(stop.clone()),
+            );
             let api = vq_api::Application::build(&settings, Clock::Redis, stop).await?;
             api.run_until_stopped().await?;
-            let _ = tokio::join!(ah, wh);
+            let _ = tokio::join!(ah, wh, sh);
             Ok(())
         }
         Role_::Migrate => {
             vq_core::store::postgres(&settings).await?;
             println!("migrations applied");
+            Ok(())
+        }
+        Role_::Reconcile { drop } => {
+            let (db, mut redis) = stores(&settings).await?;
+            let r = vq_api::stock::reconcile(&db, &mut redis, &keys, DropId::new(drop)?).await?;
+            println!("{}", serde_json::to_string_pretty(&r)?);
+            if !r.ok {
+                eprintln!("drift detected");
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Role_::Rebuild { drop } => {
+            let (db, mut redis) = stores(&settings).await?;
+            let stock = vq_api::stock::rebuild(&db, &mut redis, &keys, DropId::new(drop)?).await?;
+            println!("drop {drop}: Redis rebuilt from PostgreSQL, stock {stock}");
             Ok(())
         }
         Role_::Token { role, sub, ttl_s } => {
@@ -129,6 +163,31 @@ async fn worker(settings: &Settings, keys: Keys) -> anyhow::Result<vq_worker::Wo
         settings.worker.clone(),
     )
     .await
+}
+
+async fn stores(settings: &Settings) -> anyhow::Result<(sqlx::PgPool, vq_core::RedisConn)> {
+    Ok((
+        vq_core::store::postgres(settings).await?,
+        vq_core::store::redis(settings).await?,
+    ))
+}
+
+async fn scheduler(
+    settings: &Settings,
+    keys: Keys,
+) -> anyhow::Result<vq_worker::scheduler::Scheduler> {
+    Ok(vq_worker::scheduler::Scheduler {
+        db: vq_core::store::postgres(settings).await?,
+        redis: vq_core::store::redis(settings).await?,
+        scripts: Arc::new(Scripts::default()),
+        keys,
+        clock: Clock::Redis,
+        orders: settings.orders.clone(),
+        payment: settings.payment.clone(),
+        provider: Arc::new(vq_worker::payment::SimulatedProvider::from_config(
+            &settings.payment,
+        )),
+    })
 }
 
 async fn wait_for_signal() {

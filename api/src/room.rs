@@ -147,6 +147,10 @@ impl Session {
                         out.push(admitted(&token, expires_at_ms, seq));
                         Flow::Continue
                     }
+                    Some(Direct::Notify(v)) => {
+                        out.push(v);
+                        Flow::Continue
+                    }
                     Some(Direct::Expired) => {
                         out.push(json!({ "type": "expired", "message": "your purchase window expired; join again to queue at the back" }));
                         Flow::Close(1000, "token expired")

@@ -36,6 +36,11 @@ impl Keys {
         format!("{}:drops:streams", self.prefix)
     }
 
+    /// Channel for events addressed to accounts rather than to a drop's room.
+    pub fn user_events(&self) -> String {
+        format!("{}:user-events", self.prefix)
+    }
+
     /// Pattern matching every drop's event channel.
     pub fn events_pattern(&self) -> String {
         format!("{}:{{drop:*}}:events", self.prefix)
@@ -80,7 +85,8 @@ key!(
     expired,
     buyers,
     orders,
-    reservations
+    reservations,
+    restocked
 );
 
 impl DropKeys {
@@ -102,6 +108,7 @@ impl DropKeys {
             self.buyers(),
             self.orders(),
             self.reservations(),
+            self.restocked(),
         ]
     }
 }

@@ -12,6 +12,7 @@ pub struct Scripts {
     join: Script,
     admit: Script,
     purchase: Script,
+    restock: Script,
 }
 
 impl Default for Scripts {
@@ -20,6 +21,7 @@ impl Default for Scripts {
             join: Script::new(include_str!("../../lua/join.lua")),
             admit: Script::new(include_str!("../../lua/admit.lua")),
             purchase: Script::new(include_str!("../../lua/purchase.lua")),
+            restock: Script::new(include_str!("../../lua/restock.lua")),
         }
     }
 }
@@ -271,5 +273,39 @@ impl Scripts {
             other => return Err(unexpected(other)),
         };
         Ok(PurchaseOutcome::Rejected(reject))
+    }
+}
+
+/// One order's stock to give back (see lua/restock.lua).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Restock {
+    pub order_id: i64,
+    pub user: uuid::Uuid,
+    pub quantity: i32,
+    pub token: String,
+}
+
+impl Scripts {
+    /// Applies a restock once per order id; returns (applied_now, remaining stock).
+    pub async fn restock<C: ConnectionLike + Send>(
+        &self,
+        conn: &mut C,
+        k: &DropKeys,
+        r: &Restock,
+    ) -> RedisResult<(bool, i64)> {
+        let (applied, left): (i64, i64) = self
+            .restock
+            .key(k.stock())
+            .key(k.buyers())
+            .key(k.restocked())
+            .key(k.reservations())
+            .key(k.events())
+            .arg(r.order_id)
+            .arg(r.user.to_string())
+            .arg(r.quantity)
+            .arg(&r.token)
+            .invoke_async(conn)
+            .await?;
+        Ok((applied == 1, left))
     }
 }

@@ -3,6 +3,11 @@
 //! Entries a dead worker left pending are reclaimed with XAUTOCLAIM, so a crash between
 //! read and ack loses nothing and, thanks to the unique token, duplicates nothing.
 
+pub mod notify;
+pub mod orders;
+pub mod payment;
+pub mod restock;
+pub mod scheduler;
 mod stream;
 
 use futures::future::BoxFuture;

@@ -286,6 +286,62 @@ impl TestApp {
         panic!("expected {n} orders, found {}", self.orders(drop).await);
     }
 
+    /// An order scheduler on the app's clock with the given payment simulation.
+    pub fn scheduler(&self, payment: vq_core::config::Payment) -> vq_worker::scheduler::Scheduler {
+        vq_worker::scheduler::Scheduler {
+            db: self.db.clone(),
+            redis: self.redis.clone(),
+            scripts: Arc::new(Scripts::default()),
+            keys: self.keys.clone(),
+            clock: self.clock.clone(),
+            orders: self.settings.orders.clone(),
+            provider: Arc::new(vq_worker::payment::SimulatedProvider::from_config(&payment)),
+            payment,
+        }
+    }
+
+    /// Joins, gets admitted and buys `qty`; returns the purchase token. Needs a drop whose
+    /// holder cap and rate leave room for this buyer.
+    pub async fn buy(&self, drop: DropId, s: &Shopper, qty: i64) -> String {
+        let (st, b) = self.join(drop, s).await;
+        assert_eq!(st, 200, "join: {b}");
+        self.admitter().tick_drop(drop).await.unwrap();
+        let (st, b) = self
+            .call(
+                "GET",
+                &format!("/v1/drops/{drop}/queue"),
+                Some(&s.token),
+                None,
+            )
+            .await;
+        assert_eq!((st, b["status"].as_str()), (200, Some("admitted")), "{b}");
+        let token = b["token"].as_str().unwrap().to_string();
+        let (st, b) = self.purchase(drop, s, &token, qty).await;
+        assert_eq!(st, 201, "purchase: {b}");
+        token
+    }
+
+    /// Writes every pending reservation to PostgreSQL (worker passes until none is left).
+    pub async fn flush_orders(&self) {
+        let mut w = self.worker("flush", 60_000, 1000).await;
+        while w.step().await.unwrap() > 0 {}
+    }
+
+    pub async fn order_of(&self, s: &Shopper, token: &str) -> i64 {
+        sqlx::query_scalar("SELECT id FROM orders WHERE token = $1 AND user_id = $2")
+            .bind(token)
+            .bind(s.user.0)
+            .fetch_one(&self.db)
+            .await
+            .expect("order written")
+    }
+
+    pub async fn remaining(&self, drop: DropId) -> i64 {
+        redis::AsyncCommands::get(&mut self.redis.clone(), self.keys.drop(drop).stock())
+            .await
+            .unwrap()
+    }
+
     /// Fires the shutdown (server, admission controllers and workers of this app).
     pub fn shutdown(&self) {
         self.trigger.fire();

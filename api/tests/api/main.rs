@@ -2,8 +2,12 @@
 
 mod admin;
 mod admission;
+mod catalog;
 mod crowd;
 mod helpers;
+mod lifecycle;
 mod purchase;
 mod room;
+mod stock;
+mod wishlist;
 mod worker;

@@ -1,0 +1,140 @@
+//! A buyer's orders: list and detail (owner only: other accounts' orders do not exist for
+//! them), payment, cancellation before shipping, and returns within the window.
+
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiQuery, AuthUser, IdPath, ORDER};
+use crate::page::{paged, PageQuery, Paged};
+use crate::AppState;
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, TimeZone, Utc};
+use serde::Deserialize;
+use vq_worker::orders::{self, Order, COLUMNS};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/orders", get(list))
+        .route("/v1/orders/{id}", get(show))
+        .route("/v1/orders/{id}/pay", post(pay))
+        .route("/v1/orders/{id}/cancel", post(cancel))
+        .route("/v1/orders/{id}/return", post(request_return))
+}
+
+fn now(st: &AppState) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(st.clock.now_ms())
+        .single()
+        .unwrap_or_else(Utc::now)
+}
+
+async fn list(
+    State(st): State<AppState>,
+    AuthUser(p): AuthUser,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> Result<Json<Paged<Order>>, ApiError> {
+    let page = q.page()?;
+    let rows = sqlx::query_as::<_, Order>(&format!(
+        "SELECT {COLUMNS} FROM orders WHERE user_id = $1 AND id < $2 AND ($3::bigint IS NULL OR drop_id = $3) \
+         ORDER BY id DESC LIMIT $4"
+    ))
+    .bind(p.user.0)
+    .bind(page.before)
+    .bind(q.drop_id)
+    .bind(page.limit + 1)
+    .fetch_all(&st.db)
+    .await?;
+    Ok(Json(paged(rows, page.limit, |o| o.id)))
+}
+
+async fn show(
+    State(st): State<AppState>,
+    AuthUser(p): AuthUser,
+    IdPath(id): IdPath<ORDER>,
+) -> Result<Json<Order>, ApiError> {
+    sqlx::query_as::<_, Order>(&format!(
+        "SELECT {COLUMNS} FROM orders WHERE id = $1 AND user_id = $2"
+    ))
+    .bind(id)
+    .bind(p.user.0)
+    .fetch_optional(&st.db)
+    .await?
+    .map(Json)
+    .ok_or_else(|| ApiError::NotFound("order_not_found", "no such order".into()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PayBody {
+    payment_method: String,
+}
+
+async fn pay(
+    State(st): State<AppState>,
+    AuthUser(p): AuthUser,
+    IdPath(id): IdPath<ORDER>,
+    ApiJson(body): ApiJson<PayBody>,
+) -> Result<Json<Order>, ApiError> {
+    if !st.payments.accepts(&body.payment_method) {
+        return Err(ApiError::Validation(
+            [(
+                "payment_method".to_string(),
+                "unknown payment method".to_string(),
+            )]
+            .into(),
+        ));
+    }
+    let order = orders::pay(
+        &st.db,
+        st.payments.as_ref(),
+        id,
+        Some(p.user.0),
+        &body.payment_method,
+        now(&st),
+    )
+    .await?;
+    restock_now(&st, &order).await;
+    Ok(Json(order))
+}
+
+async fn cancel(
+    State(st): State<AppState>,
+    AuthUser(p): AuthUser,
+    IdPath(id): IdPath<ORDER>,
+) -> Result<Json<Order>, ApiError> {
+    let order = orders::cancel(&st.db, id, p.user.0, now(&st)).await?;
+    restock_now(&st, &order).await;
+    Ok(Json(order))
+}
+
+async fn request_return(
+    State(st): State<AppState>,
+    AuthUser(p): AuthUser,
+    IdPath(id): IdPath<ORDER>,
+) -> Result<Json<Order>, ApiError> {
+    let window = chrono::Duration::seconds(st.orders.return_window_s as i64);
+    Ok(Json(
+        orders::request_return(&st.db, id, p.user.0, now(&st), window).await?,
+    ))
+}
+
+/// Gives the units back right away when the order just freed stock. Best effort: the
+/// scheduler applies whatever is still pending, and applying twice is harmless.
+async fn restock_now(st: &AppState, order: &Order) {
+    let freed =
+        ["CANCELLED", "PAYMENT_FAILED", "EXPIRED", "RETURNED"].contains(&order.status.as_str());
+    if freed {
+        let mut conn = st.redis.clone();
+        let r = vq_worker::restock::apply_pending(
+            &st.db,
+            &mut conn,
+            &st.scripts,
+            &st.keys,
+            Some(order.id),
+            now(st),
+        )
+        .await;
+        if let Err(e) = r {
+            tracing::warn!(order = order.id, error = %e, "restock deferred to the scheduler");
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! Stock accounting across the two stores: `reconcile` reports drift between Redis and
+//! PostgreSQL for a drop; `rebuild` restores a drop's Redis state from PostgreSQL after
+//! Redis lost its data, counting every unit PostgreSQL knows is out, so nothing oversells.
+
+use crate::drop_store::{load_from, mirror_to};
+use redis::AsyncCommands;
+use serde::Serialize;
+use sqlx::PgPool;
+use std::collections::{HashMap, HashSet};
+use vq_core::domain::DropId;
+use vq_core::{Keys, RedisConn};
+
+/// Statuses whose units are out of stock (sold or reserved).
+const TAKEN: &str = "'PENDING_PAYMENT','PAID','SHIPPING','DELIVERED','RETURN_REQUESTED'";
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Reconciliation {
+    pub drop_id: i64,
+    pub initial: i64,
+    /// Redis: live counter, and units held by recorded reservations.
+    pub redis_remaining: i64,
+    pub redis_reserved: i64,
+    /// PostgreSQL: units paid or further along, units awaiting payment, units given back.
+    pub pg_sold: i64,
+    pub pg_reserved: i64,
+    pub pg_restocked: i64,
+    /// Given back in PostgreSQL but not yet applied to Redis.
+    pub restocks_pending: i64,
+    /// Reserved in Redis, not yet written to PostgreSQL by a worker.
+    pub in_flight: i64,
+    /// Redis remaining minus what PostgreSQL (plus in-flight work) says it should be.
+    pub drift: i64,
+    pub ok: bool,
+}
+
+async fn sums(db: &PgPool, drop: i64) -> sqlx::Result<(i64, i64, i64, i64)> {
+    sqlx::query_as(&format!(
+        "SELECT \
+           COALESCE(SUM(quantity) FILTER (WHERE status IN ('PAID','SHIPPING','DELIVERED','RETURN_REQUESTED')), 0)::bigint, \
+           COALESCE(SUM(quantity) FILTER (WHERE status = 'PENDING_PAYMENT'), 0)::bigint, \
+           COALESCE(SUM(quantity) FILTER (WHERE status NOT IN ({TAKEN})), 0)::bigint, \
+           COALESCE((SELECT SUM(quantity) FROM restocks WHERE drop_id = $1 AND applied_at IS NULL), 0)::bigint \
+         FROM orders WHERE drop_id = $1"
+    ))
+    .bind(drop)
+    .fetch_one(db)
+    .await
+}
+
+pub async fn reconcile(
+    db: &PgPool,
+    redis: &mut RedisConn,
+    keys: &Keys,
+    drop: DropId,
+) -> anyhow::Result<Reconciliation> {
+    let d = load_from(db, drop)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no drop {}", drop.get()))?;
+    let k = keys.drop(drop);
+    let remaining: Option<i64> = redis.get(k.stock()).await?;
+    let resv: HashMap<String, String> = redis.hgetall(k.reservations()).await?;
+    let (pg_sold, pg_reserved, pg_restocked, restocks_pending) = sums(db, drop.get()).await?;
+    let tokens: Vec<String> = sqlx::query_scalar("SELECT token FROM orders WHERE drop_id = $1")
+        .bind(drop.get())
+        .fetch_all(db)
+        .await?;
+    let in_pg: HashSet<String> = tokens.into_iter().collect();
+    let qty = |v: &String| {
+        v.split('|')
+            .nth(1)
+            .and_then(|q| q.parse::<i64>().ok())
+            .unwrap_or(0)
+    };
+    let redis_reserved: i64 = resv.values().map(qty).sum();
+    let in_flight: i64 = resv
+        .iter()
+        .filter(|(t, _)| !in_pg.contains(*t))
+        .map(|(_, v)| qty(v))
+        .sum();
+    let initial = i64::from(d.stock);
+    let redis_remaining = remaining.unwrap_or(0);
+    let expected = initial - pg_sold - pg_reserved - restocks_pending - in_flight;
+    let drift = redis_remaining - expected;
+    Ok(Reconciliation {
+        drop_id: drop.get(),
+        initial,
+        redis_remaining,
+        redis_reserved,
+        pg_sold,
+        pg_reserved,
+        pg_restocked,
+        restocks_pending,
+        in_flight,
+        drift,
+        ok: drift == 0 && redis_remaining >= 0 && redis_remaining + redis_reserved == initial,
+    })
+}
+
+/// Restores the drop's Redis state from PostgreSQL: configuration, the stock counter, each
+/// buyer's bought quantity (so per-account limits hold) and the set of applied restocks (so
+/// none is applied twice). Waiting-room places and live tokens live only in Redis; buyers
+/// rejoin. Returns the rebuilt stock.
+pub async fn rebuild(
+    db: &PgPool,
+    redis: &mut RedisConn,
+    keys: &Keys,
+    drop: DropId,
+) -> anyhow::Result<i64> {
+    let d = load_from(db, drop)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no drop {}", drop.get()))?;
+    let k = keys.drop(drop);
+    // Units still out: taken orders, plus given-back ones whose restock is not applied yet
+    // (the applier will add those back once, through the script).
+    let out: Vec<(uuid::Uuid, i64)> = sqlx::query_as(&format!(
+        "SELECT o.user_id, SUM(o.quantity)::bigint FROM orders o LEFT JOIN restocks r ON r.order_id = o.id \
+         WHERE o.drop_id = $1 AND (o.status IN ({TAKEN}) OR (r.order_id IS NOT NULL AND r.applied_at IS NULL)) \
+         GROUP BY o.user_id"
+    ))
+    .bind(drop.get())
+    .fetch_all(db)
+    .await?;
+    let applied: Vec<i64> = sqlx::query_scalar(
+        "SELECT order_id FROM restocks WHERE drop_id = $1 AND applied_at IS NOT NULL",
+    )
+    .bind(drop.get())
+    .fetch_all(db)
+    .await?;
+    let held: Vec<(String, uuid::Uuid, i32, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(&format!(
+        "SELECT o.token, o.user_id, o.quantity, o.reserved_at FROM orders o LEFT JOIN restocks r ON r.order_id = o.id \
+         WHERE o.drop_id = $1 AND (o.status IN ({TAKEN}) OR (r.order_id IS NOT NULL AND r.applied_at IS NULL))"
+    ))
+    .bind(drop.get())
+    .fetch_all(db)
+    .await?;
+    let taken: i64 = out.iter().map(|(_, q)| q).sum();
+    let stock = i64::from(d.stock) - taken;
+    anyhow::ensure!(
+        stock >= 0,
+        "PostgreSQL holds more units than the drop had: {taken} > {}",
+        d.stock
+    );
+    let mut p = redis::pipe();
+    p.atomic()
+        .set(k.stock(), stock)
+        .ignore()
+        .del(k.buyers())
+        .ignore();
+    for (user, q) in &out {
+        p.hset(k.buyers(), user.to_string(), q).ignore();
+    }
+    p.del(k.reservations()).ignore();
+    for (token, user, q, at) in &held {
+        p.hset(
+            k.reservations(),
+            token,
+            format!("{user}|{q}|{}", at.timestamp_millis()),
+        )
+        .ignore();
+    }
+    if !applied.is_empty() {
+        p.sadd(k.restocked(), &applied).ignore();
+    }
+    let _: () = p.query_async(redis).await?;
+    mirror_to(redis, keys, &d).await?;
+    Ok(stock)
+}

@@ -1,0 +1,141 @@
+//! A buyer's wishlist of products (owner only). Wishlisted buyers are told when a drop of
+//! the product opens its waiting room (see vq_worker::notify).
+
+use crate::error::ApiError;
+use crate::extract::{ApiQuery, AuthUser, IdPath, PRODUCT};
+use crate::page::{paged, PageQuery, Paged};
+use crate::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/wishlist", get(list))
+        .route("/v1/wishlist/{id}", put(upsert).delete(remove))
+}
+
+#[derive(Serialize, sqlx::FromRow)]
+struct Entry {
+    product_id: i64,
+    product_name: String,
+    note: String,
+    notify: bool,
+    created_at: DateTime<Utc>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Body {
+    note: Option<String>,
+    notify: Option<bool>,
+}
+
+async fn list(
+    State(st): State<AppState>,
+    AuthUser(p): AuthUser,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> Result<Json<Paged<Entry>>, ApiError> {
+    let page = q.page()?;
+    let rows = sqlx::query_as::<_, Entry>(
+        "SELECT w.product_id, p.name AS product_name, w.note, w.notify, w.created_at \
+         FROM wishlist w JOIN products p ON p.id = w.product_id \
+         WHERE w.user_id = $1 AND w.product_id < $2 ORDER BY w.product_id DESC LIMIT $3",
+    )
+    .bind(p.user.0)
+    .bind(page.before)
+    .bind(page.limit + 1)
+    .fetch_all(&st.db)
+    .await?;
+    Ok(Json(paged(rows, page.limit, |e| e.product_id)))
+}
+
+/// Adds the product (201) or updates the entry (200).
+async fn upsert(
+    State(st): State<AppState>,
+    AuthUser(p): AuthUser,
+    IdPath(product): IdPath<PRODUCT>,
+    raw: axum::body::Bytes,
+) -> Result<(StatusCode, Json<Entry>), ApiError> {
+    // The body is optional: an empty PUT just adds the product with defaults.
+    let body: Body = if raw.iter().all(u8::is_ascii_whitespace) {
+        Body {
+            note: None,
+            notify: None,
+        }
+    } else {
+        serde_json::from_slice(&raw).map_err(|e| ApiError::BadRequest {
+            status: if e.is_syntax() || e.is_eof() {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            },
+            code: if e.is_syntax() || e.is_eof() {
+                "malformed_json"
+            } else {
+                "invalid_body"
+            },
+            message: e.to_string(),
+        })?
+    };
+    if body.note.as_ref().is_some_and(|n| n.chars().count() > 500) {
+        return Err(ApiError::Validation(
+            [(
+                "note".to_string(),
+                "must be at most 500 characters".to_string(),
+            )]
+            .into(),
+        ));
+    }
+    let name = crate::products::load(&st, product).await?.name;
+    let (created_at, inserted): (DateTime<Utc>, bool) = sqlx::query_as(
+        "INSERT INTO wishlist (user_id, product_id, note, notify) VALUES ($1, $2, COALESCE($3, ''), COALESCE($4, TRUE)) \
+         ON CONFLICT (user_id, product_id) DO UPDATE SET note = COALESCE($3, wishlist.note), \
+         notify = COALESCE($4, wishlist.notify), updated_at = now() \
+         RETURNING created_at, (xmax = 0) AS inserted",
+    )
+    .bind(p.user.0)
+    .bind(product)
+    .bind(&body.note)
+    .bind(body.notify)
+    .fetch_one(&st.db)
+    .await?;
+    let (note, notify): (String, bool) =
+        sqlx::query_as("SELECT note, notify FROM wishlist WHERE user_id = $1 AND product_id = $2")
+            .bind(p.user.0)
+            .bind(product)
+            .fetch_one(&st.db)
+            .await?;
+    let status = if inserted {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(Entry {
+            product_id: product,
+            product_name: name,
+            note,
+            notify,
+            created_at,
+        }),
+    ))
+}
+
+/// Idempotent: removing what is not there is still 204.
+async fn remove(
+    State(st): State<AppState>,
+    AuthUser(p): AuthUser,
+    IdPath(product): IdPath<PRODUCT>,
+) -> Result<StatusCode, ApiError> {
+    sqlx::query("DELETE FROM wishlist WHERE user_id = $1 AND product_id = $2")
+        .bind(p.user.0)
+        .bind(product)
+        .execute(&st.db)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,24 @@
+--[[ restock.lua — give the stock of one cancelled/failed/expired/returned order back, once.
+
+Why a script: the "already applied?" check and the increments must be atomic, so a retry
+after a crash (PostgreSQL not yet told it was applied) or two appliers running at once can
+never restock the same order twice.
+
+KEYS[1] stock  KEYS[2] buyers (HASH user -> qty)  KEYS[3] restocked (SET of order ids)
+KEYS[4] reservations (HASH token -> ...)  KEYS[5] events (channel)
+ARGV[1] order id  ARGV[2] user id  ARGV[3] quantity  ARGV[4] token
+
+Returns {1, remaining} when applied now, {0, remaining} when it had been applied before.
+Publishes {"type":"restock","remaining":N} when applied, so rooms can reopen.
+]]
+if redis.call('SADD', KEYS[3], ARGV[1]) == 0 then
+  return {0, tonumber(redis.call('GET', KEYS[1]) or '0')}
+end
+local qty = tonumber(ARGV[3])
+local left = redis.call('INCRBY', KEYS[1], qty)
+if redis.call('HINCRBY', KEYS[2], ARGV[2], -qty) <= 0 then
+  redis.call('HDEL', KEYS[2], ARGV[2])
+end
+redis.call('HDEL', KEYS[4], ARGV[4])
+redis.call('PUBLISH', KEYS[5], cjson.encode({type = 'restock', remaining = left}))
+return {1, left}

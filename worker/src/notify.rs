@@ -1,0 +1,53 @@
+//! Tells wishlisting buyers when a drop of their product opens its waiting room: a stored
+//! notification (shown on the web), a push to their open WebSockets, and an email once a
+//! mailer is configured (accounts issue). Exactly once per buyer and drop (unique key).
+
+use chrono::{DateTime, Utc};
+use redis::AsyncCommands;
+use sqlx::PgPool;
+use vq_core::{Keys, RedisConn};
+
+/// Creates notifications for every drop whose pre-queue opened by `at`; returns how many.
+pub async fn prequeue_opened(
+    db: &PgPool,
+    redis: &mut RedisConn,
+    keys: &Keys,
+    at: DateTime<Utc>,
+) -> anyhow::Result<u64> {
+    let drops: Vec<(i64, String)> = sqlx::query_as(
+        "UPDATE drops SET prequeue_notified_at = $1 WHERE id IN ( \
+           SELECT id FROM drops WHERE prequeue_notified_at IS NULL AND product_id IS NOT NULL \
+           AND state <> 'closed' AND starts_at - make_interval(secs => prequeue_s) <= $1 \
+           FOR UPDATE SKIP LOCKED) RETURNING id, product_name",
+    )
+    .bind(at)
+    .fetch_all(db)
+    .await?;
+    let mut total = 0;
+    for (drop_id, name) in drops {
+        let message = format!("The waiting room for {name} is open: join now to get your place.");
+        let users: Vec<uuid::Uuid> = sqlx::query_scalar(
+            "INSERT INTO notifications (user_id, kind, drop_id, message, created_at) \
+             SELECT w.user_id, 'prequeue_open', $1, $2, $3 FROM wishlist w JOIN drops d \
+             ON d.product_id = w.product_id WHERE d.id = $1 AND w.notify \
+             ON CONFLICT (user_id, kind, drop_id) DO NOTHING RETURNING user_id",
+        )
+        .bind(drop_id)
+        .bind(&message)
+        .bind(at)
+        .fetch_all(db)
+        .await?;
+        total += users.len() as u64;
+        for chunk in users.chunks(500) {
+            let event = serde_json::json!({
+                "type": "notification",
+                "kind": "prequeue_open",
+                "drop_id": drop_id,
+                "message": message,
+                "users": chunk,
+            });
+            let _: () = redis.publish(keys.user_events(), event.to_string()).await?;
+        }
+    }
+    Ok(total)
+}

@@ -1,0 +1,168 @@
+//! The order scheduler: time-driven status moves, the restock outbox, the Redis → PostgreSQL
+//! stock sync, simulated buyers' payments and pre-queue notifications. Time comes from an
+//! injectable clock, so tests run days of order life in milliseconds. Several schedulers may
+//! run at once: sweeps skip rows others hold, and restocks are idempotent.
+
+use crate::orders::{self, Status};
+use crate::payment::PaymentProvider;
+use chrono::{DateTime, Duration as Span, TimeZone, Utc};
+use redis::AsyncCommands;
+use sqlx::PgPool;
+use std::sync::Arc;
+use std::time::Duration;
+use vq_core::config::{Orders as OrdersCfg, Payment as PaymentCfg};
+use vq_core::domain::DropId;
+use vq_core::{Clock, Keys, RedisConn, Scripts, Shutdown};
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TickReport {
+    pub autopaid: u64,
+    pub abandoned: u64,
+    pub expired: u64,
+    pub shipped: u64,
+    pub delivered: u64,
+    pub returned: u64,
+    pub restocked: usize,
+    pub synced: usize,
+    pub notified: u64,
+}
+
+pub struct Scheduler {
+    pub db: PgPool,
+    pub redis: RedisConn,
+    pub scripts: Arc<Scripts>,
+    pub keys: Keys,
+    pub clock: Clock,
+    pub orders: OrdersCfg,
+    pub payment: PaymentCfg,
+    pub provider: Arc<dyn PaymentProvider>,
+}
+
+fn secs(s: u64) -> Span {
+    Span::seconds(s as i64)
+}
+
+impl Scheduler {
+    pub fn now(&self) -> DateTime<Utc> {
+        Utc.timestamp_millis_opt(self.clock.now_ms())
+            .single()
+            .unwrap_or_else(Utc::now)
+    }
+
+    pub async fn tick(&mut self) -> anyhow::Result<TickReport> {
+        let at = self.now();
+        let c = &self.orders;
+        let mut r = TickReport::default();
+        if self.payment.autopay {
+            (r.autopaid, r.abandoned) = self.autopay(at).await?;
+        }
+        let db = &self.db.clone();
+        r.expired = orders::sweep(
+            db,
+            Status::PendingPayment,
+            "reserved_at",
+            at - secs(c.payment_ttl_s),
+            Status::Expired,
+            at,
+        )
+        .await?;
+        r.shipped = orders::sweep(
+            db,
+            Status::Paid,
+            "paid_at",
+            at - secs(c.ship_after_s),
+            Status::Shipping,
+            at,
+        )
+        .await?;
+        r.delivered = orders::sweep(
+            db,
+            Status::Shipping,
+            "shipped_at",
+            at - secs(c.deliver_after_s),
+            Status::Delivered,
+            at,
+        )
+        .await?;
+        r.returned = orders::sweep(
+            db,
+            Status::ReturnRequested,
+            "return_requested_at",
+            at - secs(c.return_process_s),
+            Status::Returned,
+            at,
+        )
+        .await?;
+        r.restocked =
+            crate::restock::apply_pending(db, &mut self.redis, &self.scripts, &self.keys, None, at)
+                .await?;
+        r.synced = self.sync_stock(at).await?;
+        r.notified = crate::notify::prequeue_opened(db, &mut self.redis, &self.keys, at).await?;
+        Ok(r)
+    }
+
+    /// Simulated buyers: each new order is either abandoned (it will expire) or paid.
+    async fn autopay(&self, at: DateTime<Utc>) -> anyhow::Result<(u64, u64)> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM orders WHERE status = 'PENDING_PAYMENT' AND payment_attempted_at IS NULL \
+             ORDER BY id LIMIT 500",
+        )
+        .fetch_all(&self.db)
+        .await?;
+        let (mut paid, mut abandoned) = (0, 0);
+        for id in ids {
+            if rand::random::<f64>() < self.payment.abandon_rate {
+                sqlx::query("UPDATE orders SET payment_attempted_at = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(at)
+                    .execute(&self.db)
+                    .await?;
+                abandoned += 1;
+            } else {
+                match orders::pay(&self.db, self.provider.as_ref(), id, None, "pm_card_ok", at)
+                    .await
+                {
+                    Ok(_) => paid += 1,
+                    Err(orders::TransitionError::Db(e)) => return Err(e.into()),
+                    Err(_) => {} // cancelled or expired meanwhile
+                }
+            }
+        }
+        Ok((paid, abandoned))
+    }
+
+    /// Copies each drop's live Redis stock into PostgreSQL (for reports and reconcile).
+    async fn sync_stock(&mut self, at: DateTime<Utc>) -> anyhow::Result<usize> {
+        let ids: Vec<i64> = self.redis.smembers(self.keys.stream_drops()).await?;
+        let mut n = 0;
+        for id in ids {
+            let Ok(drop) = DropId::new(id) else { continue };
+            let left: Option<i32> = self.redis.get(self.keys.drop(drop).stock()).await?;
+            if let Some(left) = left {
+                sqlx::query("UPDATE drops SET remaining_synced = $2, synced_at = $3 WHERE id = $1")
+                    .bind(id)
+                    .bind(left)
+                    .bind(at)
+                    .execute(&self.db)
+                    .await?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    pub async fn run(mut self, shutdown: Shutdown) {
+        let every = Duration::from_millis(self.orders.scheduler_tick_ms.max(10));
+        while !shutdown.is_fired() {
+            if let Err(e) = self.tick().await {
+                tracing::warn!(error = %e, "scheduler tick failed");
+            }
+            let mut stop = shutdown.clone();
+            tokio::select! {
+                _ = stop.wait() => break,
+                _ = tokio::time::sleep(every) => {}
+            }
+        }
+        tracing::info!("scheduler stopped");
+    }
+}
