@@ -4,11 +4,12 @@ use crate::stats::max_in_window;
 use redis::AsyncCommands;
 use std::collections::HashSet;
 use std::time::Duration;
+use vq_api::stock::{reconcile, Reconciliation};
 use vq_core::domain::DropId;
 use vq_core::Keys;
 
 pub struct StoreView {
-    pub remaining: i64,
+    pub reconciliation: Reconciliation,
     pub orders_in_db: i64,
     pub distinct_tokens_in_db: i64,
     pub db_tokens: HashSet<String>,
@@ -34,26 +35,22 @@ pub fn fifo_breaks(batches: &mut [(u64, f64, f64)]) -> usize {
     breaks
 }
 
-/// Waits (up to `wait`) for the order writer to catch up with the reservations, then reads
-/// both stores.
+/// Waits (up to `wait`) until the workers wrote every reservation and every restock was
+/// applied, then reads both stores.
 pub async fn read(
     redis: &mut vq_core::RedisConn,
     db: &sqlx::PgPool,
     keys: &Keys,
     drop: DropId,
-    stock: i64,
     wait: Duration,
 ) -> anyhow::Result<StoreView> {
     let k = keys.drop(drop);
     let deadline = tokio::time::Instant::now() + wait;
-    let remaining = loop {
-        let remaining: i64 = redis.get(k.stock()).await?;
-        let orders: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orders WHERE drop_id = $1")
-            .bind(drop.get())
-            .fetch_one(db)
-            .await?;
-        if orders >= stock - remaining || tokio::time::Instant::now() >= deadline {
-            break remaining;
+    let reconciliation = loop {
+        let r = reconcile(db, redis, keys, drop).await?;
+        if (r.in_flight == 0 && r.restocks_pending == 0) || tokio::time::Instant::now() >= deadline
+        {
+            break r;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
@@ -81,7 +78,7 @@ pub async fn read(
         .collect();
     let admitted_total: Option<u64> = redis.get(k.admitted()).await?;
     Ok(StoreView {
-        remaining,
+        reconciliation,
         orders_in_db: rows.len() as i64,
         distinct_tokens_in_db: db_tokens.len() as i64,
         db_tokens,

@@ -11,6 +11,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
+    /// Bought; `paid` says how the payment went (None: not attempted or order not seen).
     Bought,
     Abandoned,
     /// Purchase or room rejected with this code (sold_out, closed, token_expired, …).
@@ -33,7 +34,11 @@ pub struct BuyerResult {
     /// 1-based admission number.
     pub seq: Option<u64>,
     pub admitted_at: Option<Instant>,
+    /// When the purchase was confirmed (201).
+    pub bought_at: Option<Instant>,
     pub done_at: Option<Instant>,
+    /// Order status after the payment attempt (PAID, PAYMENT_FAILED), if one was made.
+    pub payment: Option<String>,
 }
 
 pub struct Shared {
@@ -41,6 +46,8 @@ pub struct Shared {
     pub api: SocketAddr,
     pub drop_id: i64,
     pub abandon: f64,
+    /// Share of paying buyers whose card is declined; None: buyers do not pay.
+    pub fail: Option<f64>,
     pub connected: AtomicUsize,
     pub peak: AtomicUsize,
     pub admitted: AtomicUsize,
@@ -97,7 +104,9 @@ pub async fn run(sh: Arc<Shared>, n: usize, jwt: String, deadline: Instant) -> B
         index: None,
         seq: None,
         admitted_at: None,
+        bought_at: None,
         done_at: None,
+        payment: None,
     };
     let src = IpAddr::from([127, 0, 0, 1 + (n % sh.http.len()) as u8]);
     let started = Instant::now();
@@ -116,6 +125,11 @@ pub async fn run(sh: Arc<Shared>, n: usize, jwt: String, deadline: Instant) -> B
     r.outcome = outcome.unwrap_or(Outcome::TimedOut);
     r.done_at = Some(Instant::now());
     let _ = ws.close(None).await;
+    if let (Outcome::Bought, Some(fail)) = (&r.outcome, sh.fail) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let paid = tokio::time::timeout(left, pay(&sh, n, &jwt, fail)).await;
+        r.payment = paid.ok().flatten();
+    }
     sh.connected.fetch_sub(1, Ordering::Relaxed);
     sh.finished.fetch_add(1, Ordering::Relaxed);
     r
@@ -181,6 +195,7 @@ async fn purchase(sh: &Shared, n: usize, jwt: &str, token: &str, r: &mut BuyerRe
     match res {
         Ok(res) if res.status().as_u16() == 201 => {
             r.token = Some(token.to_string());
+            r.bought_at = Some(Instant::now());
             Outcome::Bought
         }
         Ok(res) => {
@@ -189,4 +204,45 @@ async fn purchase(sh: &Shared, n: usize, jwt: &str, token: &str, r: &mut BuyerRe
         }
         Err(e) => Outcome::Error(format!("purchase: {e}")),
     }
+}
+
+/// Pays for the buyer's order once the worker has written it; returns the new status.
+async fn pay(sh: &Shared, n: usize, jwt: &str, fail: f64) -> Option<String> {
+    let http = &sh.http[n % sh.http.len()];
+    let list = format!("http://{}/v1/orders?drop_id={}&limit=1", sh.api, sh.drop_id);
+    let mut order = None;
+    for _ in 0..100 {
+        let v: Value = http
+            .get(&list)
+            .bearer_auth(jwt)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        if let Some(id) = v["items"][0]["id"].as_i64() {
+            order = Some(id);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let method = if rand::random::<f64>() < fail {
+        "pm_card_declined"
+    } else {
+        "pm_card_ok"
+    };
+    let url = format!("http://{}/v1/orders/{}/pay", sh.api, order?);
+    let body = serde_json::json!({ "payment_method": method });
+    let v: Value = http
+        .post(url)
+        .bearer_auth(jwt)
+        .json(&body)
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    v["status"].as_str().map(str::to_owned)
 }

@@ -4,6 +4,8 @@
 pub mod audit;
 pub mod buyer;
 pub mod drop_run;
+pub mod report;
 pub mod stats;
+pub mod summary;
 
 pub type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;

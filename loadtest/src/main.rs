@@ -27,7 +27,7 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Drop(args) => {
             let json = args.json.clone();
             let summary = drop_run::run(args, &settings).await?;
-            drop_run::print(&summary);
+            loadtest::summary::print(&summary);
             if let Some(path) = json {
                 std::fs::write(&path, serde_json::to_string_pretty(&summary)?)?;
                 println!("summary written to {}", path.display());

@@ -73,13 +73,28 @@ async fn a_small_drop_sells_out_with_every_invariant_holding() {
         timeout_s: 60,
         server_pid: Some(std::process::id()),
         json: None,
+        fail: 0.2,
+        no_pay: false,
+        html: Some(std::env::temp_dir().join(format!("vq-smoke-{id}.html"))),
     };
+    let html_path = args.html.clone().unwrap();
     let summary = loadtest::drop_run::run(args, &s).await.unwrap();
-    loadtest::drop_run::print(&summary);
+    loadtest::summary::print(&summary);
     assert!(summary.failures.is_empty(), "{:?}", summary.failures);
-    assert_eq!(summary.sold, 60);
-    assert_eq!(summary.orders_in_db, 60);
-    assert_eq!(summary.bought_by_clients, 60);
+    // Declined payments give units back, which later buyers may buy: at least 60 sales.
+    assert!(summary.bought_by_clients >= 60, "{summary:?}");
+    assert_eq!(summary.orders_in_db, summary.bought_by_clients as i64);
+    assert_eq!(
+        summary.paid + summary.payment_failed,
+        summary.bought_by_clients,
+        "every buyer paid"
+    );
+    assert!(
+        summary.payment_failed > 0,
+        "about a fifth of the cards are declined"
+    );
+    assert_eq!(summary.sold, summary.paid as i64);
+    assert_eq!(summary.sold + summary.reserved + summary.remaining, 60);
     assert_eq!(summary.oversold, 0);
     assert_eq!(
         summary.peak_ws_connections, 400,
@@ -89,6 +104,9 @@ async fn a_small_drop_sells_out_with_every_invariant_holding() {
     assert!(summary.fifo_batches_checked > 0);
     assert!(summary.outcomes.get("abandoned").copied().unwrap_or(0) > 0);
     assert!(summary.server_rss_mb.unwrap() > 0.0);
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    assert!(html.contains("all invariants hold") && html.matches("<svg").count() == 5);
+    let _ = std::fs::remove_file(&html_path);
 
     trigger.fire();
     let _ = tokio::join!(server, adm, worker);
