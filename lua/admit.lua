@@ -19,7 +19,7 @@ Returns {status, admitted_n, admitted_total, queue_len, live_holders, expired_n,
          user1, token1, seq1, user2, ...}
 status: ok | no_drop | paused | closed | not_started | sold_out
 Publishes a JSON "tick" event on KEYS[11] (one per call) for the api nodes:
-{type, now, status, admitted_total, queue_len, rate, admitted?: list of [user, token, expires_ms, seq],
+{type, now, status, admitted_total, queue_len, rate, live, remaining, admitted?: list of [user, token, expires_ms, seq],
  expired?: list of user}
 ]]
 local function now_ms()
@@ -108,7 +108,7 @@ for i = 1, #out, 3 do
   table.insert(adm, {out[i], out[i + 1], now + tonumber(cfg[5]), out[i + 2]})
 end
 local ev = {type = 'tick', now = now, status = status, admitted_total = total,
-            queue_len = qlen, rate = rate}
+            queue_len = qlen, rate = rate, live = live, remaining = stock}
 if #adm > 0 then ev.admitted = adm end
 if #expired_users > 0 then ev.expired = expired_users end
 redis.call('PUBLISH', KEYS[11], cjson.encode(ev))

@@ -26,6 +26,9 @@ vq_raise_nofile() {
 }
 vq_raise_nofile
 
+# The observability test runs Debian's Prometheus on loopback.
+command -v prometheus >/dev/null 2>&1 || vq_apt_install prometheus
+
 echo "[vq] cargo fmt --all --check" >&2
 cargo fmt --all --check
 

@@ -54,7 +54,11 @@ impl Admitter {
         let mut admitted = 0;
         for raw in ids {
             let Ok(id) = DropId::new(raw) else { continue };
+            let started = std::time::Instant::now();
             let out = self.tick_drop(id).await?;
+            metrics::histogram!("vq_admission_tick_duration_seconds")
+                .record(started.elapsed().as_secs_f64());
+            metrics::counter!("vq_admission_ticks_total").increment(1);
             admitted += out.admitted.len() as u64;
             if out.status == "closed" || out.status == "no_drop" {
                 let _: () = self.conn.srem(self.keys.active_drops(), raw).await?;

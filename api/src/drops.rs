@@ -52,10 +52,21 @@ pub async fn join_or_peek(
 ) -> Result<JoinOutcome, ApiError> {
     let mut conn = st.redis.clone();
     let random: f64 = rand::random();
+    let started = std::time::Instant::now();
     let out = st
         .scripts
         .join(&mut conn, &st.keys.drop(id), user, &st.clock, random, peek)
         .await?;
+    if !peek {
+        metrics::histogram!("vq_join_duration_seconds").record(started.elapsed().as_secs_f64());
+        let result = match &out {
+            JoinOutcome::Queued { .. } => "queued",
+            JoinOutcome::Admitted { .. } => "admitted",
+            JoinOutcome::NotQueued => "not_queued",
+            JoinOutcome::Rejected(_) => "rejected",
+        };
+        metrics::counter!("vq_joins_total", "result" => result).increment(1);
+    }
     match out {
         JoinOutcome::Rejected(r) => Err(ApiError::Join(r)),
         other => Ok(other),
@@ -161,10 +172,17 @@ async fn purchase(
     }
     let mut conn = st.redis.clone();
     let k = st.keys.drop(id);
+    let started = std::time::Instant::now();
     let out = st
         .scripts
         .purchase(&mut conn, &k, &body.token, p.user, qty, &st.clock)
         .await?;
+    metrics::histogram!("vq_purchase_duration_seconds").record(started.elapsed().as_secs_f64());
+    let outcome = match &out {
+        PurchaseOutcome::Reserved { .. } => "reserved",
+        PurchaseOutcome::Rejected(r) => r.code(),
+    };
+    metrics::counter!("vq_purchases_total", "outcome" => outcome).increment(1);
     match out {
         PurchaseOutcome::Reserved {
             remaining,

@@ -50,6 +50,10 @@ enum Wire {
         rate: u64,
         now: i64,
         #[serde(default)]
+        live: u64,
+        #[serde(default)]
+        remaining: i64,
+        #[serde(default)]
         admitted: Vec<(String, String, i64, u64)>,
         #[serde(default)]
         expired: Vec<String>,
@@ -189,9 +193,20 @@ impl Hub {
                 queue_len,
                 rate,
                 now,
+                live,
+                remaining,
                 admitted,
                 expired,
             } => {
+                let d = drop.get().to_string();
+                metrics::gauge!("vq_drop_queue_length", "drop" => d.clone()).set(queue_len as f64);
+                metrics::gauge!("vq_drop_admitted", "drop" => d.clone()).set(admitted_total as f64);
+                metrics::gauge!("vq_drop_tokens_live", "drop" => d.clone()).set(live as f64);
+                metrics::gauge!("vq_drop_remaining", "drop" => d.clone()).set(remaining as f64);
+                metrics::counter!("vq_tokens_issued_total", "drop" => d.clone())
+                    .increment(admitted.len() as u64);
+                metrics::counter!("vq_tokens_expired_total", "drop" => d)
+                    .increment(expired.len() as u64);
                 for (user, token, expires_at_ms, seq) in admitted {
                     let seq = Some(seq);
                     let msg = Direct::Admitted {

@@ -10,6 +10,7 @@ pub mod extract;
 pub mod health;
 pub mod hub;
 pub mod notifications;
+pub mod observe;
 pub mod orders;
 pub mod page;
 pub mod products;
@@ -54,6 +55,7 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .merge(wishlist::router())
         .merge(notifications::router())
         .merge(health::router())
+        .merge(observe::router())
         .fallback(|| async { ApiError::NotFound("not_found", "no such route".into()) })
         .method_not_allowed_fallback(|| async {
             ApiError::BadRequest {
@@ -62,6 +64,7 @@ pub fn router(state: AppState, max_body: usize) -> Router {
                 message: "method not allowed on this route".into(),
             }
         })
+        .layer(axum::middleware::from_fn(observe::track))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)
 }
@@ -85,6 +88,7 @@ impl Application {
             settings.auth.jwt_secret.as_ref().ok_or_else(|| {
                 anyhow::anyhow!("auth.jwt_secret (VQ_AUTH__JWT_SECRET) must be set")
             })?;
+        observe::handle();
         let redis = vq_core::store::redis(settings).await?;
         let db = vq_core::store::postgres(settings).await?;
         let state = AppState {
@@ -129,6 +133,12 @@ impl Application {
             st.keys.clone(),
             st.shutdown.clone(),
         ));
+        let upkeep = tokio::spawn(async {
+            loop {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                observe::handle().run_upkeep();
+            }
+        });
         let mut stop = st.shutdown.clone();
         tracing::info!(port = self.port, "api listening");
         axum::serve(self.listener, self.router)
@@ -140,6 +150,7 @@ impl Application {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         hub.abort();
+        upkeep.abort();
         tracing::info!("api stopped");
         Ok(())
     }

@@ -65,6 +65,9 @@ async fn main() -> anyhow::Result<()> {
         trigger.fire();
     });
     let keys = Keys::new(&settings.redis.prefix);
+    if let (Role_::Admission | Role_::Worker, Some(addr)) = (&cli.role, &settings.metrics.listen) {
+        vq_api::observe::listen(addr.parse()?)?;
+    }
     match cli.role {
         Role_::Api => {
             vq_api::Application::build(&settings, Clock::Redis, stop)

@@ -92,6 +92,7 @@ async fn pay(
         now(&st),
     )
     .await?;
+    metrics::counter!("vq_payments_total", "result" => order.status.clone()).increment(1);
     restock_now(&st, &order).await;
     Ok(Json(order))
 }

@@ -121,6 +121,9 @@ impl Session {
         }
         loop {
             for m in out.drain(..) {
+                if m["type"] == "position" {
+                    metrics::counter!("vq_position_pushes_total").increment(1);
+                }
                 if tx.send(Message::Text(m.to_string().into())).await.is_err() {
                     return;
                 }

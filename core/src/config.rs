@@ -36,7 +36,15 @@ pub struct Settings {
     pub ws: Ws,
     pub orders: Orders,
     pub payment: Payment,
+    pub metrics: Metrics,
     pub log_json: bool,
+}
+
+/// Where roles without the HTTP api (admission, worker) serve `/metrics`.
+#[derive(Clone, Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct Metrics {
+    pub listen: Option<String>,
 }
 
 /// Order lifecycle timing (seconds). D+1 shipping and D+2 delivery by default.

@@ -976,6 +976,8 @@ async fn admit_publishes_one_tick_event_per_call() {
             "admitted_total": 2,
             "queue_len": 1,
             "rate": 1000,
+            "live": 2,
+            "remaining": 100,
             "admitted": [
                 [us[0].to_string(), "cc33.1", T0 + TTL, 1],
                 [us[1].to_string(), "cc33.2", T0 + TTL, 2],

@@ -157,7 +157,11 @@ impl Worker {
                 }
             }
         }
+        let started = Instant::now();
         let written = stream::write_orders(&self.db, &rows).await?;
+        metrics::histogram!("vq_worker_batch_duration_seconds")
+            .record(started.elapsed().as_secs_f64());
+        metrics::counter!("vq_orders_written_total").increment(written);
         self.hook(Stage::Written).await;
         for (key, entries) in &batch {
             stream::ack(&mut self.redis, key, entries).await?;

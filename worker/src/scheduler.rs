@@ -98,6 +98,15 @@ impl Scheduler {
                 .await?;
         r.synced = self.sync_stock(at).await?;
         r.notified = crate::notify::prequeue_opened(db, &mut self.redis, &self.keys, at).await?;
+        for (to, n) in [
+            ("EXPIRED", r.expired),
+            ("SHIPPING", r.shipped),
+            ("DELIVERED", r.delivered),
+            ("RETURNED", r.returned),
+        ] {
+            metrics::counter!("vq_order_transitions_total", "to" => to).increment(n);
+        }
+        metrics::counter!("vq_restocks_applied_total").increment(r.restocked as u64);
         Ok(r)
     }
 

@@ -6,6 +6,7 @@ mod catalog;
 mod crowd;
 mod helpers;
 mod lifecycle;
+mod observe;
 mod purchase;
 mod room;
 mod stock;
