@@ -9,6 +9,7 @@ mod lifecycle;
 mod observe;
 mod purchase;
 mod room;
+mod shutdown;
 mod stock;
 mod wishlist;
 mod worker;
