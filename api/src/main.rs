@@ -32,6 +32,20 @@ enum Role_ {
     All,
     /// Apply database migrations and exit.
     Migrate,
+    /// Create a manager account (the first one, or more); needs the auth keys.
+    CreateManager {
+        #[arg(long)]
+        email: String,
+        /// Prefer VQ_MANAGER_PASSWORD: command lines show up in `ps` and shell history.
+        #[arg(long, env = "VQ_MANAGER_PASSWORD", hide_env_values = true)]
+        password: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        address: String,
+        #[arg(long)]
+        phone: String,
+    },
     /// Print a signed access token (development and load testing).
     Token {
         #[arg(long, default_value = "manager")]
@@ -87,6 +101,24 @@ async fn main() -> anyhow::Result<()> {
         Role_::Migrate => {
             vq_core::store::postgres(&settings).await?;
             println!("migrations applied");
+            Ok(())
+        }
+        Role_::CreateManager {
+            email,
+            password,
+            name,
+            address,
+            phone,
+        } => {
+            let input = vq_api::accounts::ProfileInput {
+                email: Some(email),
+                password: Some(password),
+                name: Some(name),
+                address: Some(address),
+                phone: Some(phone),
+            };
+            let id = vq_api::accounts::create_manager(&settings, &input).await?;
+            println!("manager {id} created");
             Ok(())
         }
         Role_::Token { role, sub, ttl_s } => {

@@ -34,6 +34,8 @@ pub struct Settings {
     pub admission: Admission,
     pub worker: Worker,
     pub ws: Ws,
+    pub smtp: Smtp,
+    pub limits: Limits,
     pub log_json: bool,
 }
 
@@ -61,11 +63,108 @@ pub struct Database {
     pub max_connections: u32,
 }
 
-#[derive(Clone, Debug, Deserialize, Default)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(default)]
 pub struct Auth {
     /// HS256 key for access tokens. No default: a server without one refuses to start.
     pub jwt_secret: Option<Secret>,
+    /// AES-256-GCM key (base64 of 32 bytes) for name, address, phone and e-mail at rest.
+    /// No default: without it the account endpoints answer 503 and no account is stored.
+    pub pii_key: Option<Secret>,
+    /// HMAC-SHA256 key (base64, at least 32 bytes) for the e-mail lookup hash and the
+    /// stored verification codes. Required together with `pii_key`.
+    pub email_hash_key: Option<Secret>,
+    pub access_ttl_s: i64,
+    pub refresh_ttl_s: i64,
+    /// Lifetime of an e-mailed verification code.
+    pub code_ttl_s: i64,
+    /// Wrong guesses after which a code is dead.
+    pub code_max_tries: u32,
+}
+
+/// Outgoing mail (verification codes). `starttls = false` is for a relay on loopback.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct Smtp {
+    pub host: String,
+    pub port: u16,
+    pub from: String,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub starttls: bool,
+    pub timeout_ms: u64,
+}
+
+/// A token bucket: `burst` requests at once, refilled at `per_minute`. `per_minute = 0`
+/// switches the limit off.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+pub struct Limit {
+    pub per_minute: u32,
+    pub burst: u32,
+}
+
+/// Rate limits per client IP and per account (or e-mail). They are kept in each api
+/// process, so with N nodes behind a balancer a client gets up to N times the budget.
+/// The per-IP limits on join and purchase are generous on purpose: whole crowds share
+/// one carrier-NAT address; the per-account limits are the real protection there.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct Limits {
+    pub login_ip: Limit,
+    pub login_account: Limit,
+    pub email_code_ip: Limit,
+    pub email_code_account: Limit,
+    pub join_ip: Limit,
+    pub join_account: Limit,
+    pub purchase_ip: Limit,
+    pub purchase_account: Limit,
+}
+
+impl Default for Auth {
+    fn default() -> Self {
+        Auth {
+            jwt_secret: None,
+            pii_key: None,
+            email_hash_key: None,
+            access_ttl_s: 900,
+            refresh_ttl_s: 30 * 86_400,
+            code_ttl_s: 300,
+            code_max_tries: 5,
+        }
+    }
+}
+
+impl Default for Smtp {
+    fn default() -> Self {
+        Smtp {
+            host: "127.0.0.1".into(),
+            port: 25,
+            from: "VitaQueue <no-reply@vitaqueue.local>".into(),
+            username: None,
+            password: None,
+            starttls: false,
+            timeout_ms: 10_000,
+        }
+    }
+}
+
+const fn limit(per_minute: u32, burst: u32) -> Limit {
+    Limit { per_minute, burst }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            login_ip: limit(60, 20),
+            login_account: limit(10, 5),
+            email_code_ip: limit(20, 10),
+            email_code_account: limit(2, 3),
+            join_ip: limit(120_000, 20_000),
+            join_account: limit(60, 20),
+            purchase_ip: limit(120_000, 20_000),
+            purchase_account: limit(60, 10),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -179,8 +278,10 @@ mod tests {
     fn secrets_never_show_in_debug() {
         let mut s = Settings::default();
         s.auth.jwt_secret = Some(Secret::new("hunter2"));
+        s.auth.pii_key = Some(Secret::new("pii-hunter3"));
+        s.smtp.password = Some(Secret::new("smtp-hunter4"));
         let dbg = format!("{s:?}");
-        assert!(!dbg.contains("hunter2"));
+        assert!(!dbg.contains("hunter"));
         assert!(!dbg.contains("postgres://"));
     }
 
@@ -189,10 +290,17 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("vqcfg-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("vq.toml");
-        std::fs::write(&path, "[http]\nport = 9999\n[admission]\ntick_ms = 7\n").unwrap();
+        std::fs::write(
+            &path,
+            "[http]\nport = 9999\n[admission]\ntick_ms = 7\n[limits.login_ip]\nper_minute = 3\nburst = 2\n",
+        )
+        .unwrap();
         let s = Settings::load(Some(path.to_str().unwrap())).unwrap();
         assert_eq!(s.http.port, 9999);
         assert_eq!(s.admission.tick_ms, 7);
         assert_eq!(s.worker.batch_size, 500);
+        assert_eq!(s.limits.login_ip, Limit { per_minute: 3, burst: 2 });
+        assert_eq!(s.limits.login_account, Limits::default().login_account);
+        assert!(s.auth.pii_key.is_none());
     }
 }
