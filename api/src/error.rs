@@ -1,12 +1,12 @@
 //! The API's one error type and its single mapping to HTTP: a status, and a JSON body
 //! `{code, message, ...details}`. Internal errors are logged and hidden from clients.
 
+use crate::accounts::codes::CodeReject;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 use vq_core::domain::FieldErrors;
-use crate::accounts::codes::CodeReject;
 use vq_core::scripts::{JoinReject, PurchaseReject};
 
 #[derive(Debug, thiserror::Error)]
@@ -230,7 +230,8 @@ impl IntoResponse for ApiError {
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         if let Some(s) = retry_after {
-            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
         }
         res
     }

@@ -7,8 +7,8 @@
 use crate::drops::join_or_peek;
 use crate::error::ApiError;
 use crate::extract::{AuthUser, DropPath};
-use crate::limits::ClientIp;
 use crate::hub::{Direct, RoomEvent};
+use crate::limits::ClientIp;
 use crate::views::{self, rfc3339};
 use crate::AppState;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;

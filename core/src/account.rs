@@ -176,7 +176,10 @@ impl EmailCode {
     /// A fresh uniformly random code.
     pub fn random() -> Self {
         use rand::Rng;
-        EmailCode(format!("{:06}", rand::thread_rng().gen_range(0..1_000_000u32)))
+        EmailCode(format!(
+            "{:06}",
+            rand::thread_rng().gen_range(0..1_000_000u32)
+        ))
     }
 
     pub fn as_str(&self) -> &str {
@@ -200,7 +203,16 @@ mod tests {
             Email::parse("  Ann@Example.COM ").unwrap().as_str(),
             "ann@example.com"
         );
-        for bad in ["", "ann", "ann@", "@x.com", "a@b", "a b@x.com", "a@x..com", "a@-x.com"] {
+        for bad in [
+            "",
+            "ann",
+            "ann@",
+            "@x.com",
+            "a@b",
+            "a b@x.com",
+            "a@x..com",
+            "a@-x.com",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
     }
@@ -221,7 +233,13 @@ mod tests {
             Phone::parse("+49 (30) 123-4567").unwrap().as_str(),
             "+49301234567"
         );
-        for bad in ["030 1234567", "+12", "+49 30 12a4567", "+0123456789", "+1234567890123456"] {
+        for bad in [
+            "030 1234567",
+            "+12",
+            "+49 30 12a4567",
+            "+0123456789",
+            "+1234567890123456",
+        ] {
             assert!(Phone::parse(bad).is_err(), "{bad}");
         }
     }

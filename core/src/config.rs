@@ -299,7 +299,13 @@ mod tests {
         assert_eq!(s.http.port, 9999);
         assert_eq!(s.admission.tick_ms, 7);
         assert_eq!(s.worker.batch_size, 500);
-        assert_eq!(s.limits.login_ip, Limit { per_minute: 3, burst: 2 });
+        assert_eq!(
+            s.limits.login_ip,
+            Limit {
+                per_minute: 3,
+                burst: 2
+            }
+        );
         assert_eq!(s.limits.login_account, Limits::default().login_account);
         assert!(s.auth.pii_key.is_none());
     }

@@ -196,8 +196,14 @@ mod tests {
     fn keyed_hashes_depend_on_the_key() {
         let (k1, k2) = (key(), key());
         let e = Email::parse("a@b.co").unwrap();
-        assert_eq!(Hasher::new(&k1).unwrap().email(&e), Hasher::new(&k1).unwrap().email(&e));
-        assert_ne!(Hasher::new(&k1).unwrap().email(&e), Hasher::new(&k2).unwrap().email(&e));
+        assert_eq!(
+            Hasher::new(&k1).unwrap().email(&e),
+            Hasher::new(&k1).unwrap().email(&e)
+        );
+        assert_ne!(
+            Hasher::new(&k1).unwrap().email(&e),
+            Hasher::new(&k2).unwrap().email(&e)
+        );
         let h = Hasher::new(&k1).unwrap();
         assert_ne!(h.code(&e, "123456"), h.code(&e, "123457"));
     }
@@ -207,8 +213,12 @@ mod tests {
         let pw = Password::parse("correct horse 9").unwrap();
         let phc = hash_password(pw).await.unwrap();
         assert!(phc.starts_with("$argon2id$"));
-        assert!(verify_password("correct horse 9".into(), Some(phc.clone())).await.unwrap());
-        assert!(!verify_password("wrong horse 99".into(), Some(phc)).await.unwrap());
+        assert!(verify_password("correct horse 9".into(), Some(phc.clone()))
+            .await
+            .unwrap());
+        assert!(!verify_password("wrong horse 99".into(), Some(phc))
+            .await
+            .unwrap());
         let dummy_pw = "no account has this password".to_string();
         assert!(!verify_password(dummy_pw, None).await.unwrap());
     }

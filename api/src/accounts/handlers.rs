@@ -55,7 +55,9 @@ async fn email_code(
     let email = c.req("email", b.email.as_deref(), Email::parse);
     invalid(c)?;
     let email = email.expect("checked");
-    st.limits.email_code_account.check(&acc.hasher.email(&email))?;
+    st.limits
+        .email_code_account
+        .check(&acc.hasher.email(&email))?;
     let mut conn = st.redis.clone();
     let code = acc
         .codes
@@ -196,5 +198,7 @@ async fn me(
     acc.profile(&st.db, UserId(claims.sub))
         .await?
         .map(Json)
-        .ok_or_else(|| ApiError::NotFound("account_not_found", "this account does not exist".into()))
+        .ok_or_else(|| {
+            ApiError::NotFound("account_not_found", "this account does not exist".into())
+        })
 }

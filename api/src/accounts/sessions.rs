@@ -98,7 +98,10 @@ impl Accounts {
             return Err(unauth("invalid_refresh_token", "the refresh token expired"));
         }
         let Some(role) = self.role(&st.db, UserId(user)).await? else {
-            return Err(unauth("invalid_refresh_token", "the account no longer exists"));
+            return Err(unauth(
+                "invalid_refresh_token",
+                "the account no longer exists",
+            ));
         };
         sqlx::query("UPDATE refresh_tokens SET used_at = now() WHERE token_hash = $1")
             .bind(refresh_hash(token))

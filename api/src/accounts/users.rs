@@ -92,7 +92,14 @@ impl Accounts {
     }
 
     pub async fn profile(&self, db: &PgPool, id: UserId) -> Result<Option<Profile>, ApiError> {
-        type Row = (Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>, String, chrono::DateTime<chrono::Utc>);
+        type Row = (
+            Vec<u8>,
+            Vec<u8>,
+            Vec<u8>,
+            Vec<u8>,
+            String,
+            chrono::DateTime<chrono::Utc>,
+        );
         let row: Option<Row> = sqlx::query_as(
             "SELECT email_enc, name_enc, address_enc, phone_enc, role, created_at \
              FROM users WHERE id = $1",

@@ -1,9 +1,14 @@
 //! Integration tests of the whole drop path against real Redis and PostgreSQL.
 
+mod accounts;
+mod accounts_limits;
+mod accounts_sessions;
+mod accounts_signup;
 mod admin;
 mod admission;
 mod crowd;
 mod helpers;
 mod purchase;
 mod room;
+mod smtp_sink;
 mod worker;
