@@ -35,7 +35,11 @@ impl Accounts {
     /// `None` when no PII key is configured; an error when the set-up is half done.
     pub fn from_settings(s: &Settings) -> anyhow::Result<Option<Accounts>> {
         let a = &s.auth;
-        let (pii, hash) = match (&a.pii_key, &a.email_hash_key) {
+        // An empty value (`VQ_AUTH__PII_KEY=` from a template) counts as unset.
+        let set = |k: &Option<vq_core::config::Secret>| {
+            k.clone().filter(|k| !k.expose().trim().is_empty())
+        };
+        let (pii, hash) = match (set(&a.pii_key), set(&a.email_hash_key)) {
             (None, None) => return Ok(None),
             (Some(p), Some(h)) => (p, h),
             _ => anyhow::bail!("auth.pii_key and auth.email_hash_key must be set together"),
@@ -44,8 +48,8 @@ impl Accounts {
             anyhow::bail!("auth.*_ttl_s must be positive");
         }
         Ok(Some(Accounts {
-            cipher: crypto::PiiCipher::new(pii)?,
-            hasher: crypto::Hasher::new(hash)?,
+            cipher: crypto::PiiCipher::new(&pii)?,
+            hasher: crypto::Hasher::new(&hash)?,
             codes: codes::Codes::new(a.code_ttl_s, a.code_max_tries),
             mailer: mail::Mailer::new(&s.smtp, a.code_ttl_s)?,
             access_ttl_s: a.access_ttl_s,

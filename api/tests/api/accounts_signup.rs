@@ -316,6 +316,10 @@ async fn an_unreachable_mail_server_is_503_and_accounts_need_keys() {
     half.auth.email_hash_key = Some(random_key());
     half.auth.pii_key = Some(vq_core::config::Secret::new("dG9vIHNob3J0"));
     assert!(vq_api::accounts::Accounts::from_settings(&half).is_err());
+    half.auth.pii_key = Some(vq_core::config::Secret::new(""));
+    half.auth.email_hash_key = Some(vq_core::config::Secret::new(" "));
+    let off = vq_api::accounts::Accounts::from_settings(&half).unwrap();
+    assert!(off.is_none(), "empty keys count as unset");
     app.cleanup().await;
 }
 
