@@ -108,7 +108,7 @@ pub struct Limit {
 /// The per-IP limits on join and purchase are generous on purpose: whole crowds share
 /// one carrier-NAT address; the per-account limits are the real protection there.
 #[derive(Clone, Debug, Deserialize)]
-#[serde(default)]
+#[serde(from = "RawLimits")]
 pub struct Limits {
     pub login_ip: Limit,
     pub login_account: Limit,
@@ -118,6 +118,54 @@ pub struct Limits {
     pub join_account: Limit,
     pub purchase_ip: Limit,
     pub purchase_account: Limit,
+}
+
+/// A limit as configured: either half may be left out and keeps its default.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct PartialLimit {
+    per_minute: Option<u32>,
+    burst: Option<u32>,
+}
+
+impl PartialLimit {
+    fn over(self, d: Limit) -> Limit {
+        Limit {
+            per_minute: self.per_minute.unwrap_or(d.per_minute),
+            burst: self.burst.unwrap_or(d.burst),
+        }
+    }
+}
+
+/// What a file or `VQ_LIMITS__LOGIN_IP__BURST=3` gives; merged over the defaults, so
+/// one setting can change alone.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawLimits {
+    login_ip: PartialLimit,
+    login_account: PartialLimit,
+    email_code_ip: PartialLimit,
+    email_code_account: PartialLimit,
+    join_ip: PartialLimit,
+    join_account: PartialLimit,
+    purchase_ip: PartialLimit,
+    purchase_account: PartialLimit,
+}
+
+impl From<RawLimits> for Limits {
+    fn from(r: RawLimits) -> Self {
+        let d = Limits::default();
+        Limits {
+            login_ip: r.login_ip.over(d.login_ip),
+            login_account: r.login_account.over(d.login_account),
+            email_code_ip: r.email_code_ip.over(d.email_code_ip),
+            email_code_account: r.email_code_account.over(d.email_code_account),
+            join_ip: r.join_ip.over(d.join_ip),
+            join_account: r.join_account.over(d.join_account),
+            purchase_ip: r.purchase_ip.over(d.purchase_ip),
+            purchase_account: r.purchase_account.over(d.purchase_account),
+        }
+    }
 }
 
 impl Default for Auth {
@@ -292,18 +340,22 @@ mod tests {
         let path = dir.join("vq.toml");
         std::fs::write(
             &path,
-            "[http]\nport = 9999\n[admission]\ntick_ms = 7\n[limits.login_ip]\nper_minute = 3\nburst = 2\n",
+            "[http]\nport = 9999\n[admission]\ntick_ms = 7\n[limits.login_ip]\nburst = 2\n[limits.join_account]\nper_minute = 0\nburst = 0\n",
         )
         .unwrap();
         let s = Settings::load(Some(path.to_str().unwrap())).unwrap();
         assert_eq!(s.http.port, 9999);
         assert_eq!(s.admission.tick_ms, 7);
         assert_eq!(s.worker.batch_size, 500);
+        // One half of a limit changes alone; the other keeps its default.
+        assert_eq!(s.limits.login_ip.burst, 2);
+        let d = Limits::default();
+        assert_eq!(s.limits.login_ip.per_minute, d.login_ip.per_minute);
         assert_eq!(
-            s.limits.login_ip,
+            s.limits.join_account,
             Limit {
-                per_minute: 3,
-                burst: 2
+                per_minute: 0,
+                burst: 0
             }
         );
         assert_eq!(s.limits.login_account, Limits::default().login_account);
