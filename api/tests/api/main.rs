@@ -4,6 +4,7 @@ mod accounts;
 mod accounts_limits;
 mod accounts_sessions;
 mod accounts_signup;
+mod accounts_storage;
 mod admin;
 mod admission;
 mod crowd;
