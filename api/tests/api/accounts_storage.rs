@@ -175,3 +175,54 @@ async fn the_create_manager_command_makes_a_manager_who_can_run_drops() {
     assert_eq!(user_count(&app).await, 1);
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn the_vitaqueue_binary_creates_a_manager_from_env_configuration() {
+    let app = spawn_app().await;
+    let s = &app.settings;
+    let addr = email();
+    let run = |email: String| {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_vitaqueue"))
+            .args(["create-manager", "--email", &email, "--name", "Root Admin"])
+            .args([
+                "--address",
+                "Ops Street 1, Berlin",
+                "--phone",
+                "+49 30 9999999",
+            ])
+            .env("VQ_DATABASE__URL", s.database.url.expose())
+            .env(
+                "VQ_AUTH__PII_KEY",
+                s.auth.pii_key.as_ref().unwrap().expose(),
+            )
+            .env(
+                "VQ_AUTH__EMAIL_HASH_KEY",
+                s.auth.email_hash_key.as_ref().unwrap().expose(),
+            )
+            .env("VQ_MANAGER_PASSWORD", PASSWORD)
+            .output()
+    };
+    let out = run(addr.clone()).await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("manager") && stdout.contains("created"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(PASSWORD));
+    // The server, with the same keys, finds and decrypts the account.
+    let (access, _) = tokens(&app, &addr).await;
+    let (st, me) = app.call("GET", "/v1/me", Some(&access), None).await;
+    assert_eq!((st, me["role"].as_str()), (200, Some("manager")), "{me}");
+    assert_eq!(me["name"], "Root Admin");
+    let again = run(addr).await.unwrap();
+    assert!(
+        !again.status.success(),
+        "a second manager with the same e-mail fails"
+    );
+    app.cleanup().await;
+}
