@@ -3,6 +3,7 @@
 
 use crate::error::ApiError;
 use crate::extract::{ApiJson, AuthUser, DropPath};
+use crate::limits::ClientIp;
 use crate::{drop_store, views, AppState};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -108,9 +109,11 @@ async fn place_body(st: &AppState, id: DropId, out: JoinOutcome) -> Result<Value
 
 async fn join(
     State(st): State<AppState>,
+    ClientIp(ip): ClientIp,
     DropPath(id): DropPath,
     AuthUser(p): AuthUser,
 ) -> Result<Json<Value>, ApiError> {
+    st.limits.join(ip, p.user)?;
     let out = join_or_peek(&st, id, p.user, false).await?;
     Ok(Json(place_body(&st, id, out).await?))
 }
@@ -153,10 +156,12 @@ fn one() -> i64 {
 
 async fn purchase(
     State(st): State<AppState>,
+    ClientIp(ip): ClientIp,
     DropPath(id): DropPath,
     AuthUser(p): AuthUser,
     ApiJson(body): ApiJson<PurchaseBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    st.limits.purchase(ip, p.user)?;
     let qty = u32::try_from(body.quantity)
         .map_err(|_| vq_core::domain::Invalid("must be between 1 and 100".into()))
         .and_then(Quantity::new)

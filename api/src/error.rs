@@ -1,6 +1,7 @@
 //! The API's one error type and its single mapping to HTTP: a status, and a JSON body
 //! `{code, message, ...details}`. Internal errors are logged and hidden from clients.
 
+use crate::accounts::codes::CodeReject;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -20,6 +21,21 @@ pub enum ApiError {
     },
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// 401 with a specific code (bad credentials, revoked or reused tokens).
+    #[error("{message}")]
+    Unauthenticated {
+        code: &'static str,
+        message: &'static str,
+    },
+    #[error("too many requests; retry in {retry_after_s} s")]
+    RateLimited { retry_after_s: u64 },
+    #[error("e-mail code rejected")]
+    Code(CodeReject),
+    #[error("{message}")]
+    Unavailable {
+        code: &'static str,
+        message: &'static str,
+    },
     #[error("this action needs the manager role")]
     Forbidden,
     #[error("{1}")]
@@ -100,6 +116,31 @@ impl ApiError {
             } => (*status, code, message.clone(), Value::Null),
             ApiError::Unauthorized(_) => {
                 (StatusCode::UNAUTHORIZED, "unauthorized", msg, Value::Null)
+            }
+            ApiError::Unauthenticated { code, .. } => {
+                (StatusCode::UNAUTHORIZED, code, msg, Value::Null)
+            }
+            ApiError::RateLimited { retry_after_s } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                msg,
+                json!({ "retry_after": retry_after_s }),
+            ),
+            ApiError::Code(CodeReject::Wrong { tries_left }) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_code",
+                "the e-mail code is wrong".into(),
+                json!({ "tries_left": tries_left }),
+            ),
+            ApiError::Code(CodeReject::Gone) => (
+                StatusCode::GONE,
+                "code_expired",
+                "no valid code for this e-mail (expired, used or too many tries): request a new one"
+                    .into(),
+                Value::Null,
+            ),
+            ApiError::Unavailable { code, .. } => {
+                (StatusCode::SERVICE_UNAVAILABLE, code, msg, Value::Null)
             }
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden", msg, Value::Null),
             ApiError::NotFound(code, _) => (StatusCode::NOT_FOUND, code, msg, Value::Null),
@@ -194,6 +235,10 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let retry_after = match &self {
+            ApiError::RateLimited { retry_after_s } => Some(*retry_after_s),
+            _ => None,
+        };
         let (status, code, message, details) = self.parts();
         let mut body = json!({ "code": code, "message": message });
         if let (Value::Object(extra), Some(map)) = (details, body.as_object_mut()) {
@@ -203,6 +248,10 @@ impl IntoResponse for ApiError {
         if status == StatusCode::UNAUTHORIZED {
             res.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(s) = retry_after {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
         }
         res
     }

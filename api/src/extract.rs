@@ -8,7 +8,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
-use vq_core::auth::{Principal, Role};
+use vq_core::auth::{Claims, Principal, Role};
 use vq_core::domain::DropId;
 
 /// `Json<T>` whose rejections are API errors.
@@ -105,11 +105,13 @@ impl<S: Send + Sync> FromRequestParts<S> for DropPath {
     }
 }
 
-/// Any signed-in account. The token comes from `Authorization: Bearer …` or, for
-/// browsers opening a WebSocket (which cannot set headers), `?access_token=…`.
-pub struct AuthUser(pub Principal);
+/// The verified claims of the caller's access token. The token comes from
+/// `Authorization: Bearer …` or, for browsers opening a WebSocket (which cannot set
+/// headers), `?access_token=…`. A token revoked by logout or refresh-reuse detection is
+/// refused until it expires (one Redis `EXISTS`, see `accounts::sessions`).
+pub struct AuthClaims(pub Claims);
 
-impl FromRequestParts<AppState> for AuthUser {
+impl FromRequestParts<AppState> for AuthClaims {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
@@ -129,11 +131,29 @@ impl FromRequestParts<AppState> for AuthUser {
         let token = from_header
             .or_else(from_query)
             .ok_or(ApiError::Unauthorized("missing bearer token"))?;
-        state
+        let claims = state
             .jwt
-            .verify(token.trim())
-            .map(AuthUser)
-            .map_err(|_| ApiError::Unauthorized("invalid or expired token"))
+            .verify_claims(token.trim())
+            .map_err(|_| ApiError::Unauthorized("invalid or expired token"))?;
+        if crate::accounts::sessions::is_revoked(state, &claims.jti).await? {
+            return Err(ApiError::Unauthenticated {
+                code: "token_revoked",
+                message: "this access token was revoked; sign in again",
+            });
+        }
+        Ok(AuthClaims(claims))
+    }
+}
+
+/// Any signed-in account.
+pub struct AuthUser(pub Principal);
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let AuthClaims(c) = AuthClaims::from_request_parts(parts, state).await?;
+        Ok(AuthUser(c.principal()))
     }
 }
 

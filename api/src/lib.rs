@@ -2,6 +2,7 @@
 //! listener (port 0 in tests) and `run_until_stopped` serves until the shutdown fires,
 //! then closes every WebSocket with "reconnect" and waits for them to drain.
 
+pub mod accounts;
 pub mod admin;
 pub mod drop_store;
 pub mod drops;
@@ -9,6 +10,7 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod hub;
+pub mod limits;
 pub mod notifications;
 pub mod observe;
 pub mod orders;
@@ -43,10 +45,14 @@ pub struct AppState {
     pub orders: vq_core::config::Orders,
     pub payments: Arc<dyn vq_worker::payment::PaymentProvider>,
     pub shutdown: Shutdown,
+    /// `None` when no PII key is configured (the account routes then answer 503).
+    pub accounts: Option<Arc<accounts::Accounts>>,
+    pub limits: Arc<limits::Limiters>,
 }
 
 pub fn router(state: AppState, max_body: usize) -> Router {
     Router::new()
+        .merge(accounts::router())
         .merge(admin::router())
         .merge(drops::router())
         .merge(room::router())
@@ -89,6 +95,10 @@ impl Application {
                 anyhow::anyhow!("auth.jwt_secret (VQ_AUTH__JWT_SECRET) must be set")
             })?;
         observe::handle();
+        let accounts = accounts::Accounts::from_settings(settings)?.map(Arc::new);
+        if accounts.is_none() {
+            tracing::warn!("auth.pii_key not set: account endpoints are disabled");
+        }
         let redis = vq_core::store::redis(settings).await?;
         let db = vq_core::store::postgres(settings).await?;
         let state = AppState {
@@ -105,6 +115,8 @@ impl Application {
                 &settings.payment,
             )),
             shutdown,
+            accounts,
+            limits: Arc::new(limits::Limiters::new(&settings.limits)),
         };
         let addr = format!("{}:{}", settings.http.host, settings.http.port);
         let listener = tokio::net::TcpListener::bind(&addr).await?;
@@ -139,9 +151,21 @@ impl Application {
                 observe::handle().run_upkeep();
             }
         });
+        let limits = st.limits.clone();
+        let pruner = tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                limits.prune();
+            }
+        });
         let mut stop = st.shutdown.clone();
         tracing::info!(port = self.port, "api listening");
-        axum::serve(self.listener, self.router)
+        // Connect info gives the rate limits the peer address.
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(self.listener, service)
             .with_graceful_shutdown(async move { stop.wait().await })
             .await?;
         // Upgraded sockets live outside the HTTP server's graceful drain: wait for them.
@@ -151,6 +175,7 @@ impl Application {
         }
         hub.abort();
         upkeep.abort();
+        pruner.abort();
         tracing::info!("api stopped");
         Ok(())
     }

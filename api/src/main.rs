@@ -42,6 +42,20 @@ enum Role_ {
         #[arg(long)]
         drop: i64,
     },
+    /// Create a manager account (the first one, or more); needs the auth keys.
+    CreateManager {
+        #[arg(long)]
+        email: String,
+        /// Prefer VQ_MANAGER_PASSWORD: command lines show up in `ps` and shell history.
+        #[arg(long, env = "VQ_MANAGER_PASSWORD", hide_env_values = true)]
+        password: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        address: String,
+        #[arg(long)]
+        phone: String,
+    },
     /// Print a signed access token (development and load testing).
     Token {
         #[arg(long, default_value = "manager")]
@@ -124,6 +138,24 @@ async fn main() -> anyhow::Result<()> {
             let (db, mut redis) = stores(&settings).await?;
             let stock = vq_api::stock::rebuild(&db, &mut redis, &keys, DropId::new(drop)?).await?;
             println!("drop {drop}: Redis rebuilt from PostgreSQL, stock {stock}");
+            Ok(())
+        }
+        Role_::CreateManager {
+            email,
+            password,
+            name,
+            address,
+            phone,
+        } => {
+            let input = vq_api::accounts::ProfileInput {
+                email: Some(email),
+                password: Some(password),
+                name: Some(name),
+                address: Some(address),
+                phone: Some(phone),
+            };
+            let id = vq_api::accounts::create_manager(&settings, &input).await?;
+            println!("manager {id} created");
             Ok(())
         }
         Role_::Token { role, sub, ttl_s } => {

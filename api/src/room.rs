@@ -8,6 +8,7 @@ use crate::drops::join_or_peek;
 use crate::error::ApiError;
 use crate::extract::{AuthUser, DropPath};
 use crate::hub::{Direct, RoomEvent};
+use crate::limits::ClientIp;
 use crate::views::{self, rfc3339};
 use crate::AppState;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -35,10 +36,12 @@ const CLOSE_TOO_BIG: u16 = 1009;
 
 async fn upgrade(
     State(st): State<AppState>,
+    ClientIp(ip): ClientIp,
     DropPath(id): DropPath,
     AuthUser(p): AuthUser,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
+    st.limits.join(ip, p.user)?;
     let ws = ws.map_err(|r| ApiError::BadRequest {
         status: StatusCode::UPGRADE_REQUIRED,
         code: "websocket_required",

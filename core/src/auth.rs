@@ -1,5 +1,6 @@
-//! Minimal access-token check (HS256 JWT with subject and role). Accounts, refresh
-//! tokens and revocation come with the accounts issue; this is the boundary they plug into.
+//! Access tokens: HS256 JWTs with subject, role, expiry and a unique `jti`. The `jti` is
+//! what logout and refresh-reuse detection revoke (a Redis key checked per request by
+//! the api); refresh tokens and accounts live in the api's `accounts` module.
 
 use crate::config::Secret;
 use crate::domain::UserId;
@@ -11,6 +12,23 @@ use serde::{Deserialize, Serialize};
 pub enum Role {
     Shopper,
     Manager,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Shopper => "shopper",
+            Role::Manager => "manager",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "shopper" => Some(Role::Shopper),
+            "manager" => Some(Role::Manager),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -51,23 +69,43 @@ impl JwtKeys {
     }
 
     pub fn issue(&self, user: UserId, role: Role, ttl_s: i64) -> String {
-        let claims = Claims {
+        self.sign(&Claims::new(user, role, ttl_s))
+    }
+
+    pub fn sign(&self, claims: &Claims) -> String {
+        encode(&Header::new(Algorithm::HS256), claims, &self.enc).expect("HS256 encoding")
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        self.verify_claims(token).map(|c| c.principal())
+    }
+
+    /// Signature and expiry check; revocation is the caller's (it needs Redis).
+    pub fn verify_claims(&self, token: &str) -> Result<Claims, AuthError> {
+        let mut v = Validation::new(Algorithm::HS256);
+        v.leeway = 0;
+        decode::<Claims>(token, &self.dec, &v)
+            .map(|d| d.claims)
+            .map_err(|_| AuthError::Invalid)
+    }
+}
+
+impl Claims {
+    /// Fresh claims with a new random `jti`, expiring `ttl_s` from now.
+    pub fn new(user: UserId, role: Role, ttl_s: i64) -> Self {
+        Claims {
             sub: user.0,
             role,
             exp: chrono::Utc::now().timestamp() + ttl_s,
             jti: uuid::Uuid::new_v4(),
-        };
-        encode(&Header::new(Algorithm::HS256), &claims, &self.enc).expect("HS256 encoding")
+        }
     }
 
-    pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
-        let mut v = Validation::new(Algorithm::HS256);
-        v.leeway = 0;
-        let data = decode::<Claims>(token, &self.dec, &v).map_err(|_| AuthError::Invalid)?;
-        Ok(Principal {
-            user: UserId(data.claims.sub),
-            role: data.claims.role,
-        })
+    pub fn principal(&self) -> Principal {
+        Principal {
+            user: UserId(self.sub),
+            role: self.role,
+        }
     }
 }
 
@@ -90,6 +128,8 @@ mod tests {
         );
         assert_eq!(other.verify(&t), Err(AuthError::Invalid));
         assert_eq!(keys.verify("garbage"), Err(AuthError::Invalid));
+        let c = Claims::new(user, Role::Shopper, 60);
+        assert_eq!(keys.verify_claims(&keys.sign(&c)).unwrap().jti, c.jti);
         let expired = keys.issue(user, Role::Shopper, -10);
         assert_eq!(keys.verify(&expired), Err(AuthError::Invalid));
     }

@@ -4,6 +4,9 @@
 use serde::Deserialize;
 use std::fmt;
 
+mod limits;
+pub use limits::{Limit, Limits};
+
 /// A secret string: usable, but never printed by `Debug` or logs.
 #[derive(Clone, Deserialize, PartialEq, Eq)]
 #[serde(transparent)]
@@ -37,6 +40,8 @@ pub struct Settings {
     pub orders: Orders,
     pub payment: Payment,
     pub metrics: Metrics,
+    pub smtp: Smtp,
+    pub limits: Limits,
     pub log_json: bool,
 }
 
@@ -123,11 +128,64 @@ pub struct Database {
     pub max_connections: u32,
 }
 
-#[derive(Clone, Debug, Deserialize, Default)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(default)]
 pub struct Auth {
     /// HS256 key for access tokens. No default: a server without one refuses to start.
     pub jwt_secret: Option<Secret>,
+    /// AES-256-GCM key (base64 of 32 bytes) for name, address, phone and e-mail at rest.
+    /// No default: without it the account endpoints answer 503 and no account is stored.
+    pub pii_key: Option<Secret>,
+    /// HMAC-SHA256 key (base64, at least 32 bytes) for the e-mail lookup hash and the
+    /// stored verification codes. Required together with `pii_key`.
+    pub email_hash_key: Option<Secret>,
+    pub access_ttl_s: i64,
+    pub refresh_ttl_s: i64,
+    /// Lifetime of an e-mailed verification code.
+    pub code_ttl_s: i64,
+    /// Wrong guesses after which a code is dead.
+    pub code_max_tries: u32,
+}
+
+/// Outgoing mail (verification codes). `starttls = false` is for a relay on loopback.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct Smtp {
+    pub host: String,
+    pub port: u16,
+    pub from: String,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub starttls: bool,
+    pub timeout_ms: u64,
+}
+
+impl Default for Auth {
+    fn default() -> Self {
+        Auth {
+            jwt_secret: None,
+            pii_key: None,
+            email_hash_key: None,
+            access_ttl_s: 900,
+            refresh_ttl_s: 30 * 86_400,
+            code_ttl_s: 300,
+            code_max_tries: 5,
+        }
+    }
+}
+
+impl Default for Smtp {
+    fn default() -> Self {
+        Smtp {
+            host: "127.0.0.1".into(),
+            port: 25,
+            from: "VitaQueue <no-reply@vitaqueue.local>".into(),
+            username: None,
+            password: None,
+            starttls: false,
+            timeout_ms: 10_000,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -241,8 +299,10 @@ mod tests {
     fn secrets_never_show_in_debug() {
         let mut s = Settings::default();
         s.auth.jwt_secret = Some(Secret::new("hunter2"));
+        s.auth.pii_key = Some(Secret::new("pii-hunter3"));
+        s.smtp.password = Some(Secret::new("smtp-hunter4"));
         let dbg = format!("{s:?}");
-        assert!(!dbg.contains("hunter2"));
+        assert!(!dbg.contains("hunter"));
         assert!(!dbg.contains("postgres://"));
     }
 
@@ -251,10 +311,27 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("vqcfg-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("vq.toml");
-        std::fs::write(&path, "[http]\nport = 9999\n[admission]\ntick_ms = 7\n").unwrap();
+        std::fs::write(
+            &path,
+            "[http]\nport = 9999\n[admission]\ntick_ms = 7\n[limits.login_ip]\nburst = 2\n[limits.join_account]\nper_minute = 0\nburst = 0\n",
+        )
+        .unwrap();
         let s = Settings::load(Some(path.to_str().unwrap())).unwrap();
         assert_eq!(s.http.port, 9999);
         assert_eq!(s.admission.tick_ms, 7);
         assert_eq!(s.worker.batch_size, 500);
+        // One half of a limit changes alone; the other keeps its default.
+        assert_eq!(s.limits.login_ip.burst, 2);
+        let d = Limits::default();
+        assert_eq!(s.limits.login_ip.per_minute, d.login_ip.per_minute);
+        assert_eq!(
+            s.limits.join_account,
+            Limit {
+                per_minute: 0,
+                burst: 0
+            }
+        );
+        assert_eq!(s.limits.login_account, Limits::default().login_account);
+        assert!(s.auth.pii_key.is_none());
     }
 }

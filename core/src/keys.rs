@@ -41,6 +41,16 @@ impl Keys {
         format!("{}:user-events", self.prefix)
     }
 
+    /// Pending e-mail verification code of one address (by its keyed hash).
+    pub fn email_code(&self, email_hash_hex: &str) -> String {
+        format!("{}:auth:code:{email_hash_hex}", self.prefix)
+    }
+
+    /// Present while the access token with this `jti` is revoked (expires with it).
+    pub fn revoked_jti(&self, jti: &uuid::Uuid) -> String {
+        format!("{}:auth:revoked:{}", self.prefix, jti.simple())
+    }
+
     /// Pattern matching every drop's event channel.
     pub fn events_pattern(&self) -> String {
         format!("{}:{{drop:*}}:events", self.prefix)

@@ -1,6 +1,7 @@
 //! Shared core of VitaQueue: configuration, domain newtypes, Redis key layout, the Lua
 //! scripts, auth tokens and connection helpers used by the api, admission and worker roles.
 
+pub mod account;
 pub mod auth;
 pub mod clock;
 pub mod config;

@@ -45,10 +45,15 @@ pub struct TestApp {
     db_name: String,
 }
 
+/// A last change to the settings of one test's app.
+pub type Configure = Box<dyn FnOnce(&mut Settings) + Send>;
+
 pub struct Opts {
     pub clock: Clock,
     pub redis_url: String,
     pub resync_ms: u64,
+    /// Last word on the settings (SMTP port, rate limits, TTLs…).
+    pub configure: Option<Configure>,
 }
 
 impl Default for Opts {
@@ -57,6 +62,7 @@ impl Default for Opts {
             clock: Clock::Redis,
             redis_url: redis_url(),
             resync_ms: 5000,
+            configure: None,
         }
     }
 }
@@ -89,6 +95,11 @@ pub async fn spawn_app_with(opts: Opts) -> TestApp {
     settings.ws.resync_ms = opts.resync_ms;
     settings.worker.block_ms = 50;
     settings.worker.claim_every_ms = 100;
+    settings.auth.pii_key = Some(random_key());
+    settings.auth.email_hash_key = Some(random_key());
+    if let Some(f) = opts.configure {
+        f(&mut settings);
+    }
 
     let (trigger, stop) = shutdown::channel();
     let app = Application::build(&settings, opts.clock.clone(), stop)
@@ -112,6 +123,13 @@ pub async fn spawn_app_with(opts: Opts) -> TestApp {
         server: Some(server),
         db_name,
     }
+}
+
+/// A fresh random 256-bit key, base64 (tests never use a fixed key).
+pub fn random_key() -> Secret {
+    use base64::Engine;
+    let key: [u8; 32] = rand::random();
+    Secret::new(base64::engine::general_purpose::STANDARD.encode(key))
 }
 
 pub struct Shopper {

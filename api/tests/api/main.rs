@@ -1,5 +1,10 @@
 //! Integration tests of the whole drop path against real Redis and PostgreSQL.
 
+mod accounts;
+mod accounts_limits;
+mod accounts_sessions;
+mod accounts_signup;
+mod accounts_storage;
 mod admin;
 mod admission;
 mod catalog;
@@ -10,6 +15,7 @@ mod observe;
 mod purchase;
 mod room;
 mod shutdown;
+mod smtp_sink;
 mod stock;
 mod wishlist;
 mod worker;

@@ -249,6 +249,7 @@ async fn position_broadcast_costs_o1_redis_calls_per_tick() {
         clock: clock.clone(),
         redis_url: redis.url.clone(),
         resync_ms: 600_000,
+        ..Opts::default()
     })
     .await;
     // rate 4/s → one admission per 250 ms of (manual) time.

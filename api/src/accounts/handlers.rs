@@ -1,0 +1,204 @@
+//! HTTP handlers of `/v1/auth/*` and `/v1/me`.
+
+use super::{Accounts, ProfileInput};
+use crate::error::ApiError;
+use crate::extract::{ApiJson, AuthClaims};
+use crate::limits::ClientIp;
+use crate::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use vq_core::account::{Email, EmailCode};
+use vq_core::auth::Role;
+use vq_core::domain::{Checker, Invalid, UserId};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/auth/email-code", post(email_code))
+        .route("/v1/auth/signup", post(signup))
+        .route("/v1/auth/login", post(login))
+        .route("/v1/auth/refresh", post(refresh))
+        .route("/v1/auth/logout", post(logout))
+        .route("/v1/me", get(me))
+}
+
+fn accounts(st: &AppState) -> Result<Arc<Accounts>, ApiError> {
+    st.accounts.clone().ok_or(ApiError::Unavailable {
+        code: "accounts_disabled",
+        message: "accounts are not configured on this server",
+    })
+}
+
+fn invalid(c: Checker) -> Result<(), ApiError> {
+    c.finish().map_err(ApiError::Validation)
+}
+
+#[derive(Deserialize)]
+struct CodeBody {
+    email: Option<String>,
+}
+
+/// Always 202 for a well-formed address, whether or not it has an account, so the
+/// endpoint cannot be used to find out who shops here.
+async fn email_code(
+    State(st): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiJson(b): ApiJson<CodeBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let acc = accounts(&st)?;
+    st.limits.email_code_ip.check(&ip)?;
+    let mut c = Checker::default();
+    let email = c.req("email", b.email.as_deref(), Email::parse);
+    invalid(c)?;
+    let email = email.expect("checked");
+    st.limits
+        .email_code_account
+        .check(&acc.hasher.email(&email))?;
+    let mut conn = st.redis.clone();
+    let code = acc
+        .codes
+        .issue(&mut conn, &st.keys, &acc.hasher, &st.clock, &email)
+        .await?;
+    if let Err(e) = acc.mailer.send_code(&email, &code).await {
+        tracing::warn!(error = %e, "sending a verification code failed");
+        return Err(ApiError::Unavailable {
+            code: "mail_unavailable",
+            message: "the code could not be sent; try again later",
+        });
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "status": "sent", "expires_in": acc.code_ttl_s })),
+    ))
+}
+
+#[derive(Deserialize)]
+struct SignupBody {
+    code: Option<String>,
+    #[serde(flatten)]
+    profile: ProfileInput,
+}
+
+/// The code is checked (and burnt) before the e-mail's uniqueness, so only the owner of
+/// a mailbox can learn that it already has an account.
+async fn signup(
+    State(st): State<AppState>,
+    ApiJson(b): ApiJson<SignupBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let acc = accounts(&st)?;
+    let mut c = Checker::default();
+    let code = c.req("code", b.code.as_deref(), EmailCode::parse);
+    let account = b.profile.parse(Role::Shopper, &mut c);
+    invalid(c)?;
+    let (code, account) = (code.expect("checked"), account.expect("checked"));
+    let mut conn = st.redis.clone();
+    acc.codes
+        .verify(
+            &mut conn,
+            &st.keys,
+            &acc.hasher,
+            &st.clock,
+            &account.email,
+            &code,
+        )
+        .await?
+        .map_err(ApiError::Code)?;
+    let email = account.email.as_str().to_string();
+    let id = acc.create(&st.db, account).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "id": id.0, "email": email, "role": Role::Shopper })),
+    ))
+}
+
+#[derive(Deserialize)]
+struct LoginBody {
+    email: Option<String>,
+    password: Option<String>,
+}
+
+async fn login(
+    State(st): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiJson(b): ApiJson<LoginBody>,
+) -> Result<Json<super::sessions::TokenPair>, ApiError> {
+    let acc = accounts(&st)?;
+    st.limits.login_ip.check(&ip)?;
+    let mut c = Checker::default();
+    let email = c.req("email", b.email.as_deref(), Email::parse);
+    let password = c.req("password", b.password, |p: String| {
+        if p.is_empty() || p.len() > 1024 {
+            Err(Invalid("must be 1 to 1024 bytes".into()))
+        } else {
+            Ok(p)
+        }
+    });
+    invalid(c)?;
+    let (email, password) = (email.expect("checked"), password.expect("checked"));
+    st.limits.login_account.check(&acc.hasher.email(&email))?;
+    let found = acc.find_login(&st.db, &email).await?;
+    let (ids, phc) = match found {
+        Some((id, role, phc)) => (Some((id, role)), Some(phc)),
+        None => (None, None),
+    };
+    let ok = super::crypto::verify_password(password, phc).await?;
+    let Some((id, role)) = ids.filter(|_| ok) else {
+        return Err(ApiError::Unauthenticated {
+            code: "invalid_credentials",
+            message: "wrong e-mail or password",
+        });
+    };
+    let mut tx = st.db.begin().await?;
+    let pair = acc
+        .start_session(&st, &mut tx, id, role, uuid::Uuid::new_v4())
+        .await?;
+    tx.commit().await?;
+    Ok(Json(pair))
+}
+
+#[derive(Deserialize)]
+struct RefreshBody {
+    refresh_token: Option<String>,
+}
+
+async fn refresh(
+    State(st): State<AppState>,
+    ApiJson(b): ApiJson<RefreshBody>,
+) -> Result<Json<super::sessions::TokenPair>, ApiError> {
+    let acc = accounts(&st)?;
+    let mut c = Checker::default();
+    let token = c.req("refresh_token", b.refresh_token, |t: String| {
+        if t.is_empty() || t.len() > 256 {
+            Err(Invalid("must be the refresh token from login".into()))
+        } else {
+            Ok(t)
+        }
+    });
+    invalid(c)?;
+    Ok(Json(acc.refresh(&st, &token.expect("checked")).await?))
+}
+
+async fn logout(
+    State(st): State<AppState>,
+    AuthClaims(claims): AuthClaims,
+) -> Result<StatusCode, ApiError> {
+    accounts(&st)?.logout(&st, &claims).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn me(
+    State(st): State<AppState>,
+    AuthClaims(claims): AuthClaims,
+) -> Result<Json<super::users::Profile>, ApiError> {
+    let acc = accounts(&st)?;
+    acc.profile(&st.db, UserId(claims.sub))
+        .await?
+        .map(Json)
+        .ok_or_else(|| {
+            ApiError::NotFound("account_not_found", "this account does not exist".into())
+        })
+}

@@ -1,0 +1,116 @@
+//! Accounts: e-mail code, signup, login, refresh, logout and the own profile.
+//!
+//! Switched on by `auth.pii_key` + `auth.email_hash_key`. There is deliberately no
+//! default key: without them these routes answer 503 and nothing personal is stored.
+
+pub mod codes;
+pub mod crypto;
+mod handlers;
+pub mod mail;
+pub mod sessions;
+pub mod users;
+
+use crate::error::ApiError;
+use crate::AppState;
+use axum::Router;
+use vq_core::account::{Address, Email, Password, PersonName, Phone};
+use vq_core::auth::Role;
+use vq_core::domain::{Checker, UserId};
+use vq_core::Settings;
+
+pub use users::NewAccount;
+
+/// Keys, mailer and lifetimes of the account module, built once at start.
+pub struct Accounts {
+    pub cipher: crypto::PiiCipher,
+    pub hasher: crypto::Hasher,
+    pub codes: codes::Codes,
+    pub mailer: mail::Mailer,
+    pub access_ttl_s: i64,
+    pub refresh_ttl_s: i64,
+    pub code_ttl_s: i64,
+}
+
+impl Accounts {
+    /// `None` when no PII key is configured; an error when the set-up is half done.
+    pub fn from_settings(s: &Settings) -> anyhow::Result<Option<Accounts>> {
+        let a = &s.auth;
+        // An empty value (`VQ_AUTH__PII_KEY=` from a template) counts as unset.
+        let set = |k: &Option<vq_core::config::Secret>| {
+            k.clone().filter(|k| !k.expose().trim().is_empty())
+        };
+        let (pii, hash) = match (set(&a.pii_key), set(&a.email_hash_key)) {
+            (None, None) => return Ok(None),
+            (Some(p), Some(h)) => (p, h),
+            _ => anyhow::bail!("auth.pii_key and auth.email_hash_key must be set together"),
+        };
+        if a.access_ttl_s <= 0 || a.refresh_ttl_s <= 0 || a.code_ttl_s <= 0 {
+            anyhow::bail!("auth.*_ttl_s must be positive");
+        }
+        Ok(Some(Accounts {
+            cipher: crypto::PiiCipher::new(&pii)?,
+            hasher: crypto::Hasher::new(&hash)?,
+            codes: codes::Codes::new(a.code_ttl_s, a.code_max_tries),
+            mailer: mail::Mailer::new(&s.smtp, a.code_ttl_s)?,
+            access_ttl_s: a.access_ttl_s,
+            refresh_ttl_s: a.refresh_ttl_s,
+            code_ttl_s: a.code_ttl_s,
+        }))
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    handlers::router()
+}
+
+/// Raw profile fields as a client or the CLI sends them.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct ProfileInput {
+    pub email: Option<String>,
+    pub password: Option<String>,
+    pub name: Option<String>,
+    pub address: Option<String>,
+    pub phone: Option<String>,
+}
+
+impl ProfileInput {
+    /// Parses every field, collecting all field errors (422 `validation_failed`).
+    pub fn parse(&self, role: Role, c: &mut Checker) -> Option<NewAccount> {
+        let email = c.req("email", self.email.as_deref(), Email::parse);
+        let password = c.req("password", self.password.as_deref(), Password::parse);
+        let name = c.req("name", self.name.as_deref(), PersonName::parse);
+        let address = c.req("address", self.address.as_deref(), Address::parse);
+        let phone = c.req("phone", self.phone.as_deref(), Phone::parse);
+        Some(NewAccount {
+            email: email?,
+            password: password?,
+            name: name?,
+            address: address?,
+            phone: phone?,
+            role,
+        })
+    }
+}
+
+/// What `vitaqueue create-manager` runs: the first manager needs no e-mail code, since
+/// whoever can run the binary with the production config already holds every key.
+pub async fn create_manager(settings: &Settings, input: &ProfileInput) -> anyhow::Result<UserId> {
+    let acc = Accounts::from_settings(settings)?.ok_or_else(|| {
+        anyhow::anyhow!("auth.pii_key and auth.email_hash_key (VQ_AUTH__PII_KEY, …) must be set")
+    })?;
+    let mut c = Checker::default();
+    let parsed = input.parse(Role::Manager, &mut c);
+    if let Err(fields) = c.finish() {
+        let list: Vec<String> = fields.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        anyhow::bail!("invalid manager: {}", list.join("; "));
+    }
+    let account = parsed.expect("no field errors");
+    let db = vq_core::store::postgres(settings).await?;
+    let id = acc.create(&db, account).await.map_err(|e| match e {
+        ApiError::Conflict { message, .. } => anyhow::anyhow!(message),
+        ApiError::Internal(e) => e,
+        other => anyhow::anyhow!(other.to_string()),
+    });
+    db.close().await;
+    id
+}
