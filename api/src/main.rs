@@ -211,8 +211,9 @@ async fn scheduler(
     settings: &Settings,
     keys: Keys,
 ) -> anyhow::Result<vq_worker::scheduler::Scheduler> {
+    let db = vq_core::store::postgres(settings).await?;
     Ok(vq_worker::scheduler::Scheduler {
-        db: vq_core::store::postgres(settings).await?,
+        db: db.clone(),
         redis: vq_core::store::redis(settings).await?,
         scripts: Arc::new(Scripts::default()),
         keys,
@@ -222,6 +223,13 @@ async fn scheduler(
         provider: Arc::new(vq_worker::payment::SimulatedProvider::from_config(
             &settings.payment,
         )),
+        mailer: match vq_api::accounts::Accounts::from_settings(settings)? {
+            Some(accounts) => Some(Arc::new(vq_api::accounts::NotifyByMail {
+                accounts: Arc::new(accounts),
+                db,
+            })),
+            None => None,
+        },
     })
 }
 

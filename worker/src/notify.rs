@@ -1,8 +1,9 @@
 //! Tells wishlisting buyers when a drop of their product opens its waiting room: a stored
-//! notification (shown on the web), a push to their open WebSockets, and an email once a
-//! mailer is configured (accounts issue). Exactly once per buyer and drop (unique key).
+//! notification (shown on the web), a push to their open WebSockets, and an email. Each is
+//! created exactly once per buyer and drop (unique key); the email is retried until sent.
 
 use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
 use redis::AsyncCommands;
 use sqlx::PgPool;
 use vq_core::{Keys, RedisConn};
@@ -50,4 +51,50 @@ pub async fn prequeue_opened(
         }
     }
     Ok(total)
+}
+
+/// Sends a notification email to an account. Implemented where the account data (and its
+/// decryption key) lives; `Ok(false)` means the account has no address to write to.
+pub trait NotifyMailer: Send + Sync {
+    fn send<'a>(
+        &'a self,
+        user: uuid::Uuid,
+        subject: &'a str,
+        body: &'a str,
+    ) -> BoxFuture<'a, anyhow::Result<bool>>;
+}
+
+/// Emails notifications not emailed yet; a failed send stays pending for the next tick.
+/// Rows are claimed with SKIP LOCKED so two schedulers never send the same email.
+pub async fn email_pending(
+    db: &PgPool,
+    mailer: &dyn NotifyMailer,
+    at: DateTime<Utc>,
+) -> anyhow::Result<u64> {
+    let mut tx = db.begin().await?;
+    let rows: Vec<(i64, uuid::Uuid, String)> = sqlx::query_as(
+        "SELECT id, user_id, message FROM notifications WHERE emailed_at IS NULL \
+         ORDER BY id LIMIT 100 FOR UPDATE SKIP LOCKED",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut sent = 0;
+    for (id, user, message) in rows {
+        match mailer
+            .send(user, "A drop you wished for is opening", &message)
+            .await
+        {
+            Ok(delivered) => {
+                sqlx::query("UPDATE notifications SET emailed_at = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+                sent += u64::from(delivered);
+            }
+            Err(e) => tracing::warn!(notification = id, error = %e, "notification email deferred"),
+        }
+    }
+    tx.commit().await?;
+    Ok(sent)
 }

@@ -25,6 +25,7 @@ pub struct TickReport {
     pub restocked: usize,
     pub synced: usize,
     pub notified: u64,
+    pub emailed: u64,
 }
 
 pub struct Scheduler {
@@ -36,6 +37,8 @@ pub struct Scheduler {
     pub orders: OrdersCfg,
     pub payment: PaymentCfg,
     pub provider: Arc<dyn PaymentProvider>,
+    /// Sends notification emails; None when accounts (and so addresses) are not set up.
+    pub mailer: Option<Arc<dyn crate::notify::NotifyMailer>>,
 }
 
 fn secs(s: u64) -> Span {
@@ -98,6 +101,9 @@ impl Scheduler {
                 .await?;
         r.synced = self.sync_stock(at).await?;
         r.notified = crate::notify::prequeue_opened(db, &mut self.redis, &self.keys, at).await?;
+        if let Some(m) = &self.mailer {
+            r.emailed = crate::notify::email_pending(db, m.as_ref(), at).await?;
+        }
         for (to, n) in [
             ("EXPIRED", r.expired),
             ("SHIPPING", r.shipped),

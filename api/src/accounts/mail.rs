@@ -38,7 +38,7 @@ impl Mailer {
         })
     }
 
-    async fn send(&self, to: &Email, subject: &str, body: String) -> anyhow::Result<()> {
+    pub async fn send(&self, to: &Email, subject: &str, body: String) -> anyhow::Result<()> {
         let msg = Message::builder()
             .from(self.from.clone())
             .to(to.as_str().parse()?)

@@ -13,6 +13,7 @@ pub mod users;
 use crate::error::ApiError;
 use crate::AppState;
 use axum::Router;
+use std::sync::Arc;
 use vq_core::account::{Address, Email, Password, PersonName, Phone};
 use vq_core::auth::Role;
 use vq_core::domain::{Checker, UserId};
@@ -113,4 +114,33 @@ pub async fn create_manager(settings: &Settings, input: &ProfileInput) -> anyhow
     });
     db.close().await;
     id
+}
+
+/// Notification emails for the scheduler: looks the address up (decrypting it) and mails.
+pub struct NotifyByMail {
+    pub accounts: Arc<Accounts>,
+    pub db: sqlx::PgPool,
+}
+
+impl vq_worker::notify::NotifyMailer for NotifyByMail {
+    fn send<'a>(
+        &'a self,
+        user: uuid::Uuid,
+        subject: &'a str,
+        body: &'a str,
+    ) -> futures::future::BoxFuture<'a, anyhow::Result<bool>> {
+        Box::pin(async move {
+            let profile = self
+                .accounts
+                .profile(&self.db, vq_core::domain::UserId(user))
+                .await
+                .map_err(|e| anyhow::anyhow!("profile lookup: {e}"))?;
+            let Some(p) = profile else { return Ok(false) };
+            let to =
+                vq_core::account::Email::parse(&p.email).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let text = format!("{body}\r\n\r\nSee you in the waiting room,\r\nVitaQueue\r\n");
+            self.accounts.mailer.send(&to, subject, text).await?;
+            Ok(true)
+        })
+    }
 }

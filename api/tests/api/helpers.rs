@@ -315,6 +315,12 @@ impl TestApp {
             orders: self.settings.orders.clone(),
             provider: Arc::new(vq_worker::payment::SimulatedProvider::from_config(&payment)),
             payment,
+            mailer: self.state.accounts.clone().map(|accounts| {
+                Arc::new(vq_api::accounts::NotifyByMail {
+                    accounts,
+                    db: self.db.clone(),
+                }) as Arc<dyn vq_worker::notify::NotifyMailer>
+            }),
         }
     }
 

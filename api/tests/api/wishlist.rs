@@ -112,17 +112,26 @@ async fn buyers_keep_their_own_wishlist() {
     app.cleanup().await;
 }
 
+/// A real account (so it has an email address) with a fresh access token.
+async fn account(app: &TestApp, email: &str) -> Shopper {
+    let id = crate::accounts::make_account(app, email, false).await;
+    let (access, _) = crate::accounts::tokens(app, email).await;
+    Shopper {
+        user: vq_core::domain::UserId(id),
+        token: access,
+    }
+}
+
 #[tokio::test]
 async fn wishlisters_are_told_once_when_the_prequeue_opens() {
     let start = chrono::Utc::now() + chrono::Duration::hours(1);
     let clock = Clock::manual(start.timestamp_millis() - 20 * 60_000);
-    let app = spawn_app_with(Opts {
-        clock: clock.clone(),
-        ..Opts::default()
-    })
-    .await;
+    let (app, mut sink) = crate::accounts::spawn_with_mail(clock.clone(), |_| {}).await;
     let pid = product(&app, "Sneaker X").await;
-    let (fan, quiet, stranger) = (app.shopper(), app.shopper(), app.shopper());
+    let fan_email = crate::accounts::email();
+    let fan = account(&app, &fan_email).await;
+    let quiet = account(&app, &crate::accounts::email()).await;
+    let stranger = app.shopper();
     app.call(
         "PUT",
         &format!("/v1/wishlist/{pid}"),
@@ -148,8 +157,14 @@ async fn wishlisters_are_told_once_when_the_prequeue_opens() {
     let mut sched = app.scheduler(Payment::default());
     assert_eq!(sched.tick().await.unwrap().notified, 0, "not open yet");
     clock.advance(11 * 60_000);
-    assert_eq!(sched.tick().await.unwrap().notified, 1);
-    assert_eq!(sched.tick().await.unwrap().notified, 0, "exactly once");
+    let r = sched.tick().await.unwrap();
+    assert_eq!((r.notified, r.emailed), (1, 1));
+    let r = sched.tick().await.unwrap();
+    assert_eq!((r.notified, r.emailed), (0, 0), "exactly once");
+    let mail = sink.next().await;
+    assert_eq!(mail.to, vec![fan_email.to_lowercase()]);
+    assert!(mail.body().contains("Sneaker X"), "{}", mail.body());
+    assert!(sink.is_empty().await, "nobody else was mailed");
     let pushed = next_of(&mut ws, "notification", 3000)
         .await
         .expect("pushed to the open socket");
