@@ -26,8 +26,15 @@ vq_raise_nofile() {
 }
 vq_raise_nofile
 
-# The observability test runs Debian's Prometheus on loopback.
+# The observability test runs Debian's Prometheus on loopback; the browser tests drive
+# Debian's Chromium with playwright-core (from the npm registry, pinned in e2e/).
 command -v prometheus >/dev/null 2>&1 || vq_apt_install prometheus
+[ -x /usr/bin/chromium ] || vq_apt_install chromium
+command -v npm >/dev/null 2>&1 || vq_apt_install nodejs npm
+if [ ! -d e2e/node_modules/playwright-core ]; then
+    echo "[vq] npm ci (e2e)" >&2
+    (cd e2e && npm ci --no-audit --no-fund >/dev/null)
+fi
 
 echo "[vq] cargo fmt --all --check" >&2
 cargo fmt --all --check

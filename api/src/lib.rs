@@ -15,6 +15,7 @@ pub mod notifications;
 pub mod observe;
 pub mod orders;
 pub mod page;
+pub mod pages;
 pub mod products;
 pub mod room;
 pub mod stock;
@@ -62,6 +63,7 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .merge(notifications::router())
         .merge(health::router())
         .merge(observe::router())
+        .merge(pages::router())
         .fallback(|| async { ApiError::NotFound("not_found", "no such route".into()) })
         .method_not_allowed_fallback(|| async {
             ApiError::BadRequest {

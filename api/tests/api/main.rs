@@ -9,6 +9,7 @@ mod admin;
 mod admission;
 mod catalog;
 mod crowd;
+mod e2e;
 mod helpers;
 mod lifecycle;
 mod observe;

@@ -1,0 +1,46 @@
+// Shared helpers of the VitaQueue pages: the API client (bearer token kept for the tab's
+// session only) and the page header. No framework and no CDN: the pages must load fast
+// even while a drop is live.
+export const token = () => sessionStorage.getItem("vq_token");
+
+export async function api(method, path, body) {
+  const headers = { "content-type": "application/json" };
+  if (token()) headers.authorization = "Bearer " + token();
+  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await res.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch { data = null; }
+  if (!res.ok) {
+    if (res.status === 401) sessionStorage.removeItem("vq_token");
+    const err = new Error((data && data.message) || res.statusText);
+    Object.assign(err, { status: res.status, code: data && data.code, data });
+    throw err;
+  }
+  return data;
+}
+
+export function requireLogin() {
+  if (!token()) location.href = "/login?next=" + encodeURIComponent(location.pathname);
+}
+
+export function header() {
+  const h = document.createElement("header");
+  h.innerHTML = `<a href="/">VitaQueue</a><a href="/orders">My orders</a><a href="/console">Console</a>
+    <span class="spacer"></span>${token() ? '<button class="secondary" id="logout">Log out</button>' : '<a href="/login">Log in</a>'}`;
+  document.body.prepend(h);
+  const out = h.querySelector("#logout");
+  if (out) out.onclick = async () => {
+    try { await api("POST", "/v1/auth/logout"); } catch { /* already gone */ }
+    sessionStorage.removeItem("vq_token");
+    location.href = "/";
+  };
+}
+
+export function el(tag, attrs = {}, text = "") {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  e.textContent = text;
+  return e;
+}
+
+export const money = (cents) => (cents / 100).toLocaleString(undefined, { style: "currency", currency: "EUR" });
