@@ -49,11 +49,15 @@ pub async fn load(st: &AppState, id: DropId) -> Result<DropRow, ApiError> {
 
 /// Writes the configuration the scripts read. The stock counter is only set when absent:
 /// once a drop exists, only the purchase script (and restocks) move it.
+///
+/// The drop's own keys change in one MULTI (they share a slot); the global drop sets live
+/// in other slots on a Redis Cluster, so they are updated by separate commands afterwards
+/// (the admission loop and workers only find the drop once its configuration is there).
 pub async fn mirror(st: &AppState, d: &DropRow) -> Result<(), ApiError> {
     let k = st.keys.drop(d.drop_id());
     let mut conn = st.redis.clone();
-    let mut p = redis::pipe();
-    p.atomic()
+    let _: () = redis::pipe()
+        .atomic()
         .hset_multiple(
             k.cfg(),
             &[
@@ -69,15 +73,16 @@ pub async fn mirror(st: &AppState, d: &DropRow) -> Result<(), ApiError> {
         )
         .ignore()
         .set_nx(k.stock(), d.stock)
-        .ignore();
-    if d.state == "closed" {
-        p.srem(st.keys.active_drops(), d.id).ignore();
-    } else {
-        p.sadd(st.keys.active_drops(), d.id).ignore();
-    }
-    p.sadd(st.keys.stream_drops(), d.id).ignore();
-    let _: () = p.query_async(&mut conn).await?;
+        .ignore()
+        .query_async(&mut conn)
+        .await?;
     vq_worker::ensure_group(&mut conn, &k.orders()).await?;
+    if d.state == "closed" {
+        let _: () = conn.srem(st.keys.active_drops(), d.id).await?;
+    } else {
+        let _: () = conn.sadd(st.keys.active_drops(), d.id).await?;
+    }
+    let _: () = conn.sadd(st.keys.stream_drops(), d.id).await?;
     Ok(())
 }
 

@@ -49,9 +49,24 @@ pub struct Http {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default)]
 pub struct Redis {
+    /// One server's URL, or with `cluster` a comma-separated list of seed nodes.
     pub url: Secret,
     /// Namespace of every key; tests use a unique one.
     pub prefix: String,
+    /// Talk to a Redis Cluster (keys routed by slot) instead of one server.
+    pub cluster: bool,
+}
+
+impl Redis {
+    /// The node URLs in `url` (one unless it lists cluster seeds).
+    pub fn urls(&self) -> Vec<&str> {
+        self.url
+            .expose()
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .collect()
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -111,6 +126,7 @@ impl Default for Redis {
         Redis {
             url: Secret::new("redis://127.0.0.1:6379"),
             prefix: "vq".into(),
+            cluster: false,
         }
     }
 }

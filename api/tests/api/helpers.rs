@@ -66,6 +66,11 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(opts: Opts) -> TestApp {
+    spawn_app_tuned(opts, |_| {}).await
+}
+
+/// Like `spawn_app_with`, with a last say over the settings (cluster mode, limits, …).
+pub async fn spawn_app_tuned(opts: Opts, tune: impl FnOnce(&mut Settings)) -> TestApp {
     vq_core::telemetry::init(false);
     let id = uuid::Uuid::new_v4().simple().to_string();
     let db_name = format!("vq_test_{id}");
@@ -89,6 +94,7 @@ pub async fn spawn_app_with(opts: Opts) -> TestApp {
     settings.ws.resync_ms = opts.resync_ms;
     settings.worker.block_ms = 50;
     settings.worker.claim_every_ms = 100;
+    tune(&mut settings);
 
     let (trigger, stop) = shutdown::channel();
     let app = Application::build(&settings, opts.clock.clone(), stop)
