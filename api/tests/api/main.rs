@@ -4,10 +4,10 @@ mod admin;
 mod admission;
 mod cluster;
 mod crowd;
+mod faults;
 mod fleet;
 mod helpers;
 mod multinode;
-#[allow(dead_code)] // parts used by the fault tests that follow
 mod procs;
 mod purchase;
 mod room;

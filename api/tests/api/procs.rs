@@ -25,7 +25,6 @@ pub fn temp_dir(tag: &str) -> PathBuf {
 
 /// A child process killed with SIGKILL (no clean-up of its own) when dropped or asked.
 pub struct Proc {
-    pub name: String,
     child: Option<Child>,
 }
 
@@ -35,14 +34,7 @@ impl Proc {
             .stdin(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("start {name}: {e}"));
-        Proc {
-            name: name.to_string(),
-            child: Some(child),
-        }
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+        Proc { child: Some(child) }
     }
 
     /// `kill -9`: the process gets no chance to finish anything.
