@@ -109,6 +109,11 @@ pub struct Ws {
     pub max_message_bytes: usize,
     /// Exact rank re-read interval per connection (positions are derived in between).
     pub resync_ms: u64,
+    /// Read buffer per socket. The WebSocket library zero-fills the whole buffer on every
+    /// read, so each idle connection keeps all of it resident: its default of 128 KiB
+    /// would cost ~2.4 GB at 19k sockets, while client messages are at most
+    /// `max_message_bytes` (the buffer grows for a frame that needs more).
+    pub read_buffer_bytes: usize,
 }
 
 impl Default for Http {
@@ -166,6 +171,7 @@ impl Default for Ws {
         Ws {
             max_message_bytes: 4096,
             resync_ms: 5000,
+            read_buffer_bytes: 8192,
         }
     }
 }

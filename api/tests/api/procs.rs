@@ -37,6 +37,11 @@ impl Proc {
         Proc { child: Some(child) }
     }
 
+    #[allow(dead_code)] // read by the soak test, which shares this file
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, |c| c.id())
+    }
+
     /// `kill -9`: the process gets no chance to finish anything.
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
