@@ -4,7 +4,7 @@
 //! every master), purchases, the workers' per-slot stream reads, orders in PostgreSQL.
 
 use crate::helpers::*;
-use crate::procs::RedisCluster;
+use crate::redis_procs::RedisCluster;
 use redis::AsyncCommands;
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
@@ -135,6 +135,21 @@ async fn drops_on_different_cluster_masters_sell_exactly_their_stock() {
         assert_eq!(st, 200, "{b}");
         assert_eq!(b["stats"]["remaining"], 0);
         assert_eq!(b["orders_in_db"], STOCK);
+        let mut acked = false;
+        for _ in 0..100 {
+            let p: redis::streams::StreamPendingReply = app
+                .redis
+                .clone()
+                .xpending(app.keys.drop(d).orders(), vq_worker::GROUP)
+                .await
+                .unwrap();
+            acked = p.count() == 0;
+            if acked {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(acked, "every entry of drop {d} acknowledged on {master}");
     }
     // A state change published through the cluster connection reaches the room as well.
     let (d, _) = drops[drops.len() - 1];

@@ -6,7 +6,8 @@
 use crate::fleet::{self, End, Nodes, Report};
 use crate::helpers::*;
 use crate::multinode::audit;
-use crate::procs::{api_node, vitaqueue, AofRedis, Proc};
+use crate::procs::{api_node, vitaqueue, Proc};
+use crate::redis_procs::AofRedis;
 use redis::AsyncCommands;
 use serde_json::json;
 use std::sync::Arc;
@@ -125,12 +126,6 @@ async fn kill9_of_admission_and_worker_processes_mid_drop_loses_nothing() {
     let drop = app
         .create_drop(json!({ "stock": STOCK, "admission_rate": 40, "max_holders": 20 }))
         .await;
-    let tasks = crowd(port, &app, drop, 100).await;
-    let mut adm1 = vitaqueue("admission", s, "adm-1", &fast());
-    let mut adm2 = vitaqueue("admission", s, "adm-2", &fast());
-    let mut wrk1 = vitaqueue("worker", s, "wrk-1", &fast());
-    let mut wrk2 = vitaqueue("worker", s, "wrk-2", &fast());
-
     // Hold the orders table so the workers read entries (now pending for them) and hang
     // in the INSERT: each is then killed with a batch in hand.
     let mut lock = app.db.begin().await.unwrap();
@@ -138,6 +133,12 @@ async fn kill9_of_admission_and_worker_processes_mid_drop_loses_nothing() {
         .execute(&mut *lock)
         .await
         .unwrap();
+    let tasks = crowd(port, &app, drop, 100).await;
+    let mut adm1 = vitaqueue("admission", s, "adm-1", &fast());
+    let mut adm2 = vitaqueue("admission", s, "adm-2", &fast());
+    let mut wrk1 = vitaqueue("worker", s, "wrk-1", &fast());
+    let mut wrk2 = vitaqueue("worker", s, "wrk-2", &fast());
+
     admitted_at_least(&app, drop, STOCK / 4, Duration::from_secs(30)).await;
     wait_pending(&app, drop, 1).await;
     adm1.kill9();

@@ -13,5 +13,6 @@ mod helpers;
 mod multinode;
 mod procs;
 mod purchase;
+mod redis_procs;
 mod room;
 mod worker;
