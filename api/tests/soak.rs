@@ -3,7 +3,7 @@
 //! (its own descriptor limit); the client side spreads its sockets over several loopback
 //! source addresses so the ephemeral ports of one address do not run out.
 //!
-//! Knobs: `VQ_SOAK_CONNECTIONS` (default 19000), `VQ_SOAK_HOLD_S` (default 45).
+//! Knobs: `VQ_SOAK_CONNECTIONS` (default 19000), `VQ_SOAK_HOLD_S` (default 120).
 //! A separate test binary: cargo runs binaries one after another, so these ~19k
 //! descriptors never compete with the other integration tests for the limit.
 
@@ -107,7 +107,7 @@ async fn cleanup(s: &vq_core::Settings, db_name: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_api_process_holds_19k_websockets() {
     let n = env_or("VQ_SOAK_CONNECTIONS", 19_000) as usize;
-    let hold = Duration::from_secs(env_or("VQ_SOAK_HOLD_S", 45));
+    let hold = Duration::from_secs(env_or("VQ_SOAK_HOLD_S", 120));
     raise_nofile(n as u64 + 300);
     let (s, db_name) = settings().await;
     let env = [
