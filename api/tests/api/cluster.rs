@@ -173,3 +173,54 @@ async fn drops_on_different_cluster_masters_sell_exactly_their_stock() {
         .cleanup()
         .await;
 }
+
+/// The `vitaqueue all` binary configured for the cluster through `VQ_REDIS__CLUSTER` and a
+/// comma-separated `VQ_REDIS__URL`, as an operator would run it: two drops on different
+/// masters sell out through it with every invariant intact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_runs_a_drop_on_the_cluster_from_env_settings() {
+    use crate::fleet::{self, Nodes};
+    use crate::multinode::audit;
+    const STOCK: i64 = 10;
+    let cluster = RedisCluster::start(3).await;
+    let opts = Opts {
+        redis_url: cluster.seed_url(),
+        ..Opts::default()
+    };
+    let app = spawn_app_tuned(opts, |s| s.redis.cluster = true).await;
+    let env = [
+        ("VQ_ADMISSION__TICK_MS", "25".to_string()),
+        ("VQ_WORKER__BLOCK_MS", "50".to_string()),
+    ];
+    let (node, port) = crate::procs::api_node_role("all", &app.settings, "all", &env).await;
+    let mut drops = Vec::new();
+    let mut masters = HashSet::new();
+    while masters.len() < 2 {
+        let d = app
+            .create_drop(json!({ "stock": STOCK, "admission_rate": 50, "max_holders": 5 }))
+            .await;
+        masters.insert(cluster.master_of(&app.keys.drop(d).queue()).await.1);
+        drops.push(d);
+    }
+    let nodes = Arc::new(Nodes {
+        ports: vec![port],
+        http: reqwest::Client::new(),
+    });
+    let mut tasks = Vec::new();
+    for &d in &drops {
+        for _ in 0..2 * STOCK {
+            let within = std::time::Duration::from_secs(60);
+            let buyer = fleet::buyer(nodes.clone(), 0, d, app.shopper(), within);
+            tasks.push((d, tokio::spawn(buyer)));
+        }
+    }
+    let mut reports: HashMap<DropId, Vec<fleet::Report>> = HashMap::new();
+    for (d, t) in tasks {
+        reports.entry(d).or_default().push(t.await.unwrap());
+    }
+    for d in &drops {
+        assert_eq!(audit(&app, *d, STOCK, &reports[d]).await, STOCK, "drop {d}");
+    }
+    std::mem::drop(node);
+    app.cleanup().await;
+}

@@ -122,10 +122,20 @@ pub fn vitaqueue(role: &str, s: &vq_core::Settings, name: &str, extra: &[(&str, 
 
 /// An api process on a free port, once it answers /healthz.
 pub async fn api_node(s: &vq_core::Settings, name: &str, extra: &[(&str, String)]) -> (Proc, u16) {
+    api_node_role("api", s, name, extra).await
+}
+
+/// A process of a role that serves HTTP (`api` or `all`), once it answers /healthz.
+pub async fn api_node_role(
+    role: &str,
+    s: &vq_core::Settings,
+    name: &str,
+    extra: &[(&str, String)],
+) -> (Proc, u16) {
     let port = free_port();
     let mut env = vec![("VQ_HTTP__PORT", port.to_string())];
     env.extend(extra.iter().cloned());
-    let mut p = vitaqueue("api", s, name, &env);
+    let mut p = vitaqueue(role, s, name, &env);
     let http = reqwest::Client::new();
     for _ in 0..400 {
         assert!(p.is_running(), "{name} exited; see its log");
