@@ -133,6 +133,7 @@ async fn one_api_process_holds_19k_websockets() {
         .unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let base_kib = rss_kib(server.pid());
+    let client_base_kib = rss_kib(std::process::id());
 
     let counters = Arc::new(Counters {
         open: AtomicUsize::new(0),
@@ -196,14 +197,16 @@ async fn one_api_process_holds_19k_websockets() {
         .unwrap();
     assert_eq!(ready["connections"], n, "the server counts every socket");
     let end_kib = rss_kib(server.pid());
+    let client_kib = rss_kib(std::process::id()).saturating_sub(client_base_kib);
     println!(
         "soak: {n} WebSockets on one api process (pid {}), connected in {ramp:?}, held {hold:?}; \
-         server RSS {} MiB before, {} MiB connected, {} MiB at the end → {:.1} KiB per connection",
+         server RSS {} MiB before, {} MiB connected, {} MiB at the end → {:.1} KiB per connection (client side {:.1} KiB)",
         server.pid(),
         base_kib / 1024,
         full_kib / 1024,
         end_kib / 1024,
         (end_kib.saturating_sub(base_kib)) as f64 / n as f64,
+        client_kib as f64 / n as f64,
     );
     std::mem::drop(sinks);
     std::mem::drop(server);

@@ -207,6 +207,15 @@ mod tests {
     }
 
     #[test]
+    fn a_cluster_url_lists_its_seed_nodes() {
+        let mut r = Redis::default();
+        assert_eq!(r.urls(), vec!["redis://127.0.0.1:6379"]);
+        r.url = Secret::new("redis://a:1, redis://b:2,,redis://c:3 ");
+        assert_eq!(r.urls(), vec!["redis://a:1", "redis://b:2", "redis://c:3"]);
+        assert!(!r.cluster);
+    }
+
+    #[test]
     fn file_layer_overrides_defaults() {
         let dir = std::env::temp_dir().join(format!("vqcfg-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();

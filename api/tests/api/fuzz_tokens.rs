@@ -184,6 +184,8 @@ async fn random_forged_and_expired_jwts_are_refused_everywhere() {
         ("POST", format!("/v1/admin/drops/{drop}/close")),
         ("POST", format!("/v1/drops/{drop}/queue")),
         ("POST", format!("/v1/drops/{drop}/purchase")),
+        ("GET", format!("/v1/drops/{drop}/room")),
+        ("DELETE", format!("/v1/drops/{drop}/queue")),
     ];
     let a = app.clone();
     let strategy = (prop::sample::select(routes), bearers(real, forged, expired));
