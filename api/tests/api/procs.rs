@@ -93,9 +93,10 @@ pub async fn wait_redis(url: &str, within: Duration) -> Duration {
 }
 
 /// `vitaqueue <role>` as its own process, configured through `VQ_*` variables from the
-/// test's settings (same database, Redis, key prefix and JWT secret), logging to a file.
+/// test's settings (same database, Redis, key prefix and JWT secret), logging to a file
+/// under the build directory (`target/tmp/vq-logs/<prefix>-<name>.log`) for post-mortems.
 pub fn vitaqueue(role: &str, s: &vq_core::Settings, name: &str, extra: &[(&str, String)]) -> Proc {
-    let logs = std::env::temp_dir().join("vq-test-logs");
+    let logs = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("vq-logs");
     std::fs::create_dir_all(&logs).unwrap();
     let log = logs.join(format!("{}-{name}.log", s.redis.prefix));
     let out = std::fs::File::create(&log).unwrap();
