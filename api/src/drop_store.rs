@@ -56,6 +56,10 @@ pub async fn load_from(db: &sqlx::PgPool, id: DropId) -> sqlx::Result<Option<Dro
 
 /// Writes the configuration the scripts read. The stock counter is only set when absent:
 /// once a drop exists, only the purchase script (and restocks) move it.
+///
+/// The drop's own keys change in one MULTI (they share a slot); the global drop sets live
+/// in other slots on a Redis Cluster, so they are updated by separate commands afterwards
+/// (the admission loop and workers only find the drop once its configuration is there).
 pub async fn mirror(st: &AppState, d: &DropRow) -> Result<(), ApiError> {
     let mut conn = st.redis.clone();
     Ok(mirror_to(&mut conn, &st.keys, d).await?)
@@ -64,8 +68,8 @@ pub async fn mirror(st: &AppState, d: &DropRow) -> Result<(), ApiError> {
 /// `mirror` for callers without an `AppState` (the rebuild command).
 pub async fn mirror_to(conn: &mut RedisConn, keys: &Keys, d: &DropRow) -> redis::RedisResult<()> {
     let k = keys.drop(d.drop_id());
-    let mut p = redis::pipe();
-    p.atomic()
+    let _: () = redis::pipe()
+        .atomic()
         .hset_multiple(
             k.cfg(),
             &[
@@ -81,15 +85,17 @@ pub async fn mirror_to(conn: &mut RedisConn, keys: &Keys, d: &DropRow) -> redis:
         )
         .ignore()
         .set_nx(k.stock(), d.stock)
-        .ignore();
+        .ignore()
+        .query_async(conn)
+        .await?;
+    vq_worker::ensure_group(conn, &k.orders()).await?;
     if d.state == "closed" {
-        p.srem(keys.active_drops(), d.id).ignore();
+        let _: () = conn.srem(keys.active_drops(), d.id).await?;
     } else {
-        p.sadd(keys.active_drops(), d.id).ignore();
+        let _: () = conn.sadd(keys.active_drops(), d.id).await?;
     }
-    p.sadd(keys.stream_drops(), d.id).ignore();
-    let _: () = p.query_async(conn).await?;
-    vq_worker::ensure_group(conn, &k.orders()).await
+    let _: () = conn.sadd(keys.stream_drops(), d.id).await?;
+    Ok(())
 }
 
 pub struct NewDrop {

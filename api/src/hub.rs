@@ -236,12 +236,25 @@ impl Hub {
         }
     }
 
-    /// Listens to every drop's channel until shutdown, reconnecting after Redis errors.
-    /// Connections re-read their exact rank periodically, so a missed message only delays.
-    pub async fn run(self: Arc<Self>, client: redis::Client, keys: Keys, mut shutdown: Shutdown) {
+    /// Listens to every drop's channel until shutdown, reconnecting after Redis errors (to
+    /// the next of `clients`: on a cluster any node hears every PUBLISH). Connections
+    /// re-read their exact rank periodically, so a missed message only delays.
+    pub async fn run(
+        self: Arc<Self>,
+        clients: Vec<redis::Client>,
+        keys: Keys,
+        mut shutdown: Shutdown,
+    ) {
         let pattern = keys.events_pattern();
         let accounts = keys.user_events();
+        if clients.is_empty() {
+            tracing::error!("no Redis node to subscribe to: rooms get no pushes");
+            return;
+        }
+        let mut attempt = 0usize;
         while !shutdown.is_fired() {
+            let client = &clients[attempt % clients.len()];
+            attempt += 1;
             match client.get_async_pubsub().await {
                 Ok(mut ps) => {
                     let subscribed = match ps.psubscribe(&pattern).await {

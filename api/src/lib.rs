@@ -82,7 +82,7 @@ pub struct Application {
     listener: tokio::net::TcpListener,
     router: Router,
     state: AppState,
-    redis_client: redis::Client,
+    pubsub: Vec<redis::Client>,
 }
 
 impl Application {
@@ -128,7 +128,7 @@ impl Application {
             listener,
             router: router(state.clone(), settings.http.max_body_bytes),
             state,
-            redis_client: redis::Client::open(settings.redis.url.expose())?,
+            pubsub: vq_core::conn::pubsub_clients(&settings.redis)?,
         })
     }
 
@@ -143,7 +143,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let st = self.state;
         let hub = tokio::spawn(st.hub.clone().run(
-            self.redis_client,
+            self.pubsub,
             st.keys.clone(),
             st.shutdown.clone(),
         ));

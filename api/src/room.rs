@@ -55,6 +55,7 @@ async fn upgrade(
     let first = join_or_peek(&st, id, p.user, false).await?;
     let max = st.ws.max_message_bytes;
     Ok(ws
+        .read_buffer_size(st.ws.read_buffer_bytes)
         .max_message_size(max)
         .max_frame_size(max)
         .on_upgrade(move |socket| Session::new(st, id, p.user).run(socket, first)))

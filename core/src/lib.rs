@@ -5,6 +5,7 @@ pub mod account;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod conn;
 pub mod domain;
 pub mod keys;
 pub mod scripts;
@@ -14,9 +15,7 @@ pub mod telemetry;
 
 pub use clock::Clock;
 pub use config::Settings;
+pub use conn::RedisConn;
 pub use keys::{DropKeys, Keys};
 pub use scripts::Scripts;
 pub use shutdown::Shutdown;
-
-/// The Redis connection every role uses (multiplexed, reconnecting).
-pub type RedisConn = redis::aio::ConnectionManager;

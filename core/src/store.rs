@@ -5,10 +5,10 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
-/// A self-healing multiplexed Redis connection (cheap to clone, shared by all tasks).
-pub async fn redis(settings: &Settings) -> anyhow::Result<redis::aio::ConnectionManager> {
-    let client = redis::Client::open(settings.redis.url.expose())?;
-    Ok(redis::aio::ConnectionManager::new(client).await?)
+/// A self-healing multiplexed Redis connection (cheap to clone, shared by all tasks), to
+/// one server or to a cluster as configured.
+pub async fn redis(settings: &Settings) -> anyhow::Result<crate::RedisConn> {
+    Ok(crate::RedisConn::connect(&settings.redis).await?)
 }
 
 /// A PostgreSQL pool with the schema migrated to the latest version.

@@ -34,7 +34,7 @@ pub type Hook = Arc<dyn Fn(Stage) -> BoxFuture<'static, ()> + Send + Sync>;
 
 pub struct Worker {
     redis: RedisConn,
-    reader: redis::aio::MultiplexedConnection,
+    reader: RedisConn,
     db: PgPool,
     keys: Keys,
     cfg: WorkerCfg,
@@ -45,7 +45,9 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// `reader` is a dedicated connection: blocking reads must not stall other commands.
+    /// On one server the reader is a dedicated (reconnecting) connection to `redis_url`:
+    /// blocking reads must not stall other commands. On a cluster the reads do not block
+    /// (see `stream::read_new`), so the shared cluster connection serves them.
     pub async fn new(
         redis_url: &str,
         redis: RedisConn,
@@ -53,9 +55,11 @@ impl Worker {
         keys: Keys,
         cfg: WorkerCfg,
     ) -> anyhow::Result<Self> {
-        let reader = redis::Client::open(redis_url)?
-            .get_multiplexed_async_connection()
-            .await?;
+        let reader = if redis.is_cluster() {
+            redis.clone()
+        } else {
+            RedisConn::single(redis_url).await?
+        };
         Ok(Worker {
             redis,
             reader,

@@ -6,6 +6,7 @@ use sqlx::PgPool;
 use std::collections::HashMap;
 use vq_core::config::Worker as WorkerCfg;
 use vq_core::domain::DropId;
+use vq_core::RedisConn;
 
 /// Consumer group every worker joins.
 pub const GROUP: &str = "vq-workers";
@@ -63,19 +64,49 @@ pub async fn ensure_group<C: redis::aio::ConnectionLike + Send>(
     }
 }
 
-/// New entries for this consumer across all streams (blocks up to `block_ms`).
+/// New entries for this consumer across all streams. On one server: one XREADGROUP over
+/// every stream, blocking up to `block_ms`. On a cluster one command may not span slots and
+/// each drop's stream has its own slot, so every stream is read on its own, concurrently and
+/// without BLOCK (a blocked read would hold up the node's shared connection); when all are
+/// empty the call sleeps a short poll interval instead.
 pub async fn read_new(
-    conn: &mut redis::aio::MultiplexedConnection,
+    conn: &mut RedisConn,
     streams: &HashMap<String, DropId>,
     cfg: &WorkerCfg,
 ) -> redis::RedisResult<Vec<(String, Vec<Entry>)>> {
     let keys: Vec<&String> = streams.keys().collect();
+    if !conn.is_cluster() {
+        return read_group(conn, &keys, cfg, Some(cfg.block_ms)).await;
+    }
+    let reads = keys.iter().map(|k| {
+        let mut c = conn.clone();
+        async move { read_group(&mut c, &[*k], cfg, None).await }
+    });
+    let batch: Vec<_> = futures::future::try_join_all(reads)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
+    if batch.iter().all(|(_, e)| e.is_empty()) {
+        tokio::time::sleep(std::time::Duration::from_millis(cfg.block_ms.min(50))).await;
+    }
+    Ok(batch)
+}
+
+async fn read_group(
+    conn: &mut RedisConn,
+    keys: &[&String],
+    cfg: &WorkerCfg,
+    block_ms: Option<u64>,
+) -> redis::RedisResult<Vec<(String, Vec<Entry>)>> {
     let ids = vec![">"; keys.len()];
-    let opts = StreamReadOptions::default()
+    let mut opts = StreamReadOptions::default()
         .group(GROUP, &cfg.consumer)
-        .count(cfg.batch_size)
-        .block(cfg.block_ms as usize);
-    let reply: Option<StreamReadReply> = conn.xread_options(&keys, &ids, &opts).await?;
+        .count(cfg.batch_size);
+    if let Some(ms) = block_ms {
+        opts = opts.block(ms as usize);
+    }
+    let reply: Option<StreamReadReply> = conn.xread_options(keys, &ids, &opts).await?;
     Ok(reply
         .map(|r| {
             r.keys
@@ -88,7 +119,7 @@ pub async fn read_new(
 
 /// Takes over entries that another (dead) consumer left pending for `claim_idle_ms`.
 pub async fn autoclaim(
-    conn: &mut vq_core::RedisConn,
+    conn: &mut RedisConn,
     key: &str,
     cfg: &WorkerCfg,
 ) -> redis::RedisResult<Vec<(String, Vec<Entry>)>> {
@@ -107,11 +138,7 @@ pub async fn autoclaim(
     Ok(vec![(key.to_string(), entries)])
 }
 
-pub async fn ack(
-    conn: &mut vq_core::RedisConn,
-    key: &str,
-    entries: &[Entry],
-) -> redis::RedisResult<()> {
+pub async fn ack(conn: &mut RedisConn, key: &str, entries: &[Entry]) -> redis::RedisResult<()> {
     if entries.is_empty() {
         return Ok(());
     }

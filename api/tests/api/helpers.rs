@@ -72,6 +72,11 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(opts: Opts) -> TestApp {
+    spawn_app_tuned(opts, |_| {}).await
+}
+
+/// Like `spawn_app_with`, with a last say over the settings (cluster mode, limits, …).
+pub async fn spawn_app_tuned(opts: Opts, tune: impl FnOnce(&mut Settings)) -> TestApp {
     vq_core::telemetry::init(false);
     let id = uuid::Uuid::new_v4().simple().to_string();
     let db_name = format!("vq_test_{id}");
@@ -100,6 +105,7 @@ pub async fn spawn_app_with(opts: Opts) -> TestApp {
     if let Some(f) = opts.configure {
         f(&mut settings);
     }
+    tune(&mut settings);
 
     let (trigger, stop) = shutdown::channel();
     let app = Application::build(&settings, opts.clock.clone(), stop)
@@ -506,4 +512,15 @@ impl Drop for PrivateRedis {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Switches the per-account join and purchase limits off, for tests that hammer the
+/// endpoints with one account on purpose (property tests); the limits have tests of their own.
+pub fn unlimited_accounts(s: &mut Settings) {
+    let off = vq_core::config::Limit {
+        per_minute: 0,
+        burst: 0,
+    };
+    s.limits.join_account = off;
+    s.limits.purchase_account = off;
 }

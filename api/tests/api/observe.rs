@@ -78,8 +78,10 @@ async fn every_metric_the_dashboard_names_is_exported() {
         missing.is_empty(),
         "dashboard metrics missing from /metrics: {missing:?}"
     );
+    // Drop ids restart in every test database and the recorder is process-wide, so only
+    // the series' presence is this test's own; its value may be another test's drop.
     assert!(
-        text.contains(&format!("vq_drop_remaining{{drop=\"{drop}\"}} 4")),
+        text.contains(&format!("vq_drop_remaining{{drop=\"{drop}\"}}")),
         "live gauge per drop"
     );
     assert!(text.contains("vq_purchases_total{outcome=\"reserved\"}"));

@@ -1,0 +1,248 @@
+//! Soak: one `vitaqueue api` process holds ≥ 19,000 waiting-room WebSockets for a bounded
+//! time; reports its resident memory per connection. The server runs as its own process
+//! (its own descriptor limit); the client side spreads its sockets over several loopback
+//! source addresses so the ephemeral ports of one address do not run out.
+//!
+//! Knobs: `VQ_SOAK_CONNECTIONS` (default 19000), `VQ_SOAK_HOLD_S` (default 120).
+//! A separate test binary: cargo runs binaries one after another, so these ~19k
+//! descriptors never compete with the other integration tests for the limit.
+
+#[allow(dead_code)]
+#[path = "api/procs.rs"]
+mod procs;
+
+use futures::{SinkExt, StreamExt};
+use serde_json::json;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+use vq_core::auth::{JwtKeys, Role};
+use vq_core::config::Secret;
+use vq_core::domain::UserId;
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Raises the soft descriptor limit to the hard one (children inherit it).
+fn raise_nofile(need: u64) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain syscalls on a stack value of the right type.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
+        lim.rlim_cur = lim.rlim_max;
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
+    }
+    assert!(
+        lim.rlim_cur >= need,
+        "the soak needs {need} descriptors, the hard limit is {}: raise `ulimit -Hn`",
+        lim.rlim_cur
+    );
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+struct Counters {
+    open: AtomicUsize,
+    pongs: AtomicUsize,
+}
+
+async fn settings() -> (vq_core::Settings, String) {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let admin = std::env::var("VQ_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let db_name = format!("vq_soak_{id}");
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+        .await
+        .unwrap();
+    sqlx::query(&format!("CREATE DATABASE \"{db_name}\""))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let base = admin.rsplit_once('/').unwrap().0;
+    let mut s = vq_core::Settings::default();
+    s.redis.url = Secret::new(
+        std::env::var("VQ_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+    );
+    s.redis.prefix = format!("vqsoak{}", &id[..12]);
+    s.database.url = Secret::new(format!("{base}/{db_name}"));
+    s.auth.jwt_secret = Some(Secret::new(format!("soak-{id}")));
+    (s, db_name)
+}
+
+async fn cleanup(s: &vq_core::Settings, db_name: &str) {
+    let admin = std::env::var("VQ_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    if let Ok(mut c) = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await {
+        let sql = format!("DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)");
+        let _ = sqlx::query(&sql).execute(&mut c).await;
+    }
+    let mut r = vq_core::RedisConn::connect(&s.redis).await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}:*", s.redis.prefix))
+        .query_async(&mut r)
+        .await
+        .unwrap_or_default();
+    for chunk in keys.chunks(500) {
+        let _: redis::RedisResult<()> = redis::cmd("DEL").arg(chunk).query_async(&mut r).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_api_process_holds_19k_websockets() {
+    let n = env_or("VQ_SOAK_CONNECTIONS", 19_000) as usize;
+    let hold = Duration::from_secs(env_or("VQ_SOAK_HOLD_S", 120));
+    raise_nofile(n as u64 + 300);
+    let (s, db_name) = settings().await;
+    let env = [
+        ("VQ_WS__RESYNC_MS", "20000".to_string()),
+        ("RUST_LOG", "warn".to_string()),
+    ];
+    let (server, port) = procs::api_node(&s, "soak-api", &env).await;
+    let jwt = JwtKeys::new(s.auth.jwt_secret.as_ref().unwrap());
+    let manager = jwt.issue(UserId(uuid::Uuid::new_v4()), Role::Manager, 3600);
+    let http = reqwest::Client::new();
+    let spec = json!({ "product_name": "Soak", "stock": 10, "admission_rate": 1,
+        "starts_at": "2020-01-01T00:00:00Z", "max_holders": 1 });
+    let res = http
+        .post(format!("http://127.0.0.1:{port}/v1/admin/drops"))
+        .bearer_auth(&manager)
+        .json(&spec)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let drop = res.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let base_kib = rss_kib(server.pid());
+    let client_base_kib = rss_kib(std::process::id());
+
+    let counters = Arc::new(Counters {
+        open: AtomicUsize::new(0),
+        pongs: AtomicUsize::new(0),
+    });
+    let gate = Arc::new(tokio::sync::Semaphore::new(200));
+    let t0 = Instant::now();
+    let mut conns = Vec::with_capacity(n);
+    for i in 0..n {
+        let src = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + (i % 8) as u8));
+        let token = jwt.issue(UserId(uuid::Uuid::new_v4()), Role::Shopper, 3600);
+        let (gate, counters) = (gate.clone(), counters.clone());
+        conns.push(tokio::spawn(async move {
+            let _permit = gate.acquire_owned().await.unwrap();
+            open(src, port, drop, &token, counters).await
+        }));
+    }
+    let mut sinks = Vec::with_capacity(n);
+    for c in conns {
+        sinks.push(c.await.unwrap());
+    }
+    let ramp = t0.elapsed();
+    assert_eq!(
+        counters.open.load(Ordering::SeqCst),
+        n,
+        "every socket joined and stays open"
+    );
+    let full_kib = rss_kib(server.pid());
+    let held = Instant::now();
+    while held.elapsed() < hold {
+        tokio::time::sleep(Duration::from_secs(5).min(hold)).await;
+        let open_now = counters.open.load(Ordering::SeqCst);
+        println!(
+            "soak: {open_now} open, server RSS {} MiB",
+            rss_kib(server.pid()) / 1024
+        );
+        assert_eq!(open_now, n, "no socket dropped while held");
+    }
+    // Still served: a ping on every 50th socket gets its pong.
+    let sample: Vec<usize> = (0..n).step_by(50).collect();
+    for &i in &sample {
+        sinks[i]
+            .send(Message::Text(r#"{"type":"ping"}"#.into()))
+            .await
+            .unwrap();
+    }
+    for _ in 0..100 {
+        if counters.pongs.load(Ordering::SeqCst) >= sample.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(counters.pongs.load(Ordering::SeqCst), sample.len());
+    let ready: serde_json::Value = http
+        .get(format!("http://127.0.0.1:{port}/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["connections"], n, "the server counts every socket");
+    let end_kib = rss_kib(server.pid());
+    let client_kib = rss_kib(std::process::id()).saturating_sub(client_base_kib);
+    println!(
+        "soak: {n} WebSockets on one api process (pid {}), connected in {ramp:?}, held {hold:?}; \
+         server RSS {} MiB before, {} MiB connected, {} MiB at the end → {:.1} KiB per connection (client side {:.1} KiB)",
+        server.pid(),
+        base_kib / 1024,
+        full_kib / 1024,
+        end_kib / 1024,
+        (end_kib.saturating_sub(base_kib)) as f64 / n as f64,
+        client_kib as f64 / n as f64,
+    );
+    std::mem::drop(sinks);
+    std::mem::drop(server);
+    cleanup(&s, &db_name).await;
+}
+
+type Sink =
+    futures::stream::SplitSink<tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>, Message>;
+
+/// Opens one room socket from `src`, waits for its first position, then leaves a task
+/// draining it (counting pongs, and the socket as closed when it ends).
+async fn open(src: IpAddr, port: u16, drop: i64, jwt: &str, c: Arc<Counters>) -> Sink {
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind(SocketAddr::new(src, 0)).unwrap();
+    let stream = sock
+        .connect(SocketAddr::from(([127, 0, 0, 1], port)))
+        .await
+        .unwrap();
+    let url = format!("ws://127.0.0.1:{port}/v1/drops/{drop}/room?access_token={jwt}");
+    let cfg = WebSocketConfig::default().read_buffer_size(4096);
+    let (ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(cfg))
+        .await
+        .expect("handshake");
+    let (sink, mut rx) = ws.split();
+    match rx.next().await {
+        Some(Ok(Message::Text(t))) => assert!(t.contains("position"), "{t}"),
+        other => panic!("expected a position, got {other:?}"),
+    }
+    c.open.fetch_add(1, Ordering::SeqCst);
+    tokio::spawn(async move {
+        while let Some(Ok(m)) = rx.next().await {
+            if matches!(&m, Message::Text(t) if t.contains("pong")) {
+                c.pongs.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        c.open.fetch_sub(1, Ordering::SeqCst);
+    });
+    sink
+}
