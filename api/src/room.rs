@@ -3,28 +3,25 @@
 //! The join happens before the upgrade, so a closed, sold-out or unknown drop is a plain
 //! HTTP error. After that the server pushes `position`, `admitted`, `expired`, `paused`,
 //! `resumed`, `sold_out` and `closed`; the client may send `ping`, `status` and `leave`.
+//! One `Session` (room/session.rs) per socket.
+
+mod session;
 
 use crate::drops::join_or_peek;
 use crate::error::ApiError;
 use crate::extract::{AuthUser, DropPath};
-use crate::hub::{Direct, RoomEvent};
 use crate::limits::ClientIp;
-use crate::views::{self, rfc3339};
+use crate::views::rfc3339;
 use crate::AppState;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::time::Duration;
-use tokio::sync::broadcast::error::RecvError;
-use vq_core::domain::{DropId, UserId};
-use vq_core::scripts::JoinOutcome;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/drops/{id}/room", get(upgrade))
@@ -32,7 +29,7 @@ pub fn router() -> Router<AppState> {
 
 /// Close code 1012 ("service restart"): the client should reconnect, to any node.
 pub const CLOSE_RECONNECT: u16 = 1012;
-const CLOSE_TOO_BIG: u16 = 1009;
+pub(crate) const CLOSE_TOO_BIG: u16 = 1009;
 
 async fn upgrade(
     State(st): State<AppState>,
@@ -58,336 +55,19 @@ async fn upgrade(
         .read_buffer_size(st.ws.read_buffer_bytes)
         .max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| Session::new(st, id, p.user).run(socket, first)))
+        .on_upgrade(move |socket| session::Session::new(st, id, p.user).run(socket, first)))
 }
 
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-enum ClientMsg {
+pub(crate) enum ClientMsg {
     Ping,
     Status,
     Leave,
 }
 
-enum Place {
-    /// Rank at the last exact read, and the admitted count at that moment.
-    Queued {
-        rank: u64,
-        base: u64,
-        prequeue: bool,
-    },
-    Admitted,
-}
-
-struct Session {
-    st: AppState,
-    id: DropId,
-    user: UserId,
-    place: Place,
-    rate: u64,
-    queue_len: u64,
-    last_sent: Option<u64>,
-}
-
-enum Flow {
-    Continue,
-    Close(u16, &'static str),
-}
-
-impl Session {
-    fn new(st: AppState, id: DropId, user: UserId) -> Self {
-        Session {
-            st,
-            id,
-            user,
-            place: Place::Admitted,
-            rate: 1,
-            queue_len: 0,
-            last_sent: None,
-        }
-    }
-
-    async fn run(mut self, socket: WebSocket, first: JoinOutcome) {
-        let mut reg = self.st.hub.register(self.id, self.user);
-        let (mut tx, mut rx) = socket.split();
-        let mut shutdown = self.st.shutdown.clone();
-        let resync_every = Duration::from_millis(self.st.ws.resync_ms.max(100));
-        // Spread the exact re-reads of all connections over the interval.
-        let offset = resync_every.mul_f64(rand::random::<f64>());
-        let mut resync =
-            tokio::time::interval_at(tokio::time::Instant::now() + offset, resync_every);
-
-        let mut out = Vec::new();
-        let mut flow = self.apply(first, &mut out);
-        if matches!(flow, Flow::Continue) {
-            self.rate = self.cfg_rate().await;
-            self.push_position(&mut out);
-        }
-        loop {
-            for m in out.drain(..) {
-                if m["type"] == "position" {
-                    metrics::counter!("vq_position_pushes_total").increment(1);
-                }
-                if tx.send(Message::Text(m.to_string().into())).await.is_err() {
-                    return;
-                }
-            }
-            if let Flow::Close(code, reason) = flow {
-                let _ = tx
-                    .send(Message::Close(Some(CloseFrame {
-                        code,
-                        reason: reason.into(),
-                    })))
-                    .await;
-                return;
-            }
-            flow = tokio::select! {
-                _ = shutdown.wait() => Flow::Close(CLOSE_RECONNECT, "server shutting down; reconnect"),
-                ev = reg.events.recv() => match ev {
-                    Ok(ev) => self.on_event(ev, &mut out).await,
-                    Err(RecvError::Lagged(_)) => self.resync(&mut out).await,
-                    Err(RecvError::Closed) => Flow::Close(CLOSE_RECONNECT, "room closed; reconnect"),
-                },
-                d = reg.direct.recv() => match d {
-                    Some(Direct::Admitted { token, expires_at_ms, seq }) => {
-                        self.place = Place::Admitted;
-                        out.push(admitted(&token, expires_at_ms, seq));
-                        Flow::Continue
-                    }
-                    Some(Direct::Notify(v)) => {
-                        out.push(v);
-                        Flow::Continue
-                    }
-                    Some(Direct::Expired) => {
-                        out.push(json!({ "type": "expired", "message": "your purchase window expired; join again to queue at the back" }));
-                        Flow::Close(1000, "token expired")
-                    }
-                    None => Flow::Close(CLOSE_RECONNECT, "room closed; reconnect"),
-                },
-                m = rx.next() => match m {
-                    Some(Ok(Message::Text(t))) => self.on_client(t.as_str(), &mut out).await,
-                    Some(Ok(Message::Binary(_))) => {
-                        out.push(error("bad_message", "binary frames are not supported; send JSON text"));
-                        Flow::Continue
-                    }
-                    Some(Ok(Message::Close(_))) | None => return,
-                    Some(Ok(_)) => Flow::Continue,
-                    Some(Err(e)) => {
-                        tracing::debug!(error = %e, "websocket read error");
-                        Flow::Close(CLOSE_TOO_BIG, "message too big or malformed frame")
-                    }
-                },
-                _ = resync.tick() => self.resync(&mut out).await,
-            };
-        }
-    }
-
-    async fn cfg_rate(&self) -> u64 {
-        let mut conn = self.st.redis.clone();
-        redis::AsyncCommands::hget::<_, _, Option<u64>>(
-            &mut conn,
-            self.st.keys.drop(self.id).cfg(),
-            "rate",
-        )
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or(1)
-    }
-
-    /// Adopts the outcome of an exact read (join script).
-    fn apply(&mut self, o: JoinOutcome, out: &mut Vec<Value>) -> Flow {
-        match o {
-            JoinOutcome::Queued {
-                rank,
-                admitted_total,
-                prequeue,
-            } => {
-                self.place = Place::Queued {
-                    rank,
-                    base: admitted_total,
-                    prequeue,
-                };
-                Flow::Continue
-            }
-            JoinOutcome::Admitted {
-                token,
-                expires_at_ms,
-            } => {
-                let was_admitted =
-                    matches!(self.place, Place::Admitted) && self.last_sent.is_some();
-                self.place = Place::Admitted;
-                if !was_admitted {
-                    out.push(admitted(&token, expires_at_ms, None));
-                }
-                self.last_sent = Some(0);
-                Flow::Continue
-            }
-            JoinOutcome::NotQueued => Flow::Close(1000, "not in the queue"),
-            JoinOutcome::Rejected(r) => {
-                let e = ApiError::Join(r);
-                let (code, reason) = match e {
-                    ApiError::Join(vq_core::scripts::JoinReject::SoldOut) => {
-                        ("sold_out", "sold out")
-                    }
-                    ApiError::Join(vq_core::scripts::JoinReject::Closed) => {
-                        ("closed", "drop closed")
-                    }
-                    _ => ("error", "cannot stay in the room"),
-                };
-                out.push(json!({ "type": code }));
-                Flow::Close(1000, reason)
-            }
-        }
-    }
-
-    async fn resync(&mut self, out: &mut Vec<Value>) -> Flow {
-        match join_or_peek(&self.st, self.id, self.user, true).await {
-            Ok(o) => {
-                let flow = self.apply(o, out);
-                if matches!(self.place, Place::Queued { .. }) {
-                    self.last_sent = None;
-                    self.push_position(out);
-                }
-                flow
-            }
-            Err(ApiError::Join(r)) => self.apply(JoinOutcome::Rejected(r), out),
-            Err(e) => {
-                tracing::warn!(error = %e, "room resync failed");
-                Flow::Continue
-            }
-        }
-    }
-
-    fn ahead(&self, admitted_total: Option<u64>) -> Option<(u64, bool)> {
-        match self.place {
-            Place::Queued {
-                rank,
-                base,
-                prequeue,
-            } => {
-                let moved = admitted_total.map_or(0, |t| t.saturating_sub(base));
-                Some((rank.saturating_sub(moved), prequeue && moved == 0))
-            }
-            Place::Admitted => None,
-        }
-    }
-
-    /// Sends the place just read exactly. Outside the pre-queue it carries `index`, the
-    /// 0-based place in the drop's whole admission order (admitted so far + rank), which a
-    /// client can compare with the `seq` of its admission to audit FIFO order.
-    fn push_position(&mut self, out: &mut Vec<Value>) {
-        if let Some((ahead, pre)) = self.ahead(None) {
-            let mut m = views::position(ahead, self.rate, self.queue_len.max(ahead + 1), pre);
-            if let Place::Queued {
-                rank,
-                base,
-                prequeue: false,
-            } = self.place
-            {
-                m["index"] = json!(rank + base);
-            }
-            out.push(m);
-            self.last_sent = Some(ahead);
-        }
-    }
-
-    async fn on_event(&mut self, ev: RoomEvent, out: &mut Vec<Value>) -> Flow {
-        match ev {
-            RoomEvent::Tick {
-                admitted_total,
-                queue_len,
-                rate,
-                status,
-                now,
-            } => {
-                self.rate = rate.max(1);
-                self.queue_len = queue_len;
-                let Place::Queued {
-                    rank,
-                    base,
-                    prequeue,
-                } = self.place
-                else {
-                    return Flow::Continue;
-                };
-                // The sale started: the shuffled pre-queue order is final, read the real place.
-                if prequeue && status != "not_started" {
-                    return self.resync(out).await;
-                }
-                // Our place was popped but the admitted message has not reached us yet
-                // (it may have gone out while we were reconnecting): read it exactly.
-                if admitted_total.saturating_sub(base) > rank {
-                    return self.resync(out).await;
-                }
-                if let Some((ahead, pre)) = self.ahead(Some(admitted_total)) {
-                    if self.last_sent != Some(ahead) || status == "paused" {
-                        let mut m = views::position(ahead, self.rate, queue_len, pre);
-                        m["status"] = json!(status);
-                        m["ts_ms"] = json!(now);
-                        out.push(m);
-                        self.last_sent = Some(ahead);
-                    }
-                }
-                Flow::Continue
-            }
-            RoomEvent::SoldOut => {
-                out.push(json!({ "type": "sold_out" }));
-                Flow::Close(1000, "sold out")
-            }
-            RoomEvent::State(s) if s == "closed" => {
-                out.push(json!({ "type": "closed" }));
-                Flow::Close(1000, "drop closed")
-            }
-            RoomEvent::State(s) => {
-                let kind = if s == "paused" { "paused" } else { "resumed" };
-                out.push(json!({ "type": kind }));
-                Flow::Continue
-            }
-        }
-    }
-
-    async fn on_client(&mut self, text: &str, out: &mut Vec<Value>) -> Flow {
-        match serde_json::from_str::<ClientMsg>(text) {
-            Ok(ClientMsg::Ping) => {
-                out.push(json!({ "type": "pong" }));
-                Flow::Continue
-            }
-            Ok(ClientMsg::Status) => self.resync(out).await,
-            Ok(ClientMsg::Leave) => {
-                let mut conn = self.st.redis.clone();
-                let k = self.st.keys.drop(self.id);
-                match redis::AsyncCommands::zrem::<_, _, i64>(
-                    &mut conn,
-                    k.queue(),
-                    self.user.to_string(),
-                )
-                .await
-                {
-                    Ok(_) => {
-                        out.push(json!({ "type": "left" }));
-                        Flow::Close(1000, "left the queue")
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "leave failed");
-                        out.push(error("internal", "could not leave; try again"));
-                        Flow::Continue
-                    }
-                }
-            }
-            Err(e) => {
-                out.push(error(
-                    "bad_message",
-                    &format!("expected {{\"type\": \"ping\" | \"status\" | \"leave\"}}: {e}"),
-                ));
-                Flow::Continue
-            }
-        }
-    }
-}
-
 /// `seq` is the buyer's 1-based admission number when known (it is, when pushed by a tick).
-fn admitted(token: &str, expires_at_ms: i64, seq: Option<u64>) -> Value {
+pub(crate) fn admitted(token: &str, expires_at_ms: i64, seq: Option<u64>) -> Value {
     json!({
         "type": "admitted",
         "seq": seq,
@@ -397,6 +77,6 @@ fn admitted(token: &str, expires_at_ms: i64, seq: Option<u64>) -> Value {
     })
 }
 
-fn error(code: &str, message: &str) -> Value {
+pub(crate) fn error(code: &str, message: &str) -> Value {
     json!({ "type": "error", "code": code, "message": message })
 }
