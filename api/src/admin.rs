@@ -1,6 +1,7 @@
 //! Drop manager API: create and configure drops; change the rate, pause, resume and close
 //! while live. Every route needs the manager role.
 
+use crate::drop_spec::{int, DropFields, DropSpec};
 use crate::drop_store::{self, DropRow, NewDrop};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, DropPath, Manager};
@@ -10,9 +11,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use vq_core::domain::*;
+use serde::Serialize;
+use vq_core::domain::{Checker, Stock};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -24,58 +24,6 @@ pub fn router() -> Router<AppState> {
         .route("/v1/admin/drops/{id}/pause", post(pause))
         .route("/v1/admin/drops/{id}/resume", post(resume))
         .route("/v1/admin/drops/{id}/close", post(close))
-}
-
-/// Create body. Optional fields have defaults; unknown fields are rejected.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DropSpec {
-    /// A catalog product; its name and price are the defaults for the drop.
-    product_id: Option<i64>,
-    product_name: Option<String>,
-    price_cents: Option<i64>,
-    stock: Option<i64>,
-    starts_at: Option<String>,
-    per_user_limit: Option<i64>,
-    admission_rate: Option<i64>,
-    max_holders: Option<i64>,
-    token_ttl_s: Option<i64>,
-    prequeue_s: Option<i64>,
-}
-
-/// Patch body: the stock is fixed once a drop exists.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DropPatch {
-    product_name: Option<String>,
-    price_cents: Option<i64>,
-    starts_at: Option<String>,
-    per_user_limit: Option<i64>,
-    admission_rate: Option<i64>,
-    max_holders: Option<i64>,
-    token_ttl_s: Option<i64>,
-    prequeue_s: Option<i64>,
-}
-
-fn time(s: String) -> Result<DateTime<Utc>, Invalid> {
-    DateTime::parse_from_rfc3339(&s)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| Invalid("must be an RFC 3339 time such as 2026-12-01T10:00:00Z".into()))
-}
-
-fn name(s: String) -> Result<String, Invalid> {
-    ProductName::parse(&s).map(|n| n.as_str().to_owned())
-}
-
-fn int<T>(
-    new: fn(u32) -> Result<T, Invalid>,
-    get: fn(T) -> u32,
-) -> impl FnOnce(i64) -> Result<i32, Invalid> {
-    move |v| count(new)(v).map(|t| get(t) as i32)
-}
-
-fn price(v: i64) -> Result<i64, Invalid> {
-    PriceCents::new(v).map(PriceCents::get)
 }
 
 #[derive(Serialize)]
@@ -105,14 +53,15 @@ async fn view(st: &AppState, d: DropRow) -> Result<AdminDrop, ApiError> {
 async fn create(
     State(st): State<AppState>,
     Manager(_): Manager,
-    ApiJson(mut spec): ApiJson<DropSpec>,
+    ApiJson(spec): ApiJson<DropSpec>,
 ) -> Result<(StatusCode, Json<AdminDrop>), ApiError> {
+    let (product_id, stock, mut fields) = spec.split();
     let mut c = Checker::default();
-    if let Some(pid) = spec.product_id {
+    if let Some(pid) = product_id {
         match crate::products::load(&st, pid).await {
             Ok(p) => {
-                spec.product_name.get_or_insert(p.name);
-                spec.price_cents.get_or_insert(p.price_cents);
+                fields.product_name.get_or_insert(p.name);
+                fields.price_cents.get_or_insert(p.price_cents);
             }
             Err(ApiError::NotFound(..)) => {
                 c.0.insert("product_id".into(), "no such product".into());
@@ -120,52 +69,34 @@ async fn create(
             Err(e) => return Err(e),
         }
     }
-    let product_name = c.req("product_name", spec.product_name, name);
-    let price_cents = c.opt("price_cents", spec.price_cents, price).or(Some(0));
-    let stock = c.req("stock", spec.stock, int(Stock::new, Stock::get));
-    let starts_at = c.req("starts_at", spec.starts_at, time);
-    let limit = c.opt(
-        "per_user_limit",
-        spec.per_user_limit,
-        int(PerUserLimit::new, PerUserLimit::get),
-    );
-    let rate = c.req(
-        "admission_rate",
-        spec.admission_rate,
-        int(AdmissionRate::new, AdmissionRate::get),
-    );
-    let holders = c.opt(
-        "max_holders",
-        spec.max_holders,
-        int(MaxHolders::new, MaxHolders::get),
-    );
-    let ttl = c.opt(
-        "token_ttl_s",
-        spec.token_ttl_s,
-        int(TokenTtlSecs::new, TokenTtlSecs::get),
-    );
-    let prequeue = c.opt(
-        "prequeue_s",
-        spec.prequeue_s,
-        int(PrequeueSecs::new, PrequeueSecs::get),
-    );
+    for (field, present) in [
+        ("product_name", fields.product_name.is_some()),
+        ("starts_at", fields.starts_at.is_some()),
+        ("admission_rate", fields.admission_rate.is_some()),
+    ] {
+        if !present {
+            c.0.insert(field.into(), "is required".into());
+        }
+    }
+    let stock = c.req("stock", stock, int(Stock::new, Stock::get));
+    let p = fields.parse(&mut c);
     c.finish().map_err(ApiError::Validation)?;
-    let (Some(product_name), Some(price_cents), Some(stock), Some(starts_at), Some(admission_rate)) =
-        (product_name, price_cents, stock, starts_at, rate)
+    let (Some(product_name), Some(stock), Some(starts_at), Some(admission_rate)) =
+        (p.product_name, stock, p.starts_at, p.admission_rate)
     else {
         unreachable!("finish() reports every missing required field")
     };
     let new = NewDrop {
         product_name,
-        price_cents,
+        price_cents: p.price_cents.unwrap_or(0),
         stock,
-        per_user_limit: limit.unwrap_or(1),
+        per_user_limit: p.per_user_limit.unwrap_or(1),
         admission_rate,
-        max_holders: holders.unwrap_or(1000),
-        token_ttl_s: ttl.unwrap_or(60),
-        prequeue_s: prequeue.unwrap_or(0),
+        max_holders: p.max_holders.unwrap_or(1000),
+        token_ttl_s: p.token_ttl_s.unwrap_or(60),
+        prequeue_s: p.prequeue_s.unwrap_or(0),
         starts_at,
-        product_id: spec.product_id,
+        product_id,
     };
     let row = drop_store::create(&st, new).await?;
     tracing::info!(
@@ -190,38 +121,11 @@ async fn update(
     State(st): State<AppState>,
     Manager(_): Manager,
     DropPath(id): DropPath,
-    ApiJson(p): ApiJson<DropPatch>,
+    ApiJson(patch): ApiJson<DropFields>,
 ) -> Result<Json<AdminDrop>, ApiError> {
     let mut d = drop_store::load(&st, id).await?;
     let mut c = Checker::default();
-    let product_name = c.opt("product_name", p.product_name, name);
-    let price_cents = c.opt("price_cents", p.price_cents, price);
-    let starts_at = c.opt("starts_at", p.starts_at, time);
-    let limit = c.opt(
-        "per_user_limit",
-        p.per_user_limit,
-        int(PerUserLimit::new, PerUserLimit::get),
-    );
-    let rate = c.opt(
-        "admission_rate",
-        p.admission_rate,
-        int(AdmissionRate::new, AdmissionRate::get),
-    );
-    let holders = c.opt(
-        "max_holders",
-        p.max_holders,
-        int(MaxHolders::new, MaxHolders::get),
-    );
-    let ttl = c.opt(
-        "token_ttl_s",
-        p.token_ttl_s,
-        int(TokenTtlSecs::new, TokenTtlSecs::get),
-    );
-    let prequeue = c.opt(
-        "prequeue_s",
-        p.prequeue_s,
-        int(PrequeueSecs::new, PrequeueSecs::get),
-    );
+    let p = patch.parse(&mut c);
     c.finish().map_err(ApiError::Validation)?;
     if d.state == "closed" {
         return Err(ApiError::conflict(
@@ -231,7 +135,7 @@ async fn update(
         ));
     }
     // Moving the start after the room opened would reorder people already waiting.
-    if (starts_at.is_some() || prequeue.is_some())
+    if (p.starts_at.is_some() || p.prequeue_s.is_some())
         && st.clock.now_ms() >= d.opens_at().timestamp_millis()
     {
         return Err(ApiError::conflict(
@@ -240,14 +144,14 @@ async fn update(
             serde_json::Value::Null,
         ));
     }
-    d.product_name = product_name.unwrap_or(d.product_name);
-    d.price_cents = price_cents.unwrap_or(d.price_cents);
-    d.starts_at = starts_at.unwrap_or(d.starts_at);
-    d.per_user_limit = limit.unwrap_or(d.per_user_limit);
-    d.admission_rate = rate.unwrap_or(d.admission_rate);
-    d.max_holders = holders.unwrap_or(d.max_holders);
-    d.token_ttl_s = ttl.unwrap_or(d.token_ttl_s);
-    d.prequeue_s = prequeue.unwrap_or(d.prequeue_s);
+    d.product_name = p.product_name.unwrap_or(d.product_name);
+    d.price_cents = p.price_cents.unwrap_or(d.price_cents);
+    d.starts_at = p.starts_at.unwrap_or(d.starts_at);
+    d.per_user_limit = p.per_user_limit.unwrap_or(d.per_user_limit);
+    d.admission_rate = p.admission_rate.unwrap_or(d.admission_rate);
+    d.max_holders = p.max_holders.unwrap_or(d.max_holders);
+    d.token_ttl_s = p.token_ttl_s.unwrap_or(d.token_ttl_s);
+    d.prequeue_s = p.prequeue_s.unwrap_or(d.prequeue_s);
     let row = drop_store::save(&st, &d).await?;
     tracing::info!(drop = row.id, rate = row.admission_rate, "drop updated");
     Ok(Json(view(&st, row).await?))

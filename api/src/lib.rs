@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod drop_spec;
 pub mod drop_store;
 pub mod drops;
 pub mod error;
