@@ -16,14 +16,7 @@ use vq_core::Clock;
 async fn admitted(app: &TestApp, drop: DropId, s: &Shopper) -> String {
     app.join(drop, s).await;
     app.admitter().tick_drop(drop).await.unwrap();
-    let (st, b) = app
-        .call(
-            "GET",
-            &format!("/v1/drops/{drop}/queue"),
-            Some(&s.token),
-            None,
-        )
-        .await;
+    let (st, b) = app.place(drop, s).await;
     assert_eq!(st, 200, "{b}");
     b["token"].as_str().expect("admitted").to_string()
 }

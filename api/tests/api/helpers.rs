@@ -330,22 +330,31 @@ impl TestApp {
         }
     }
 
+    /// The account's place in the drop's waiting room (`GET /v1/drops/{id}/queue`).
+    pub async fn place(&self, drop: DropId, s: &Shopper) -> (u16, Value) {
+        self.call(
+            "GET",
+            &format!("/v1/drops/{drop}/queue"),
+            Some(&s.token),
+            None,
+        )
+        .await
+    }
+
+    /// The purchase token of an account that has been admitted.
+    pub async fn admitted_token(&self, drop: DropId, s: &Shopper) -> String {
+        let (st, b) = self.place(drop, s).await;
+        assert_eq!((st, b["status"].as_str()), (200, Some("admitted")), "{b}");
+        b["token"].as_str().unwrap().to_string()
+    }
+
     /// Joins, gets admitted and buys `qty`; returns the purchase token. Needs a drop whose
     /// holder cap and rate leave room for this buyer.
     pub async fn buy(&self, drop: DropId, s: &Shopper, qty: i64) -> String {
         let (st, b) = self.join(drop, s).await;
         assert_eq!(st, 200, "join: {b}");
         self.admitter().tick_drop(drop).await.unwrap();
-        let (st, b) = self
-            .call(
-                "GET",
-                &format!("/v1/drops/{drop}/queue"),
-                Some(&s.token),
-                None,
-            )
-            .await;
-        assert_eq!((st, b["status"].as_str()), (200, Some("admitted")), "{b}");
-        let token = b["token"].as_str().unwrap().to_string();
+        let token = self.admitted_token(drop, s).await;
         let (st, b) = self.purchase(drop, s, &token, qty).await;
         assert_eq!(st, 201, "purchase: {b}");
         token

@@ -10,19 +10,6 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-async fn admitted_token(app: &TestApp, drop: DropId, s: &Shopper) -> String {
-    let (st, b) = app
-        .call(
-            "GET",
-            &format!("/v1/drops/{drop}/queue"),
-            Some(&s.token),
-            None,
-        )
-        .await;
-    assert_eq!((st, b["status"].as_str()), (200, Some("admitted")), "{b}");
-    b["token"].as_str().unwrap().to_string()
-}
-
 async fn remaining(app: &TestApp, drop: DropId) -> i64 {
     let (_, d) = app
         .call("GET", &format!("/v1/drops/{drop}"), None, None)
@@ -48,9 +35,9 @@ async fn tokens_are_single_use_bound_to_their_account_with_clear_reasons() {
     let out = app.admitter().tick_drop(drop).await.unwrap();
     assert_eq!(out.admitted.len(), 3);
     let (ta, tb, tc) = (
-        admitted_token(&app, drop, &a).await,
-        admitted_token(&app, drop, &b).await,
-        admitted_token(&app, drop, &c).await,
+        app.admitted_token(drop, &a).await,
+        app.admitted_token(drop, &b).await,
+        app.admitted_token(drop, &c).await,
     );
 
     let (st, body) = app.purchase(drop, &b, &ta, 1).await;
@@ -101,7 +88,7 @@ async fn bad_purchase_bodies_are_rejected_and_change_nothing() {
     let s = app.shopper();
     app.join(drop, &s).await;
     app.admitter().tick_drop(drop).await.unwrap();
-    let token = admitted_token(&app, drop, &s).await;
+    let token = app.admitted_token(drop, &s).await;
     let path = format!("/v1/drops/{drop}/purchase");
     let cases: Vec<(Value, u16, &str)> = vec![
         (
@@ -196,7 +183,7 @@ async fn expired_tokens_are_rejected_and_free_their_slot() {
         (0, 2),
         "holder cap reached"
     );
-    let first = admitted_token(&app, drop, &shoppers[0]).await;
+    let first = app.admitted_token(drop, &shoppers[0]).await;
 
     clock.advance(4001);
     let (st, b) = app.purchase(drop, &shoppers[0], &first, 1).await;
@@ -210,14 +197,7 @@ async fn expired_tokens_are_rejected_and_free_their_slot() {
         vec![shoppers[2].user.to_string(), shoppers[3].user.to_string()]
     );
 
-    let (st, b) = app
-        .call(
-            "GET",
-            &format!("/v1/drops/{drop}/queue"),
-            Some(&shoppers[0].token),
-            None,
-        )
-        .await;
+    let (st, b) = app.place(drop, &shoppers[0]).await;
     assert_eq!(
         (st, b["code"].as_str()),
         (404, Some("not_in_queue")),
@@ -241,7 +221,7 @@ async fn closing_a_drop_stops_purchases_and_joins() {
     let s = app.shopper();
     app.join(drop, &s).await;
     app.admitter().tick_drop(drop).await.unwrap();
-    let token = admitted_token(&app, drop, &s).await;
+    let token = app.admitted_token(drop, &s).await;
     let (st, b) = app.purchase(drop, &s, &token, 5).await;
     assert_eq!(
         (st, b["code"].as_str(), b["remaining"].as_i64()),

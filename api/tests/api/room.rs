@@ -185,28 +185,14 @@ async fn bad_messages_get_errors_oversize_frames_close_and_leave_works() {
 
     send_text(&mut ws, &"x".repeat(64 * 1024)).await;
     assert_eq!(close_code(&mut ws, 3000).await, Some(1009));
-    let (_, b) = app
-        .call(
-            "GET",
-            &format!("/v1/drops/{drop}/queue"),
-            Some(&s.token),
-            None,
-        )
-        .await;
+    let (_, b) = app.place(drop, &s).await;
     assert_eq!(b["position"], 1, "bad input changed nothing");
 
     let mut ws = app.ws(drop, &s).await;
     next_of(&mut ws, "position", 2000).await.unwrap();
     send_text(&mut ws, r#"{"type":"leave"}"#).await;
     assert!(next_of(&mut ws, "left", 2000).await.is_some());
-    let (st, b) = app
-        .call(
-            "GET",
-            &format!("/v1/drops/{drop}/queue"),
-            Some(&s.token),
-            None,
-        )
-        .await;
+    let (st, b) = app.place(drop, &s).await;
     assert_eq!((st, b["code"].as_str()), (404, Some("not_in_queue")));
 
     let res = app

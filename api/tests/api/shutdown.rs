@@ -52,14 +52,7 @@ async fn sigterm_drains_sockets_and_in_flight_purchases_and_loses_nothing() {
     app.admitter().tick_drop(drop_id).await.unwrap();
     let mut tokens = Vec::new();
     for b in &buyers {
-        let (_, q) = app
-            .call(
-                "GET",
-                &format!("/v1/drops/{drop_id}/queue"),
-                Some(&b.token),
-                None,
-            )
-            .await;
+        let (_, q) = app.place(drop_id, b).await;
         tokens.push(q["token"].as_str().expect("admitted").to_string());
     }
     let waiting = app.shopper();

@@ -143,14 +143,7 @@ async fn redis_is_rebuilt_from_postgres_after_data_loss_without_overselling() {
         let s = app.shopper();
         app.join(drop, &s).await;
         app.admitter().tick_drop(drop).await.unwrap();
-        let (_, q) = app
-            .call(
-                "GET",
-                &format!("/v1/drops/{drop}/queue"),
-                Some(&s.token),
-                None,
-            )
-            .await;
+        let (_, q) = app.place(drop, &s).await;
         if let Some(t) = q["token"].as_str() {
             if app.purchase(drop, &s, t, 1).await.0 == 201 {
                 sold_after += 1;
