@@ -229,6 +229,8 @@ pub struct Ws {
     pub max_message_bytes: usize,
     /// Exact rank re-read interval per connection (positions are derived in between).
     pub resync_ms: u64,
+    /// Shortest time between two position pushes to one socket.
+    pub position_interval_ms: u64,
     /// Read buffer per socket. The WebSocket library zero-fills the whole buffer on every
     /// read, so each idle connection keeps all of it resident: its default of 128 KiB
     /// would cost ~2.4 GB at 19k sockets, while client messages are at most
@@ -291,6 +293,7 @@ impl Default for Ws {
         Ws {
             max_message_bytes: 4096,
             resync_ms: 5000,
+            position_interval_ms: 500,
             read_buffer_bytes: 8192,
         }
     }

@@ -33,6 +33,9 @@ pub(super) struct Session {
     rate: u64,
     queue_len: u64,
     last_sent: Option<u64>,
+    last_status: String,
+    last_push: Option<tokio::time::Instant>,
+    push_every: Duration,
 }
 
 enum Flow {
@@ -42,6 +45,7 @@ enum Flow {
 
 impl Session {
     pub(super) fn new(st: AppState, id: DropId, user: UserId) -> Self {
+        let push_every = Duration::from_millis(st.ws.position_interval_ms);
         Session {
             st,
             id,
@@ -50,6 +54,9 @@ impl Session {
             rate: 1,
             queue_len: 0,
             last_sent: None,
+            last_status: String::new(),
+            last_push: None,
+            push_every,
         }
     }
 
@@ -267,12 +274,21 @@ impl Session {
                     return self.resync(out).await;
                 }
                 if let Some((ahead, pre)) = self.ahead(Some(admitted_total)) {
-                    if self.last_sent != Some(ahead) || status == "paused" {
+                    // Push a change, but not more often than the configured interval: with
+                    // fast ticks, per-tick pushes to every socket would dominate the node's
+                    // CPU while telling buyers nothing a human can read that fast.
+                    let changed = self.last_sent != Some(ahead) || self.last_status != status;
+                    let due = self
+                        .last_push
+                        .is_none_or(|t| t.elapsed() >= self.push_every);
+                    if changed && due {
                         let mut m = views::position(ahead, self.rate, queue_len, pre);
                         m["status"] = json!(status);
                         m["ts_ms"] = json!(now);
                         out.push(m);
                         self.last_sent = Some(ahead);
+                        self.last_status = status;
+                        self.last_push = Some(tokio::time::Instant::now());
                     }
                 }
                 Flow::Continue

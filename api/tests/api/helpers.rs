@@ -98,6 +98,8 @@ pub async fn spawn_app_tuned(opts: Opts, tune: impl FnOnce(&mut Settings)) -> Te
     settings.database.max_connections = 10;
     settings.auth.jwt_secret = Some(Secret::new(format!("test-secret-{id}")));
     settings.ws.resync_ms = opts.resync_ms;
+    // Tests watch every step of a position; production spaces pushes out.
+    settings.ws.position_interval_ms = 0;
     settings.worker.block_ms = 50;
     settings.worker.claim_every_ms = 100;
     settings.auth.pii_key = Some(random_key());

@@ -327,3 +327,43 @@ impl Monitor {
         self.lines.lock().unwrap().clone()
     }
 }
+
+/// Position pushes to one socket are spaced out (ws.position_interval_ms) however fast the
+/// ticks come, and the latest place still arrives.
+#[tokio::test]
+async fn position_pushes_are_spaced_out_but_the_latest_arrives() {
+    let clock = Clock::manual(chrono::Utc::now().timestamp_millis());
+    let opts = Opts {
+        clock: clock.clone(),
+        resync_ms: 600_000,
+        ..Opts::default()
+    };
+    let app = spawn_app_tuned(opts, |s| s.ws.position_interval_ms = 600).await;
+    let drop = app
+        .create_drop(json!({ "admission_rate": 4, "stock": 1000 }))
+        .await;
+    for _ in 0..5 {
+        app.join(drop, &app.shopper()).await;
+    }
+    let mut ws = app.ws(drop, &app.shopper()).await;
+    assert_eq!(
+        next_of(&mut ws, "position", 2000).await.unwrap()["position"],
+        6
+    );
+    let mut adm = app.admitter();
+    for _ in 0..4 {
+        assert_eq!(adm.tick_drop(drop).await.unwrap().admitted.len(), 1);
+        clock.advance(250);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut seen = Vec::new();
+    while let Some(m) = next_json(&mut ws, 200).await {
+        seen.push(m["position"].as_u64().unwrap());
+    }
+    assert_eq!(seen, vec![5], "one push for four ticks within the interval");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    adm.tick_drop(drop).await.unwrap();
+    let m = next_of(&mut ws, "position", 2000).await.unwrap();
+    assert_eq!(m["position"], 1, "the latest place, not a stale one");
+    app.cleanup().await;
+}
