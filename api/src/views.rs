@@ -55,10 +55,10 @@ pub async fn live_stats(
     ))
 }
 
-/// scheduled → pre_queue → live ⇄ paused → sold_out / closed.
+/// scheduled → pre_queue → live ⇄ paused → sold_out / ended (closed by a manager).
 pub fn phase(d: &DropRow, state: &str, remaining: i64, now_ms: i64) -> &'static str {
     match state {
-        "closed" => "closed",
+        "closed" => "ended",
         _ if remaining <= 0 => "sold_out",
         "paused" => "paused",
         _ if now_ms < d.opens_at().timestamp_millis() => "scheduled",

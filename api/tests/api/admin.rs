@@ -78,7 +78,7 @@ async fn manager_creates_configures_and_controls_a_drop() {
             None,
         )
         .await;
-    assert_eq!((s, d["phase"].as_str()), (200, Some("closed")));
+    assert_eq!((s, d["phase"].as_str()), (200, Some("ended")));
     let (s, d) = app
         .call(
             "POST",
@@ -103,7 +103,7 @@ async fn manager_creates_configures_and_controls_a_drop() {
         .await;
     assert_eq!(
         (s, d["phase"].as_str(), d["remaining"].as_i64()),
-        (200, Some("closed"), Some(50))
+        (200, Some("ended"), Some(50))
     );
     app.cleanup().await;
 }

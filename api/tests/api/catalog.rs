@@ -188,7 +188,7 @@ async fn the_drop_list_shows_each_drops_live_phase() {
     assert_eq!(phase(pre), "pre_queue");
     assert_eq!(phase(live), "live");
     assert_eq!(phase(paused), "paused");
-    assert_eq!(phase(closed), "closed");
+    assert_eq!(phase(closed), "ended");
     assert_eq!(phase(sold), "sold_out");
     let (_, first) = app.call("GET", "/v1/drops?limit=4", None, None).await;
     let (_, second) = app

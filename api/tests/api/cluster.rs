@@ -163,7 +163,7 @@ async fn drops_on_different_cluster_masters_sell_exactly_their_stock() {
         .await;
     assert_eq!(st, 200, "{b}");
     let (_, b) = app.call("GET", &format!("/v1/drops/{d}"), None, None).await;
-    assert_eq!(b["phase"], "closed");
+    assert_eq!(b["phase"], "ended");
     for h in [adm, w1, w2] {
         h.abort();
     }
