@@ -142,6 +142,9 @@ pub async fn run(a: DropArgs, settings: &Settings) -> anyhow::Result<summary::Su
     let start = Instant::now();
     let deadline = start + Duration::from_secs(a.timeout_s);
     let gap = Duration::from_secs_f64(a.ramp_s / a.buyers.max(1) as f64);
+    // Sample from the first connection on, so the charts show the crowd arriving.
+    let manager = jwt.issue(UserId(uuid::Uuid::new_v4()), Role::Manager, 3600);
+    let sampler = report::sample(shared.http[0].clone(), a.api.clone(), drop, manager, start);
     let mut tasks = Vec::with_capacity(a.buyers);
     for n in 0..a.buyers {
         let token = jwt.issue(UserId(uuid::Uuid::new_v4()), Role::Shopper, 3600);
@@ -151,8 +154,6 @@ pub async fn run(a: DropArgs, settings: &Settings) -> anyhow::Result<summary::Su
         }
     }
     let progress = tokio::spawn(progress(shared.clone(), a.buyers, start));
-    let manager = jwt.issue(UserId(uuid::Uuid::new_v4()), Role::Manager, 3600);
-    let sampler = report::sample(shared.http[0].clone(), a.api.clone(), drop, manager, start);
     let mut results = Vec::with_capacity(a.buyers);
     for t in tasks {
         results.push(t.await?);
