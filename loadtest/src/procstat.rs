@@ -1,0 +1,115 @@
+//! CPU time per process group read from /proc, so a run can say where its 2 cores went
+//! (server vs load generator vs redis-server vs postgres) without an external profiler.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+/// Linux reports utime/stime in clock ticks; USER_HZ is 100 on every mainstream build.
+const TICKS_PER_S: f64 = 100.0;
+
+/// CPU seconds (user + system) per process id with its group name at one moment.
+pub struct Snapshot {
+    at: Instant,
+    cpu: BTreeMap<u32, (String, f64)>,
+}
+
+/// Cores used by each group between two snapshots (1.0 = one core busy all the time).
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct CpuShare {
+    pub cores: BTreeMap<String, f64>,
+}
+
+/// The group a process belongs to: this process is "loadtest" (it hosts an in-process server
+/// when no --api is given), known services by their command name, the rest is ignored.
+fn group(pid: u32, comm: &str) -> Option<String> {
+    if pid == std::process::id() {
+        return Some("loadtest".into());
+    }
+    ["redis-server", "postgres", "vitaqueue"]
+        .iter()
+        .find(|g| comm.starts_with(*g))
+        .map(|g| g.to_string())
+}
+
+/// Parses `/proc/PID/stat`: the command sits in parentheses (and may contain spaces), the
+/// fields after it start with the state (field 3), so utime and stime are the 12th and 13th.
+pub fn parse_stat(stat: &str) -> Option<(String, f64)> {
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let comm = stat.get(open + 1..close)?.to_string();
+    let rest: Vec<&str> = stat.get(close + 2..)?.split_whitespace().collect();
+    let utime: f64 = rest.get(11)?.parse().ok()?;
+    let stime: f64 = rest.get(12)?.parse().ok()?;
+    Some((comm, (utime + stime) / TICKS_PER_S))
+}
+
+impl Snapshot {
+    pub fn take() -> Snapshot {
+        let mut cpu = BTreeMap::new();
+        for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            if let Some((comm, secs)) = parse_stat(&stat) {
+                if let Some(g) = group(pid, &comm) {
+                    cpu.insert(pid, (g, secs));
+                }
+            }
+        }
+        Snapshot {
+            at: Instant::now(),
+            cpu,
+        }
+    }
+
+    /// Cores per group from `self` to `later`; processes born in between count from zero.
+    pub fn share_until(&self, later: &Snapshot) -> CpuShare {
+        let wall = (later.at - self.at).as_secs_f64().max(1e-9);
+        let mut cores = BTreeMap::new();
+        for (pid, (g, secs)) in &later.cpu {
+            let before = self.cpu.get(pid).map_or(0.0, |b| b.1);
+            *cores.entry(g.clone()).or_insert(0.0) += (secs - before).max(0.0) / wall;
+        }
+        CpuShare { cores }
+    }
+}
+
+impl CpuShare {
+    pub fn describe(&self) -> String {
+        self.cores
+            .iter()
+            .map(|(g, c)| format!("{g} {c:.2}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_lines_with_spaces_in_the_name_parse() {
+        let line = "42 (postgres: vq db) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 1 0";
+        let (comm, secs) = parse_stat(line).unwrap();
+        assert_eq!(comm, "postgres: vq db");
+        assert!((secs - 3.0).abs() < 1e-9);
+        assert!(parse_stat("garbage").is_none());
+    }
+
+    #[test]
+    fn this_process_is_seen_and_burns_cpu() {
+        let a = Snapshot::take();
+        let t = Instant::now();
+        let mut x = 0u64;
+        while t.elapsed().as_millis() < 300 {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+        let share = a.share_until(&Snapshot::take());
+        assert!(share.cores["loadtest"] > 0.3, "{share:?}");
+    }
+}
