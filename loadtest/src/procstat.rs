@@ -12,6 +12,8 @@ const TICKS_PER_S: f64 = 100.0;
 pub struct Snapshot {
     at: Instant,
     cpu: BTreeMap<u32, (String, f64)>,
+    /// Busy CPU seconds of the whole machine (all processes, all cores).
+    machine: f64,
 }
 
 /// Cores used by each group between two snapshots (1.0 = one core busy all the time).
@@ -44,6 +46,20 @@ pub fn parse_stat(stat: &str) -> Option<(String, f64)> {
     Some((comm, (utime + stime) / TICKS_PER_S))
 }
 
+/// Busy seconds from the first line of /proc/stat: everything but idle and iowait
+/// (guest time is already inside user time).
+pub fn machine_busy(stat: &str) -> Option<f64> {
+    let f: Vec<f64> = stat
+        .lines()
+        .next()?
+        .strip_prefix("cpu ")?
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(0.0))
+        .collect();
+    let total: f64 = f.iter().take(8).sum();
+    Some((total - f.get(3)? - f.get(4)?) / TICKS_PER_S)
+}
+
 impl Snapshot {
     pub fn take() -> Snapshot {
         let mut cpu = BTreeMap::new();
@@ -60,13 +76,20 @@ impl Snapshot {
                 }
             }
         }
+        let machine = std::fs::read_to_string("/proc/stat")
+            .ok()
+            .and_then(|s| machine_busy(&s))
+            .unwrap_or(0.0);
         Snapshot {
             at: Instant::now(),
             cpu,
+            machine,
         }
     }
 
     /// Cores per group from `self` to `later`; processes born in between count from zero.
+    /// "other" is what the rest of the machine burned meanwhile (other users' builds and
+    /// tests on a shared box), so a disturbed run can be recognised as such.
     pub fn share_until(&self, later: &Snapshot) -> CpuShare {
         let wall = (later.at - self.at).as_secs_f64().max(1e-9);
         let mut cores = BTreeMap::new();
@@ -74,6 +97,9 @@ impl Snapshot {
             let before = self.cpu.get(pid).map_or(0.0, |b| b.1);
             *cores.entry(g.clone()).or_insert(0.0) += (secs - before).max(0.0) / wall;
         }
+        let ours: f64 = cores.values().sum();
+        let all = (later.machine - self.machine).max(0.0) / wall;
+        cores.insert("other".into(), (all - ours).max(0.0));
         CpuShare { cores }
     }
 }
@@ -99,6 +125,8 @@ mod tests {
         assert_eq!(comm, "postgres: vq db");
         assert!((secs - 3.0).abs() < 1e-9);
         assert!(parse_stat("garbage").is_none());
+        let busy = machine_busy("cpu  100 5 50 1000 20 1 2 3 0 0\ncpu0 1 2 3").unwrap();
+        assert!((busy - 1.61).abs() < 1e-9, "{busy}");
     }
 
     #[test]

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Reproduces the figures in BENCHMARKS.md: builds the release binaries, starts a private
+# redis-server (no persistence, like the shared one) and `vitaqueue all` on a scratch
+# PostgreSQL database, then runs `loadtest strategies` and `loadtest ceiling` RUNS times
+# against it and prints the medians. Everything stays on 127.0.0.1 and is removed at exit.
+#
+#   RUNS=3 STOCK=10000 BUYERS=20000 CONC=128 PURCHASES=30000 ./scripts/bench.sh
+#   PERF=1 ./scripts/bench.sh     # also records a perf profile of the server (root only)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+RUNS=${RUNS:-3}
+STOCK=${STOCK:-10000}
+BUYERS=${BUYERS:-20000}
+CONC=${CONC:-128}
+PURCHASES=${PURCHASES:-30000}
+OUT=${OUT:-target/bench}
+REDIS_PORT=${REDIS_PORT:-6391}
+HTTP_PORT=${HTTP_PORT:-18585}
+PG=${PG:-postgres://postgres@127.0.0.1:5432}
+
+cargo build --release -p loadtest -p vq-api --bins
+mkdir -p "$OUT"
+DB="vq_bench_$(date +%s)_$$"
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS \"$DB\" WITH (FORCE)" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+    >"$OUT/redis.log" 2>&1 &
+pids+=($!)
+psql "$PG/postgres" -qc "CREATE DATABASE \"$DB\"" >/dev/null
+
+export VQ_REDIS__URL="redis://127.0.0.1:$REDIS_PORT"
+export VQ_REDIS__PREFIX=vqbench
+export VQ_DATABASE__URL="$PG/$DB"
+export VQ_AUTH__JWT_SECRET="bench-$(date +%s%N)"
+export VQ_HTTP__PORT="$HTTP_PORT"
+API="http://127.0.0.1:$HTTP_PORT"
+
+target/release/vitaqueue all >"$OUT/server.log" 2>&1 &
+SERVER=$!
+pids+=("$SERVER")
+for _ in $(seq 100); do
+    curl -sf "$API/healthz" >/dev/null 2>&1 && break
+    sleep 0.1
+done
+
+if [ "${PERF:-0}" = 1 ]; then
+    # Profile the server during one ceiling run (HTTP phase included).
+    perf record -F 499 -g -p "$SERVER" -o "$OUT/server.perf" >/dev/null 2>&1 &
+    PERFPID=$!
+    target/release/loadtest ceiling --api "$API" --purchases "$PURCHASES" \
+        --concurrency "$CONC" | tee "$OUT/ceiling-perf.txt"
+    kill -INT "$PERFPID"; wait "$PERFPID" || true
+    perf report -i "$OUT/server.perf" --no-children --stdio --percent-limit 1.5 \
+        2>/dev/null | grep -v '^$' | head -80 >"$OUT/server-perf.txt" || true
+    echo "server profile: $OUT/server-perf.txt"
+fi
+
+for i in $(seq "$RUNS"); do
+    echo "== run $i/$RUNS ($(cut -d' ' -f1-3 /proc/loadavg) load) =="
+    target/release/loadtest strategies --api "$API" --stock "$STOCK" --buyers "$BUYERS" \
+        --concurrency "$CONC" --json "$OUT/strategies-$i.json"
+    target/release/loadtest ceiling --api "$API" --purchases "$PURCHASES" \
+        --concurrency "$CONC" --json "$OUT/ceiling-$i.json"
+done
+
+python3 - "$OUT" "$RUNS" <<'EOF'
+import json, statistics as st, sys
+out, runs = sys.argv[1], int(sys.argv[2])
+med = lambda xs: st.median(xs)
+rows = {}
+for i in range(1, runs + 1):
+    for r in json.load(open(f"{out}/strategies-{i}.json"))["rows"]:
+        rows.setdefault(r["strategy"], []).append(r)
+print(f"\nmedians over {runs} runs")
+print(f"{'strategy':<20} {'TPS':>8} {'purch/s':>8} {'mean_ms':>8} {'p99_ms':>8} {'oversold':>8}")
+for name, rs in rows.items():
+    print(f"{name:<20} {med([r['attempts_per_s'] for r in rs]):>8.0f} "
+          f"{med([r['purchases_per_s'] for r in rs]):>8.0f} {med([r['mean_ms'] for r in rs]):>8.2f} "
+          f"{med([r['p99_ms'] for r in rs]):>8.2f} {max(r['oversold'] for r in rs):>8}")
+cs = [json.load(open(f"{out}/ceiling-{i}.json")) for i in range(1, runs + 1)]
+for p in ("raw", "http"):
+    print(f"ceiling {p:<5} purchases/s {med([c[p]['purchases_per_s'] for c in cs]):>8.0f} "
+          f"p50 {med([c[p]['p50_ms'] for c in cs]):.2f} ms p99 {med([c[p]['p99_ms'] for c in cs]):.2f} ms")
+ratios = ", ".join("%.1f%%" % (c["ratio"] * 100) for c in cs)
+print(f"ceiling ratio http/raw: median {med([c['ratio'] for c in cs]) * 100:.1f}% (runs: {ratios})")
+EOF
