@@ -24,7 +24,8 @@ mkdir -p "$OUT"
 DB="vq_bench_$(date +%s)_$$"
 pids=()
 cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    # Server first, then Redis, so the worker does not lose its connection mid-batch.
+    for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill "${pids[i]}" 2>/dev/null || true; done
     wait 2>/dev/null || true
     psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS \"$DB\" WITH (FORCE)" >/dev/null 2>&1 || true
 }
@@ -57,8 +58,8 @@ if [ "${PERF:-0}" = 1 ]; then
     target/release/loadtest ceiling --api "$API" --purchases "$PURCHASES" \
         --concurrency "$CONC" | tee "$OUT/ceiling-perf.txt"
     kill -INT "$PERFPID"; wait "$PERFPID" || true
-    perf report -i "$OUT/server.perf" --no-children --stdio --percent-limit 1.5 \
-        2>/dev/null | grep -v '^$' | head -80 >"$OUT/server-perf.txt" || true
+    perf report -i "$OUT/server.perf" --no-children --stdio -g none --percent-limit 0.7 \
+        2>/dev/null | grep -v '^$' | head -90 >"$OUT/server-perf.txt" || true
     echo "server profile: $OUT/server-perf.txt"
 fi
 
@@ -70,6 +71,7 @@ for i in $(seq "$RUNS"); do
         --concurrency "$CONC" --json "$OUT/ceiling-$i.json"
 done
 
+[ "$RUNS" -gt 0 ] || exit 0
 python3 - "$OUT" "$RUNS" <<'EOF'
 import json, statistics as st, sys
 out, runs = sys.argv[1], int(sys.argv[2])
