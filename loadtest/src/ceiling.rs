@@ -37,6 +37,10 @@ pub struct CeilingArgs {
     pub timeout_s: u64,
     #[arg(long)]
     pub json: Option<std::path::PathBuf>,
+    /// Count only these processes under these names in the CPU shares, e.g.
+    /// `vitaqueue=1234,redis-server=1200` (same-named processes of others become "other").
+    #[arg(long)]
+    pub cpu_pids: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -22,15 +22,38 @@ pub struct CpuShare {
     pub cores: BTreeMap<String, f64>,
 }
 
+/// Processes named on the command line (`--cpu-pids vitaqueue=PID,redis-server=PID`): on a
+/// shared machine other people's servers of the same name must not count as ours.
+static PINNED: std::sync::OnceLock<BTreeMap<u32, String>> = std::sync::OnceLock::new();
+
+/// Parses and installs `name=pid,name=pid`; the first call wins.
+pub fn pin(spec: &str) -> anyhow::Result<()> {
+    let mut map = BTreeMap::new();
+    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (name, pid) = part
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("--cpu-pids wants name=pid, got {part:?}"))?;
+        map.insert(pid.trim().parse()?, name.trim().to_string());
+    }
+    let _ = PINNED.set(map);
+    Ok(())
+}
+
 /// The group a process belongs to: this process is "loadtest" (it hosts an in-process server
-/// when no --api is given), known services by their command name, the rest is ignored.
+/// when no --api is given), a pinned pid its given name; otherwise services by command name,
+/// except names that were pinned (those other processes land in "other").
 fn group(pid: u32, comm: &str) -> Option<String> {
     if pid == std::process::id() {
         return Some("loadtest".into());
     }
+    let pinned = PINNED.get();
+    if let Some(name) = pinned.and_then(|m| m.get(&pid)) {
+        return Some(name.clone());
+    }
     ["redis-server", "postgres", "vitaqueue"]
         .iter()
         .find(|g| comm.starts_with(*g))
+        .filter(|g| !pinned.is_some_and(|m| m.values().any(|n| n == *g)))
         .map(|g| g.to_string())
 }
 
@@ -127,6 +150,26 @@ mod tests {
         assert!(parse_stat("garbage").is_none());
         let busy = machine_busy("cpu  100 5 50 1000 20 1 2 3 0 0\ncpu0 1 2 3").unwrap();
         assert!((busy - 1.61).abs() < 1e-9, "{busy}");
+    }
+
+    #[test]
+    fn pinned_pids_replace_name_matching_for_their_names() {
+        assert!(pin("vitaqueue").is_err());
+        pin("vitaqueue=4000000001").unwrap();
+        assert_eq!(
+            group(4_000_000_001, "anything").as_deref(),
+            Some("vitaqueue")
+        );
+        assert_eq!(
+            group(4_000_000_002, "vitaqueue"),
+            None,
+            "someone else's server"
+        );
+        assert_eq!(
+            group(4_000_000_003, "postgres").as_deref(),
+            Some("postgres")
+        );
+        assert_eq!(group(std::process::id(), "x").as_deref(), Some("loadtest"));
     }
 
     #[test]

@@ -44,6 +44,10 @@ pub struct StrategiesArgs {
     /// Write the report as JSON here.
     #[arg(long)]
     pub json: Option<std::path::PathBuf>,
+    /// Count only these processes under these names in the CPU shares, e.g.
+    /// `vitaqueue=1234,redis-server=1200` (same-named processes of others become "other").
+    #[arg(long)]
+    pub cpu_pids: Option<String>,
 }
 
 /// What every strategy runs with.
@@ -104,6 +108,9 @@ pub async fn run(a: &StrategiesArgs, settings: &Settings) -> anyhow::Result<Repo
         "--buyers must be 1..=1000000"
     );
     anyhow::ensure!(a.concurrency >= 1, "--concurrency must be at least 1");
+    if let Some(spec) = &a.cpu_pids {
+        crate::procstat::pin(spec)?;
+    }
     let plan = Plan {
         stock: a.stock,
         buyers: a.buyers,

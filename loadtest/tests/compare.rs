@@ -46,6 +46,7 @@ async fn every_strategy_sells_exactly_the_stock() {
         pg_pool: 8,
         timeout_s: 60,
         json: None,
+        cpu_pids: None,
     };
     let report = loadtest::strategies::run(&args, &settings()).await.unwrap();
     loadtest::strategies::print(&report);
@@ -79,6 +80,7 @@ async fn ceiling_compares_raw_script_and_http_on_equal_drops() {
         api: None,
         timeout_s: 60,
         json: None,
+        cpu_pids: None,
     };
     let r = loadtest::ceiling::run(&args, &settings()).await.unwrap();
     loadtest::ceiling::print(&r);
