@@ -6,6 +6,7 @@
 #
 #   RUNS=3 STOCK=10000 BUYERS=20000 CONC=128 PURCHASES=30000 ./scripts/bench.sh
 #   PERF=1 ./scripts/bench.sh     # also records a perf profile of the server (root only)
+#   WS=19000 RUNS=0 ./scripts/bench.sh   # 19k WebSockets on one api process
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -24,8 +25,13 @@ mkdir -p "$OUT"
 DB="vq_bench_$(date +%s)_$$"
 pids=()
 cleanup() {
-    # Server first, then Redis, so the worker does not lose its connection mid-batch.
-    for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill "${pids[i]}" 2>/dev/null || true; done
+    # Server first (and waited for, up to 20 s), then Redis: a server whose Redis vanished
+    # mid-shutdown can hang in reconnect back-off.
+    for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+        kill "${pids[i]}" 2>/dev/null || continue
+        for _ in $(seq 200); do kill -0 "${pids[i]}" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "${pids[i]}" 2>/dev/null || true
+    done
     wait 2>/dev/null || true
     psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS \"$DB\" WITH (FORCE)" >/dev/null 2>&1 || true
 }
@@ -74,6 +80,16 @@ for i in $(seq "$RUNS"); do
     target/release/loadtest ceiling --api "$API" --purchases "$PURCHASES" \
         --concurrency "$CONC" --cpu-pids "$PINS" --json "$OUT/ceiling-$i.json"
 done
+
+if [ "${WS:-0}" -gt 0 ]; then
+    # WebSocket crowd: WS sockets in one api process, positions pushed on every tick while
+    # admission walks through the queue (see `loadtest drop --help`).
+    ulimit -Sn "$(ulimit -Hn)" 2>/dev/null || true
+    target/release/loadtest drop --api "$API" --buyers "$WS" --stock "${WS_STOCK:-6000}" \
+        --rate "${WS_RATE:-1500}" --max-holders 20000 --token-ttl 60 --sources 8 \
+        --ramp-s "${WS_RAMP:-10}" --timeout-s 300 --server-pid "$SERVER" \
+        --json "$OUT/ws.json" | tee "$OUT/ws.txt"
+fi
 
 [ "$RUNS" -gt 0 ] || exit 0
 python3 - "$OUT" "$RUNS" <<'EOF'
