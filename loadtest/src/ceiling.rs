@@ -6,6 +6,7 @@
 
 use crate::harness::{drive, oversold, Attempt, Measured};
 use crate::procstat::{CpuShare, Snapshot};
+use crate::strategies::audit_error;
 use crate::{inproc, vq_path};
 use serde::Serialize;
 use std::sync::Arc;
@@ -146,7 +147,9 @@ async fn both(a: &CeilingArgs, s: &Settings, api: &str) -> anyhow::Result<(PathR
         ("raw_evalsha", &raw_drop, raw, raw_cpu),
         ("vitaqueue_http", &http_drop, over_http, http_cpu),
     ] {
-        let v = crate::audit::read(&mut redis, &db, &keys, p.drop, p.stock, wait).await?;
+        let v = crate::audit::read(&mut redis, &db, &keys, p.drop, p.stock, wait)
+            .await
+            .map_err(|e| audit_error(p.drop, e))?;
         rows.push(PathRow {
             path,
             measured: m,

@@ -174,7 +174,9 @@ pub async fn vitaqueue(plan: &Plan, s: &Settings, api: &str) -> anyhow::Result<R
     let db = vq_core::store::postgres(s).await?;
     let keys = Keys::new(&s.redis.prefix);
     let wait = Duration::from_secs(60);
-    let v = crate::audit::read(&mut redis, &db, &keys, p.drop, p.stock, wait).await?;
+    let v = crate::audit::read(&mut redis, &db, &keys, p.drop, p.stock, wait)
+        .await
+        .map_err(|e| audit_error(p.drop, e))?;
     db.close().await;
     Ok(Row {
         strategy: "vitaqueue_http",
@@ -189,6 +191,16 @@ pub async fn vitaqueue(plan: &Plan, s: &Settings, api: &str) -> anyhow::Result<R
         measured: m,
         cpu,
     })
+}
+
+/// The audit reads the server's stores through this process's VQ_* settings; when they
+/// point elsewhere the drop's keys are missing, so say which settings must match.
+pub fn audit_error(drop: vq_core::domain::DropId, e: anyhow::Error) -> anyhow::Error {
+    anyhow::anyhow!(
+        "auditing drop {}: {e:#} (with --api, VQ_REDIS__URL, VQ_REDIS__PREFIX and \
+         VQ_DATABASE__URL must be the server's)",
+        drop.get()
+    )
 }
 
 pub fn print(r: &Report) {
