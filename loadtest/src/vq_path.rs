@@ -77,6 +77,7 @@ pub async fn prepare(
         .collect();
     let users = Arc::new(users);
     let queue = format!("{api}/v1/drops/{}/queue", drop.get());
+    // Setup reuses the measurement loop for its bounded concurrency; "Bought" = step done.
     let (h, q, us) = (http.clone(), queue.clone(), users.clone());
     let joined = drive(n, c, limit, move |i| {
         let req = h.post(&q).bearer_auth(&us[i].1);
