@@ -3,9 +3,15 @@
 
 pub mod audit;
 pub mod buyer;
+pub mod ceiling;
 pub mod drop_run;
+pub mod harness;
+pub mod inproc;
+pub mod procstat;
 pub mod report;
 pub mod stats;
+pub mod strategies;
 pub mod summary;
+pub mod vq_path;
 
 pub type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;

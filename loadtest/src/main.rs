@@ -17,6 +17,10 @@ struct Cli {
 enum Cmd {
     /// Create a drop, run a crowd through it, check the invariants.
     Drop(drop_run::DropArgs),
+    /// Compare PostgreSQL FOR UPDATE, Redis SET NX lock, Lua and VitaQueue side by side.
+    Strategies(loadtest::strategies::StrategiesArgs),
+    /// Raw EVALSHA of purchase.lua vs VitaQueue's HTTP purchase path, in one run.
+    Ceiling(loadtest::ceiling::CeilingArgs),
 }
 
 #[tokio::main]
@@ -36,6 +40,16 @@ async fn main() -> anyhow::Result<()> {
                 std::process::exit(1);
             }
             Ok(())
+        }
+        Cmd::Strategies(args) => {
+            let r = loadtest::strategies::run(&args, &settings).await?;
+            loadtest::strategies::print(&r);
+            loadtest::harness::finish(&r, args.json, loadtest::strategies::failures(&r))
+        }
+        Cmd::Ceiling(args) => {
+            let r = loadtest::ceiling::run(&args, &settings).await?;
+            loadtest::ceiling::print(&r);
+            loadtest::harness::finish(&r, args.json, loadtest::ceiling::failures(&r))
         }
     }
 }

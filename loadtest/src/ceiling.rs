@@ -1,0 +1,226 @@
+//! `loadtest ceiling`: how close VitaQueue's HTTP purchase path gets to the bare cost of its
+//! own purchase script. In one run it prepares two identical drops (same N admitted buyers,
+//! stock N), burns one drop's tokens with raw EVALSHA of purchase.lua through
+//! `vq_core::Scripts` (no HTTP, no auth, no JSON), the other's through
+//! `POST /v1/drops/{id}/purchase`, and prints both rates and their ratio.
+
+use crate::harness::{drive, oversold, Attempt, Measured};
+use crate::procstat::{CpuShare, Snapshot};
+use crate::strategies::audit_error;
+use crate::{inproc, vq_path};
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::Duration;
+use vq_core::auth::JwtKeys;
+use vq_core::domain::Quantity;
+use vq_core::scripts::PurchaseOutcome;
+use vq_core::{Clock, Keys, Scripts, Settings};
+
+/// The target: the HTTP path at ≥ 25% of the raw script rate.
+pub const TARGET_RATIO: f64 = 0.25;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct CeilingArgs {
+    /// Purchases per path (each drop has this many admitted buyers and this much stock).
+    #[arg(long, default_value_t = 20_000)]
+    pub purchases: usize,
+    /// Concurrent tasks per path.
+    #[arg(long, default_value_t = 128)]
+    pub concurrency: usize,
+    /// Multiplexed Redis connections the raw path spreads its calls over.
+    #[arg(long, default_value_t = 4)]
+    pub connections: usize,
+    /// Base URL of a running VitaQueue api; without it the server is started in-process.
+    #[arg(long)]
+    pub api: Option<String>,
+    /// Time bound per path (s).
+    #[arg(long, default_value_t = 120)]
+    pub timeout_s: u64,
+    #[arg(long)]
+    pub json: Option<std::path::PathBuf>,
+    /// Count only these processes under these names in the CPU shares, e.g.
+    /// `vitaqueue=1234,redis-server=1200` (same-named processes of others become "other").
+    #[arg(long)]
+    pub cpu_pids: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PathRow {
+    pub path: &'static str,
+    #[serde(flatten)]
+    pub measured: Measured,
+    pub oversold: i64,
+    pub orders_in_db: i64,
+    pub cpu: CpuShare,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CeilingReport {
+    pub machine: String,
+    pub purchases: usize,
+    pub concurrency: usize,
+    pub raw: PathRow,
+    pub http: PathRow,
+    /// HTTP purchases/s divided by raw EVALSHA purchases/s.
+    pub ratio: f64,
+}
+
+pub async fn run(a: &CeilingArgs, settings: &Settings) -> anyhow::Result<CeilingReport> {
+    anyhow::ensure!(
+        (1..=1_000_000).contains(&a.purchases),
+        "--purchases must be 1..=1000000"
+    );
+    let server = match &a.api {
+        Some(_) => None,
+        None => Some(inproc::start(settings).await?),
+    };
+    let s = server.as_ref().map_or(settings, |s| &s.settings).clone();
+    let api = a.api.clone().or(server.as_ref().map(|s| s.api.clone()));
+    let result = both(a, &s, api.as_deref().unwrap_or_default()).await;
+    if let Some(server) = server {
+        server.stop().await?;
+    }
+    let (raw, http) = result?;
+    Ok(CeilingReport {
+        machine: crate::strategies::machine(),
+        purchases: a.purchases,
+        concurrency: a.concurrency,
+        ratio: http.measured.purchases_per_s / raw.measured.purchases_per_s.max(1e-9),
+        raw,
+        http,
+    })
+}
+
+async fn both(a: &CeilingArgs, s: &Settings, api: &str) -> anyhow::Result<(PathRow, PathRow)> {
+    let secret = s
+        .auth
+        .jwt_secret
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("VQ_AUTH__JWT_SECRET must be set to mint tokens"))?;
+    let jwt = JwtKeys::new(secret);
+    let (n, c) = (a.purchases, a.concurrency.max(1));
+    let limit = Duration::from_secs(a.timeout_s.max(1));
+    let http = vq_path::client(c)?;
+    let stock = n as i64;
+    let raw_drop = vq_path::prepare(&http, api, &jwt, n, stock, c, limit).await?;
+    let http_drop = vq_path::prepare(&http, api, &jwt, n, stock, c, limit).await?;
+    let keys = Keys::new(&s.redis.prefix);
+
+    let mut conns = Vec::new();
+    for _ in 0..a.connections.max(1) {
+        conns.push(vq_core::store::redis(s).await?);
+    }
+    let conns = Arc::new(conns);
+    let scripts = Arc::new(Scripts::default());
+    let buyers = Arc::new(raw_drop.buyers.clone());
+    let k = Arc::new(keys.drop(raw_drop.drop));
+    let one = Quantity::new(1)?;
+    let cpu = Snapshot::take();
+    let raw = drive(n, c, limit, move |i| {
+        let (conns, scripts, buyers, k) =
+            (conns.clone(), scripts.clone(), buyers.clone(), k.clone());
+        async move {
+            let mut conn = conns[i % conns.len()].clone();
+            let b = &buyers[i];
+            let out = scripts
+                .purchase(&mut conn, &k, &b.token, b.user, one, &Clock::Redis)
+                .await?;
+            match out {
+                PurchaseOutcome::Reserved { .. } => Ok(Attempt::Bought),
+                PurchaseOutcome::Rejected(r) => {
+                    anyhow::bail!("raw purchase rejected: {}", r.code())
+                }
+            }
+        }
+    })
+    .await;
+    let raw_cpu = cpu.share_until(&Snapshot::take());
+    let cpu = Snapshot::take();
+    let over_http = vq_path::fire(&http, api, &http_drop, c, limit).await;
+    let http_cpu = cpu.share_until(&Snapshot::take());
+
+    let mut redis = vq_core::store::redis(s).await?;
+    let db = vq_core::store::postgres(s).await?;
+    let wait = Duration::from_secs(60);
+    let mut rows = Vec::new();
+    for (path, p, m, cpu) in [
+        ("raw_evalsha", &raw_drop, raw, raw_cpu),
+        ("vitaqueue_http", &http_drop, over_http, http_cpu),
+    ] {
+        let v = crate::audit::read(&mut redis, &db, &keys, p.drop, wait)
+            .await
+            .map_err(|e| audit_error(p.drop, e))?;
+        rows.push(PathRow {
+            path,
+            measured: m,
+            oversold: oversold(p.stock, v.orders_in_db, v.reconciliation.redis_remaining),
+            orders_in_db: v.orders_in_db,
+            cpu,
+        });
+    }
+    db.close().await;
+    let http_row = rows.pop().expect("two rows");
+    Ok((rows.pop().expect("two rows"), http_row))
+}
+
+pub fn print(r: &CeilingReport) {
+    println!(
+        "machine: {} | {} purchases per path | concurrency {}",
+        r.machine, r.purchases, r.concurrency
+    );
+    println!(
+        "{:<16} {:>11} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6}",
+        "path", "purchases/s", "mean_ms", "p50_ms", "p99_ms", "max_ms", "oversold", "errors"
+    );
+    for row in [&r.raw, &r.http] {
+        let m = &row.measured;
+        println!(
+            "{:<16} {:>11.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8} {:>6}",
+            row.path,
+            m.purchases_per_s,
+            m.mean_ms,
+            m.p50_ms,
+            m.p99_ms,
+            m.max_ms,
+            row.oversold,
+            m.errors
+        );
+    }
+    for row in [&r.raw, &r.http] {
+        let e = row.measured.first_error.as_deref().unwrap_or("-");
+        println!(
+            "  {}: cpu cores [{}]; orders in PostgreSQL {}; first error: {e}",
+            row.path,
+            row.cpu.describe(),
+            row.orders_in_db
+        );
+    }
+    println!(
+        "  vitaqueue_http / raw_evalsha = {:.1}% (target ≥ {:.0}%)",
+        r.ratio * 100.0,
+        TARGET_RATIO * 100.0
+    );
+}
+
+/// Oversell, errors, or lost orders fail the command; the ratio target is reported only.
+pub fn failures(r: &CeilingReport) -> Vec<String> {
+    let mut f = Vec::new();
+    for row in [&r.raw, &r.http] {
+        if row.oversold > 0 {
+            f.push(format!("{} oversold by {}", row.path, row.oversold));
+        }
+        if row.measured.errors > 0 {
+            f.push(format!(
+                "{}: {} purchases failed",
+                row.path, row.measured.errors
+            ));
+        }
+        if row.orders_in_db != row.measured.bought as i64 {
+            f.push(format!(
+                "{}: {} orders in PostgreSQL for {} purchases",
+                row.path, row.orders_in_db, row.measured.bought
+            ));
+        }
+    }
+    f
+}

@@ -1,0 +1,129 @@
+//! The whole server (api + admission + worker) started inside the load generator, for runs
+//! without --api: a scratch PostgreSQL database and a unique Redis prefix, both removed on
+//! `stop`, so a comparison run leaves nothing behind and never sees another run's data.
+
+use sqlx::{Connection, PgConnection};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use vq_core::config::Secret;
+use vq_core::shutdown::{self, Trigger};
+use vq_core::{Clock, Keys, Scripts, Settings};
+
+pub struct Server {
+    /// Base URL of the api, e.g. `http://127.0.0.1:41234`.
+    pub api: String,
+    /// The settings the server runs with (scratch database, unique prefix, JWT secret).
+    pub settings: Settings,
+    trigger: Trigger,
+    tasks: Vec<JoinHandle<()>>,
+    admin_url: String,
+    db_name: String,
+}
+
+/// `postgres://…/dbname` → (`postgres://…/postgres`, the server's base URL without a db).
+fn server_base(url: &str) -> anyhow::Result<String> {
+    let (base, _db) = url
+        .rsplit_once('/')
+        .ok_or_else(|| anyhow::anyhow!("database URL {url:?} has no database name"))?;
+    Ok(base.to_string())
+}
+
+/// Starts api, admission (20 ms ticks) and one worker on port 0 of loopback.
+pub async fn start(base: &Settings) -> anyhow::Result<Server> {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let root = server_base(base.database.url.expose())?;
+    let admin_url = format!("{root}/postgres");
+    let db_name = format!("vq_bench_{id}");
+    let mut admin = PgConnection::connect(&admin_url)
+        .await
+        .map_err(|e| anyhow::anyhow!("connecting to {admin_url} to create a scratch db: {e}"))?;
+    sqlx::query(&format!("CREATE DATABASE \"{db_name}\""))
+        .execute(&mut admin)
+        .await?;
+    admin.close().await?;
+
+    let mut s = base.clone();
+    s.http.host = "127.0.0.1".into();
+    s.http.port = 0;
+    s.redis.prefix = format!("vqb{}", &id[..12]);
+    s.database.url = Secret::new(format!("{root}/{db_name}"));
+    if s.auth.jwt_secret.is_none() {
+        s.auth.jwt_secret = Some(Secret::new(format!("bench-{id}")));
+    }
+    s.worker.block_ms = 50;
+
+    let (trigger, stop) = shutdown::channel();
+    let app = vq_api::Application::build(&s, Clock::Redis, stop.clone()).await?;
+    let api = format!("http://127.0.0.1:{}", app.port());
+    let keys = Keys::new(&s.redis.prefix);
+    let redis = vq_core::store::redis(&s).await?;
+    let db = vq_core::store::postgres(&s).await?;
+    let admitter = vq_admission::Admitter::new(
+        redis.clone(),
+        Arc::new(Scripts::default()),
+        keys.clone(),
+        Clock::Redis,
+        s.admission.max_batch,
+    );
+    let worker =
+        vq_worker::Worker::new(s.redis.url.expose(), redis, db, keys, s.worker.clone()).await?;
+    let tasks = vec![
+        tokio::spawn(async move {
+            if let Err(e) = app.run_until_stopped().await {
+                eprintln!("in-process api stopped with an error: {e:#}");
+            }
+        }),
+        tokio::spawn(admitter.run(Duration::from_millis(20), stop.clone())),
+        tokio::spawn(worker.run(stop)),
+    ];
+    Ok(Server {
+        api,
+        settings: s,
+        trigger,
+        tasks,
+        admin_url,
+        db_name,
+    })
+}
+
+impl Server {
+    /// Stops every role, drops the scratch database and deletes the prefix's Redis keys.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.trigger.fire();
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(15), t).await;
+        }
+        let mut admin = PgConnection::connect(&self.admin_url).await?;
+        sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+            self.db_name
+        ))
+        .execute(&mut admin)
+        .await?;
+        let mut redis = vq_core::store::redis(&self.settings).await?;
+        delete_prefix(&mut redis, &self.settings.redis.prefix).await
+    }
+}
+
+/// Deletes every key under `prefix:` (SCAN, not KEYS, so a large Redis is not blocked).
+pub async fn delete_prefix(redis: &mut vq_core::RedisConn, prefix: &str) -> anyhow::Result<()> {
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}:*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(redis)
+            .await?;
+        if !keys.is_empty() {
+            let _: () = redis::cmd("UNLINK").arg(keys).query_async(redis).await?;
+        }
+        if next == 0 {
+            return Ok(());
+        }
+        cursor = next;
+    }
+}

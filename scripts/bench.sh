@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Reproduces the figures in BENCHMARKS.md: builds the release binaries, starts a private
+# redis-server (no persistence, like the shared one) and `vitaqueue all` on a scratch
+# PostgreSQL database, then runs `loadtest strategies` and `loadtest ceiling` RUNS times
+# against it and prints the medians. Everything stays on 127.0.0.1 and is removed at exit.
+#
+#   RUNS=3 STOCK=10000 BUYERS=20000 CONC=128 PURCHASES=30000 ./scripts/bench.sh
+#   PERF=1 ./scripts/bench.sh     # also records a perf profile of the server (root only)
+#   WS=19000 RUNS=0 ./scripts/bench.sh   # 19k WebSockets on one api process
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+RUNS=${RUNS:-3}
+STOCK=${STOCK:-10000}
+BUYERS=${BUYERS:-20000}
+CONC=${CONC:-128}
+PURCHASES=${PURCHASES:-30000}
+OUT=${OUT:-target/bench}
+REDIS_PORT=${REDIS_PORT:-6391}
+HTTP_PORT=${HTTP_PORT:-18585}
+PG=${PG:-postgres://postgres@127.0.0.1:5432}
+
+cargo build --release -p loadtest -p vq-api --bins
+mkdir -p "$OUT"
+DB="vq_bench_$(date +%s)_$$"
+pids=()
+cleanup() {
+    # Server first (and waited for, up to 20 s), then Redis: a server whose Redis vanished
+    # mid-shutdown can hang in reconnect back-off.
+    for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+        kill "${pids[i]}" 2>/dev/null || continue
+        for _ in $(seq 200); do kill -0 "${pids[i]}" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "${pids[i]}" 2>/dev/null || true
+    done
+    wait 2>/dev/null || true
+    psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS \"$DB\" WITH (FORCE)" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+    >"$OUT/redis.log" 2>&1 &
+REDIS=$!
+pids+=("$REDIS")
+psql "$PG/postgres" -qc "CREATE DATABASE \"$DB\"" >/dev/null
+
+export VQ_REDIS__URL="redis://127.0.0.1:$REDIS_PORT"
+export VQ_REDIS__PREFIX=vqbench
+export VQ_DATABASE__URL="$PG/$DB"
+export VQ_AUTH__JWT_SECRET="bench-$(date +%s%N)"
+export VQ_HTTP__PORT="$HTTP_PORT"
+API="http://127.0.0.1:$HTTP_PORT"
+
+target/release/vitaqueue all >"$OUT/server.log" 2>&1 &
+SERVER=$!
+pids+=("$SERVER")
+# Only our server and Redis count under their names; same-named processes of others on a
+# shared machine show up as "other".
+PINS="vitaqueue=$SERVER,redis-server=$REDIS"
+for _ in $(seq 100); do
+    curl -sf "$API/healthz" >/dev/null 2>&1 && break
+    sleep 0.1
+done
+
+if [ "${PERF:-0}" = 1 ]; then
+    # Profile the server during one ceiling run (HTTP phase included).
+    perf record -F 499 -g -p "$SERVER" -o "$OUT/server.perf" >/dev/null 2>&1 &
+    PERFPID=$!
+    target/release/loadtest ceiling --api "$API" --purchases "$PURCHASES" \
+        --concurrency "$CONC" --cpu-pids "$PINS" | tee "$OUT/ceiling-perf.txt"
+    kill -INT "$PERFPID"; wait "$PERFPID" || true
+    perf report -i "$OUT/server.perf" --no-children --stdio -g none --percent-limit 0.7 \
+        2>/dev/null | grep -v '^$' | head -90 >"$OUT/server-perf.txt" || true
+    echo "server profile: $OUT/server-perf.txt"
+fi
+
+for i in $(seq "$RUNS"); do
+    echo "== run $i/$RUNS ($(cut -d' ' -f1-3 /proc/loadavg) load) =="
+    target/release/loadtest strategies --api "$API" --stock "$STOCK" --buyers "$BUYERS" \
+        --concurrency "$CONC" --cpu-pids "$PINS" --json "$OUT/strategies-$i.json"
+    target/release/loadtest ceiling --api "$API" --purchases "$PURCHASES" \
+        --concurrency "$CONC" --cpu-pids "$PINS" --json "$OUT/ceiling-$i.json"
+done
+
+if [ "${WS:-0}" -gt 0 ]; then
+    # WebSocket crowd: WS sockets in one api process, positions pushed on every tick while
+    # admission walks through the queue (see `loadtest drop --help`).
+    ulimit -Sn "$(ulimit -Hn)" 2>/dev/null || true
+    target/release/loadtest drop --api "$API" --buyers "$WS" --stock "${WS_STOCK:-6000}" \
+        --rate "${WS_RATE:-1500}" --max-holders 20000 --token-ttl 60 --sources 8 \
+        --ramp-s "${WS_RAMP:-10}" --timeout-s 300 --server-pid "$SERVER" \
+        --json "$OUT/ws.json" | tee "$OUT/ws.txt"
+fi
+
+[ "$RUNS" -gt 0 ] || exit 0
+python3 - "$OUT" "$RUNS" <<'EOF'
+import json, statistics as st, sys
+out, runs = sys.argv[1], int(sys.argv[2])
+med = lambda xs: st.median(xs)
+rows = {}
+for i in range(1, runs + 1):
+    for r in json.load(open(f"{out}/strategies-{i}.json"))["rows"]:
+        rows.setdefault(r["strategy"], []).append(r)
+print(f"\nmedians over {runs} runs")
+print(f"{'strategy':<20} {'TPS':>8} {'purch/s':>8} {'mean_ms':>8} {'p99_ms':>8} {'oversold':>8}")
+for name, rs in rows.items():
+    print(f"{name:<20} {med([r['attempts_per_s'] for r in rs]):>8.0f} "
+          f"{med([r['purchases_per_s'] for r in rs]):>8.0f} {med([r['mean_ms'] for r in rs]):>8.2f} "
+          f"{med([r['p99_ms'] for r in rs]):>8.2f} {max(r['oversold'] for r in rs):>8}")
+cs = [json.load(open(f"{out}/ceiling-{i}.json")) for i in range(1, runs + 1)]
+for p in ("raw", "http"):
+    print(f"ceiling {p:<5} purchases/s {med([c[p]['purchases_per_s'] for c in cs]):>8.0f} "
+          f"p50 {med([c[p]['p50_ms'] for c in cs]):.2f} ms p99 {med([c[p]['p99_ms'] for c in cs]):.2f} ms")
+ratios = ", ".join("%.1f%%" % (c["ratio"] * 100) for c in cs)
+print(f"ceiling ratio http/raw: median {med([c['ratio'] for c in cs]) * 100:.1f}% (runs: {ratios})")
+EOF
