@@ -72,12 +72,18 @@ impl Admitter {
     pub async fn run(mut self, tick: Duration, mut shutdown: Shutdown) {
         let mut every = tokio::time::interval(tick);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut stop = shutdown.clone();
         loop {
             tokio::select! {
                 _ = shutdown.wait() => break,
                 _ = every.tick() => {
-                    if let Err(e) = self.tick_all().await {
-                        tracing::warn!(error = %e, "admission tick failed");
+                    // A tick may wait on a Redis that is gone; shutdown must not. Dropping
+                    // the tick is safe: each script call is atomic in Redis.
+                    tokio::select! {
+                        _ = stop.wait() => break,
+                        r = self.tick_all() => if let Err(e) = r {
+                            tracing::warn!(error = %e, "admission tick failed");
+                        },
                     }
                 }
             }

@@ -43,6 +43,8 @@ pub struct Summary {
     pub peak_ws_connections: usize,
     pub server_rss_mb: Option<f64>,
     pub outcomes: BTreeMap<String, usize>,
+    /// Up to five distinct error texts with their counts, to tell client from server trouble.
+    pub error_samples: BTreeMap<String, usize>,
     pub failures: Vec<String>,
 }
 
@@ -68,7 +70,13 @@ pub fn summarize(
     sh: &Shared,
 ) -> Summary {
     let mut outcomes = BTreeMap::new();
+    let mut error_samples: BTreeMap<String, usize> = BTreeMap::new();
     for r in results {
+        if let Outcome::Error(text) = &r.outcome {
+            if error_samples.len() < 5 || error_samples.contains_key(text) {
+                *error_samples.entry(text.clone()).or_insert(0) += 1;
+            }
+        }
         let key = match &r.outcome {
             Outcome::Bought => "bought".to_string(),
             Outcome::Abandoned => "abandoned".to_string(),
@@ -145,6 +153,7 @@ pub fn summarize(
         peak_ws_connections: sh.peak.load(Ordering::Relaxed),
         server_rss_mb: a.server_pid.and_then(rss_mb),
         outcomes,
+        error_samples,
         failures: Vec::new(),
     };
     s.failures = check(&s, rec.ok);
@@ -239,6 +248,14 @@ pub fn print(s: &Summary) {
         ),
         ("outcomes", format!("{:?}", s.outcomes)),
     ];
+    let rows: Vec<(&str, String)> = rows
+        .into_iter()
+        .chain(
+            s.error_samples
+                .iter()
+                .map(|(e, n)| ("error sample", format!("{n}× {e}"))),
+        )
+        .collect();
     println!("{:-<56}", "");
     for (k, v) in rows {
         println!("{k:<24} {v}");
