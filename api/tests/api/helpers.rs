@@ -71,12 +71,23 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(Opts::default()).await
 }
 
-pub async fn spawn_app_with(opts: Opts) -> TestApp {
-    spawn_app_tuned(opts, |_| {}).await
+/// Like `spawn_app_with`, with a last say over the settings (cluster mode, limits, …),
+/// applied after any `opts.configure`.
+pub async fn spawn_app_tuned(
+    mut opts: Opts,
+    tune: impl FnOnce(&mut Settings) + Send + 'static,
+) -> TestApp {
+    let first = opts.configure.take();
+    opts.configure = Some(Box::new(move |s: &mut Settings| {
+        if let Some(f) = first {
+            f(s);
+        }
+        tune(s);
+    }));
+    spawn_app_with(opts).await
 }
 
-/// Like `spawn_app_with`, with a last say over the settings (cluster mode, limits, …).
-pub async fn spawn_app_tuned(opts: Opts, tune: impl FnOnce(&mut Settings)) -> TestApp {
+pub async fn spawn_app_with(opts: Opts) -> TestApp {
     vq_core::telemetry::init(false);
     let id = uuid::Uuid::new_v4().simple().to_string();
     let db_name = format!("vq_test_{id}");
@@ -107,7 +118,6 @@ pub async fn spawn_app_tuned(opts: Opts, tune: impl FnOnce(&mut Settings)) -> Te
     if let Some(f) = opts.configure {
         f(&mut settings);
     }
-    tune(&mut settings);
 
     let (trigger, stop) = shutdown::channel();
     let app = Application::build(&settings, opts.clock.clone(), stop)
