@@ -112,10 +112,9 @@ pub async fn rebuild(
     let k = keys.drop(drop);
     // Units still out: taken orders, plus given-back ones whose restock is not applied yet
     // (the applier will add those back once, through the script).
-    let out: Vec<(uuid::Uuid, i64)> = sqlx::query_as(&format!(
-        "SELECT o.user_id, SUM(o.quantity)::bigint FROM orders o LEFT JOIN restocks r ON r.order_id = o.id \
-         WHERE o.drop_id = $1 AND (o.status IN ({TAKEN}) OR (r.order_id IS NOT NULL AND r.applied_at IS NULL)) \
-         GROUP BY o.user_id"
+    let held: Vec<(String, uuid::Uuid, i32, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(&format!(
+        "SELECT o.token, o.user_id, o.quantity, o.reserved_at FROM orders o LEFT JOIN restocks r ON r.order_id = o.id \
+         WHERE o.drop_id = $1 AND (o.status IN ({TAKEN}) OR (r.order_id IS NOT NULL AND r.applied_at IS NULL))"
     ))
     .bind(drop.get())
     .fetch_all(db)
@@ -126,14 +125,11 @@ pub async fn rebuild(
     .bind(drop.get())
     .fetch_all(db)
     .await?;
-    let held: Vec<(String, uuid::Uuid, i32, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(&format!(
-        "SELECT o.token, o.user_id, o.quantity, o.reserved_at FROM orders o LEFT JOIN restocks r ON r.order_id = o.id \
-         WHERE o.drop_id = $1 AND (o.status IN ({TAKEN}) OR (r.order_id IS NOT NULL AND r.applied_at IS NULL))"
-    ))
-    .bind(drop.get())
-    .fetch_all(db)
-    .await?;
-    let taken: i64 = out.iter().map(|(_, q)| q).sum();
+    let mut out: HashMap<uuid::Uuid, i64> = HashMap::new();
+    for (_, user, q, _) in &held {
+        *out.entry(*user).or_insert(0) += i64::from(*q);
+    }
+    let taken: i64 = out.values().sum();
     let stock = i64::from(d.stock) - taken;
     anyhow::ensure!(
         stock >= 0,
