@@ -39,16 +39,22 @@ async fn upgrade(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     st.limits.join(ip, p.user)?;
-    let ws = ws.map_err(|r| ApiError::BadRequest {
-        status: StatusCode::UPGRADE_REQUIRED,
-        code: "websocket_required",
-        message: r.body_text(),
-    });
-    // Unknown or closed drops are plain HTTP errors, whatever the request looked like.
-    if let Err(e @ ApiError::Join(_)) = join_or_peek(&st, id, p.user, true).await {
-        return Err(e);
-    }
-    let ws = ws?;
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(r) => {
+            // Unknown or closed drops are plain HTTP errors, whatever the request looked
+            // like; only a valid room asks the client to upgrade.
+            if let Err(e @ ApiError::Join(_)) = join_or_peek(&st, id, p.user, true).await {
+                return Err(e);
+            }
+            return Err(ApiError::BadRequest {
+                status: StatusCode::UPGRADE_REQUIRED,
+                code: "websocket_required",
+                message: r.body_text(),
+            });
+        }
+    };
+    // The join itself rejects unknown, closed and sold-out drops before the upgrade.
     let first = join_or_peek(&st, id, p.user, false).await?;
     let max = st.ws.max_message_bytes;
     Ok(ws
