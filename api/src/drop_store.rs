@@ -88,7 +88,7 @@ pub async fn mirror_to(conn: &mut RedisConn, keys: &Keys, d: &DropRow) -> redis:
         .ignore()
         .query_async(conn)
         .await?;
-    vq_worker::ensure_group(conn, &k.orders()).await?;
+    vq_orders::ensure_group(conn, &k.orders()).await?;
     if d.state == "closed" {
         let _: () = conn.srem(keys.active_drops(), d.id).await?;
     } else {

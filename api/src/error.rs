@@ -60,9 +60,9 @@ impl From<redis::RedisError> for ApiError {
     }
 }
 
-impl From<vq_worker::orders::TransitionError> for ApiError {
-    fn from(e: vq_worker::orders::TransitionError) -> Self {
-        use vq_worker::orders::TransitionError as T;
+impl From<vq_orders::TransitionError> for ApiError {
+    fn from(e: vq_orders::TransitionError) -> Self {
+        use vq_orders::TransitionError as T;
         match e {
             T::NotFound => ApiError::NotFound("order_not_found", "no such order".into()),
             T::Illegal { current, to } => ApiError::conflict(

@@ -29,6 +29,7 @@ use error::ApiError;
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::mpsc;
 use vq_core::auth::JwtKeys;
 use vq_core::config::{Settings, Ws};
 use vq_core::{Clock, Keys, RedisConn, Scripts, Shutdown};
@@ -45,12 +46,21 @@ pub struct AppState {
     pub hub: Arc<hub::Hub>,
     pub ws: Ws,
     pub orders: vq_core::config::Orders,
-    pub payments: Arc<dyn vq_worker::payment::PaymentProvider>,
+    pub payments: Arc<dyn vq_orders::payment::PaymentProvider>,
     pub shutdown: Shutdown,
     /// `None` when no PII key is configured (the account routes then answer 503).
     pub accounts: Option<Arc<accounts::Accounts>>,
     pub limits: Arc<limits::Limiters>,
+    /// Keeps the api's drain open while this clone lives (see `Drain`).
+    #[allow(dead_code)] // held, never read: dropping the last clone is the signal
+    pub(crate) drain: Drain,
 }
+
+/// One clone of the drain's sender rides in every `AppState`; a WebSocket session owns its
+/// state for its whole life, so once the HTTP server has stopped, the drain's receiver sees
+/// `None` exactly when the last session let go. No counter to poll.
+#[derive(Clone)]
+pub(crate) struct Drain(#[allow(dead_code)] Option<mpsc::Sender<()>>);
 
 pub fn router(state: AppState, max_body: usize) -> Router {
     Router::new()
@@ -83,13 +93,17 @@ pub struct Application {
     listener: tokio::net::TcpListener,
     router: Router,
     state: AppState,
+    drained: mpsc::Receiver<()>,
     pubsub: Vec<redis::Client>,
 }
 
 impl Application {
-    /// Connects to Redis and PostgreSQL (migrating it) and binds the HTTP port.
+    /// Binds the HTTP port; Redis and PostgreSQL (already migrated) come from the caller,
+    /// the composition root that shares them with the other roles of the process.
     pub async fn build(
         settings: &Settings,
+        redis: RedisConn,
+        db: PgPool,
         clock: Clock,
         shutdown: Shutdown,
     ) -> anyhow::Result<Self> {
@@ -102,8 +116,7 @@ impl Application {
         if accounts.is_none() {
             tracing::warn!("auth.pii_key not set: account endpoints are disabled");
         }
-        let redis = vq_core::store::redis(settings).await?;
-        let db = vq_core::store::postgres(settings).await?;
+        let (drain, drained) = mpsc::channel(1);
         let state = AppState {
             redis,
             db,
@@ -114,12 +127,13 @@ impl Application {
             hub: Arc::new(hub::Hub::default()),
             ws: settings.ws.clone(),
             orders: settings.orders.clone(),
-            payments: Arc::new(vq_worker::payment::SimulatedProvider::from_config(
+            payments: Arc::new(vq_orders::payment::SimulatedProvider::from_config(
                 &settings.payment,
             )),
             shutdown,
             accounts,
             limits: Arc::new(limits::Limiters::new(&settings.limits)),
+            drain: Drain(Some(drain)),
         };
         let addr = format!("{}:{}", settings.http.host, settings.http.port);
         let listener = tokio::net::TcpListener::bind(&addr).await?;
@@ -129,6 +143,7 @@ impl Application {
             listener,
             router: router(state.clone(), settings.http.max_body_bytes),
             state,
+            drained,
             pubsub: vq_core::conn::pubsub_clients(&settings.redis)?,
         })
     }
@@ -137,8 +152,13 @@ impl Application {
         self.port
     }
 
-    pub fn state(&self) -> &AppState {
-        &self.state
+    /// A handle on the state for callers outside the server (tests, other roles); it does
+    /// not hold the drain open, so keeping it does not delay the server's stop.
+    pub fn state(&self) -> AppState {
+        AppState {
+            drain: Drain(None),
+            ..self.state.clone()
+        }
     }
 
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
@@ -171,10 +191,15 @@ impl Application {
         axum::serve(self.listener, service)
             .with_graceful_shutdown(async move { stop.wait().await })
             .await?;
-        // Upgraded sockets live outside the HTTP server's graceful drain: wait for them.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while st.hub.connections() > 0 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        // Upgraded sockets live outside the HTTP server's graceful drain: each holds a clone
+        // of the state, so the drain closes when the last one ends (bounded at 10 s).
+        drop(st);
+        let mut drained = self.drained;
+        if tokio::time::timeout(Duration::from_secs(10), drained.recv())
+            .await
+            .is_err()
+        {
+            tracing::warn!("WebSocket sessions still open after 10 s; stopping anyway");
         }
         hub.abort();
         upkeep.abort();

@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, TimeZone, Utc};
 use serde::Deserialize;
-use vq_worker::orders::{self, Order, COLUMNS};
+use vq_orders::{self as orders, Order, OrderId, COLUMNS};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -43,7 +43,7 @@ async fn list(
     .bind(page.limit + 1)
     .fetch_all(&st.db)
     .await?;
-    Ok(Json(paged(rows, page.limit, |o| o.id)))
+    Ok(Json(paged(rows, page.limit, |o| o.id.get())))
 }
 
 async fn show(
@@ -86,13 +86,13 @@ async fn pay(
     let order = orders::pay(
         &st.db,
         st.payments.as_ref(),
-        id,
+        OrderId(id),
         Some(p.user.0),
         &body.payment_method,
         now(&st),
     )
     .await?;
-    metrics::counter!("vq_payments_total", "result" => order.status.clone()).increment(1);
+    metrics::counter!("vq_payments_total", "result" => order.status.as_str()).increment(1);
     restock_now(&st, &order).await;
     Ok(Json(order))
 }
@@ -102,7 +102,7 @@ async fn cancel(
     AuthUser(p): AuthUser,
     IdPath(id): IdPath<ORDER>,
 ) -> Result<Json<Order>, ApiError> {
-    let order = orders::cancel(&st.db, id, p.user.0, now(&st)).await?;
+    let order = orders::cancel(&st.db, OrderId(id), p.user.0, now(&st)).await?;
     restock_now(&st, &order).await;
     Ok(Json(order))
 }
@@ -114,7 +114,7 @@ async fn request_return(
 ) -> Result<Json<Order>, ApiError> {
     let window = chrono::Duration::seconds(st.orders.return_window_s as i64);
     Ok(Json(
-        orders::request_return(&st.db, id, p.user.0, now(&st), window).await?,
+        orders::request_return(&st.db, OrderId(id), p.user.0, now(&st), window).await?,
     ))
 }
 
@@ -125,7 +125,7 @@ async fn restock_now(st: &AppState, order: &Order) {
         ["CANCELLED", "PAYMENT_FAILED", "EXPIRED", "RETURNED"].contains(&order.status.as_str());
     if freed {
         let mut conn = st.redis.clone();
-        let r = vq_worker::restock::apply_pending(
+        let r = vq_orders::restock::apply_pending(
             &st.db,
             &mut conn,
             &st.scripts,
@@ -135,7 +135,7 @@ async fn restock_now(st: &AppState, order: &Order) {
         )
         .await;
         if let Err(e) = r {
-            tracing::warn!(order = order.id, error = %e, "restock deferred to the scheduler");
+            tracing::warn!(order = order.id.get(), error = %e, "restock deferred to the scheduler");
         }
     }
 }

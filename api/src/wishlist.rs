@@ -1,5 +1,5 @@
 //! A buyer's wishlist of products (owner only). Wishlisted buyers are told when a drop of
-//! the product opens its waiting room (see vq_worker::notify).
+//! the product opens its waiting room (see vq_orders::notify).
 
 use crate::error::ApiError;
 use crate::extract::{ApiQuery, AuthUser, IdPath, PRODUCT};

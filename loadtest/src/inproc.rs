@@ -3,12 +3,12 @@
 //! `stop`, so a comparison run leaves nothing behind and never sees another run's data.
 
 use sqlx::{Connection, PgConnection};
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
+use vitaqueue::{App, Opts, Roles};
 use vq_core::config::Secret;
 use vq_core::shutdown::{self, Trigger};
-use vq_core::{Clock, Keys, Scripts, Settings};
+use vq_core::{Clock, Settings};
 
 pub struct Server {
     /// Base URL of the api, e.g. `http://127.0.0.1:41234`.
@@ -16,7 +16,7 @@ pub struct Server {
     /// The settings the server runs with (scratch database, unique prefix, JWT secret).
     pub settings: Settings,
     trigger: Trigger,
-    tasks: Vec<JoinHandle<()>>,
+    server: JoinHandle<()>,
     admin_url: String,
     db_name: String,
 }
@@ -53,35 +53,30 @@ pub async fn start(base: &Settings) -> anyhow::Result<Server> {
     }
     s.worker.block_ms = 50;
 
+    s.admission.tick_ms = 20;
+
     let (trigger, stop) = shutdown::channel();
-    let app = vq_api::Application::build(&s, Clock::Redis, stop.clone()).await?;
-    let api = format!("http://127.0.0.1:{}", app.port());
-    let keys = Keys::new(&s.redis.prefix);
-    let redis = vq_core::store::redis(&s).await?;
-    let db = vq_core::store::postgres(&s).await?;
-    let admitter = vq_admission::Admitter::new(
-        redis.clone(),
-        Arc::new(Scripts::default()),
-        keys.clone(),
-        Clock::Redis,
-        s.admission.max_batch,
-    );
-    let worker =
-        vq_worker::Worker::new(s.redis.url.expose(), redis, db, keys, s.worker.clone()).await?;
-    let tasks = vec![
-        tokio::spawn(async move {
-            if let Err(e) = app.run_until_stopped().await {
-                eprintln!("in-process api stopped with an error: {e:#}");
-            }
-        }),
-        tokio::spawn(admitter.run(Duration::from_millis(20), stop.clone())),
-        tokio::spawn(worker.run(stop)),
-    ];
+    let roles = Roles {
+        scheduler: false,
+        ..Roles::ALL
+    };
+    let opts = Opts {
+        roles,
+        clock: Clock::Redis,
+        shutdown: stop,
+    };
+    let app = App::build(s.clone(), opts).await?;
+    let api = format!("http://127.0.0.1:{}", app.port().expect("api role"));
+    let server = tokio::spawn(async move {
+        if let Err(e) = app.run_until_stopped().await {
+            eprintln!("in-process server stopped with an error: {e:#}");
+        }
+    });
     Ok(Server {
         api,
         settings: s,
         trigger,
-        tasks,
+        server,
         admin_url,
         db_name,
     })
@@ -91,9 +86,7 @@ impl Server {
     /// Stops every role, drops the scratch database and deletes the prefix's Redis keys.
     pub async fn stop(self) -> anyhow::Result<()> {
         self.trigger.fire();
-        for t in self.tasks {
-            let _ = tokio::time::timeout(Duration::from_secs(15), t).await;
-        }
+        let _ = tokio::time::timeout(Duration::from_secs(15), self.server).await;
         let mut admin = PgConnection::connect(&self.admin_url).await?;
         sqlx::query(&format!(
             "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",

@@ -2,10 +2,9 @@
 //! worker) on real Redis and PostgreSQL: the invariants must hold.
 
 use sqlx::{Connection, PgConnection};
-use std::sync::Arc;
-use std::time::Duration;
+use vitaqueue::{App, Opts, Roles};
 use vq_core::config::Secret;
-use vq_core::{shutdown, Clock, Keys, Scripts, Settings};
+use vq_core::{shutdown, Clock, Settings};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_small_drop_sells_out_with_every_invariant_holding() {
@@ -27,37 +26,26 @@ async fn a_small_drop_sells_out_with_every_invariant_holding() {
     );
     s.redis.prefix = format!("vqs{}", &id[..12]);
     s.database.url = Secret::new(format!("{base}/{db_name}"));
-    s.database.max_connections = 8;
+    s.database.max_connections = 16; // one pool shared by api and worker (8 each before)
     s.auth.jwt_secret = Some(Secret::new(format!("smoke-{id}")));
     s.worker.block_ms = 50;
 
+    s.admission.tick_ms = 20;
+    s.admission.max_batch = 5000;
+
     let (trigger, stop) = shutdown::channel();
-    let app = vq_api::Application::build(&s, Clock::Redis, stop.clone())
-        .await
-        .unwrap();
-    let port = app.port();
+    let opts = Opts {
+        roles: Roles {
+            scheduler: false,
+            ..Roles::ALL
+        },
+        clock: Clock::Redis,
+        shutdown: stop,
+    };
+    let app = App::build(s.clone(), opts).await.unwrap();
+    let port = app.port().unwrap();
+    let (db, redis) = (app.stores().db.clone(), app.stores().redis.clone());
     let server = tokio::spawn(app.run_until_stopped());
-    let keys = Keys::new(&s.redis.prefix);
-    let redis = vq_core::store::redis(&s).await.unwrap();
-    let db = vq_core::store::postgres(&s).await.unwrap();
-    let adm = vq_admission::Admitter::new(
-        redis.clone(),
-        Arc::new(Scripts::default()),
-        keys.clone(),
-        Clock::Redis,
-        5000,
-    );
-    let adm = tokio::spawn(adm.run(Duration::from_millis(20), stop.clone()));
-    let worker = vq_worker::Worker::new(
-        s.redis.url.expose(),
-        redis.clone(),
-        db.clone(),
-        keys,
-        s.worker.clone(),
-    )
-    .await
-    .unwrap();
-    let worker = tokio::spawn(worker.run(stop));
 
     let args = loadtest::drop_run::DropArgs {
         api: format!("http://127.0.0.1:{port}"),
@@ -109,7 +97,7 @@ async fn a_small_drop_sells_out_with_every_invariant_holding() {
     let _ = std::fs::remove_file(&html_path);
 
     trigger.fire();
-    let _ = tokio::join!(server, adm, worker);
+    let _ = server.await;
     db.close().await;
     let _ = sqlx::query(&format!(
         "DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)"

@@ -3,11 +3,6 @@
 //! Entries a dead worker left pending are reclaimed with XAUTOCLAIM, so a crash between
 //! read and ack loses nothing and, thanks to the unique token, duplicates nothing.
 
-pub mod notify;
-pub mod orders;
-pub mod payment;
-pub mod restock;
-pub mod scheduler;
 mod stream;
 
 use futures::future::BoxFuture;
@@ -19,7 +14,8 @@ use vq_core::config::Worker as WorkerCfg;
 use vq_core::domain::DropId;
 use vq_core::{Keys, RedisConn, Shutdown};
 
-pub use stream::{ensure_group, write_orders, Reservation, GROUP};
+pub use stream::{write_orders, Reservation};
+pub use vq_orders::{ensure_group, GROUP};
 
 /// Points in a batch where a test may pause the worker (to kill it exactly there).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,9 +7,7 @@ use std::collections::HashMap;
 use vq_core::config::Worker as WorkerCfg;
 use vq_core::domain::DropId;
 use vq_core::RedisConn;
-
-/// Consumer group every worker joins.
-pub const GROUP: &str = "vq-workers";
+use vq_orders::GROUP;
 
 /// One reservation made by `purchase.lua`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,25 +40,6 @@ fn entry(e: StreamId) -> Entry {
     Entry {
         id: e.id,
         reservation,
-    }
-}
-
-/// Creates the group reading from the stream's start; an existing group is fine.
-pub async fn ensure_group<C: redis::aio::ConnectionLike + Send>(
-    conn: &mut C,
-    key: &str,
-) -> redis::RedisResult<()> {
-    let r: redis::RedisResult<()> = redis::cmd("XGROUP")
-        .arg("CREATE")
-        .arg(key)
-        .arg(GROUP)
-        .arg("0")
-        .arg("MKSTREAM")
-        .query_async(conn)
-        .await;
-    match r {
-        Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
-        other => other,
     }
 }
 

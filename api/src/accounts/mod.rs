@@ -122,7 +122,7 @@ pub struct NotifyByMail {
     pub db: sqlx::PgPool,
 }
 
-impl vq_worker::notify::NotifyMailer for NotifyByMail {
+impl vq_orders::notify::NotifyMailer for NotifyByMail {
     fn send<'a>(
         &'a self,
         user: uuid::Uuid,

@@ -182,7 +182,7 @@ async fn the_vitaqueue_binary_creates_a_manager_from_env_configuration() {
     let s = &app.settings;
     let addr = email();
     let run = |email: String| {
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_vitaqueue"))
+        tokio::process::Command::new(crate::procs::vitaqueue_bin())
             .args(["create-manager", "--email", &email, "--name", "Root Admin"])
             .args([
                 "--address",

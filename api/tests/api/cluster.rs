@@ -140,7 +140,7 @@ async fn drops_on_different_cluster_masters_sell_exactly_their_stock() {
             let p: redis::streams::StreamPendingReply = app
                 .redis
                 .clone()
-                .xpending(app.keys.drop(d).orders(), vq_worker::GROUP)
+                .xpending(app.keys.drop(d).orders(), vitaqueue::orders::GROUP)
                 .await
                 .unwrap();
             acked = p.count() == 0;

@@ -101,7 +101,7 @@ async fn pending(app: &TestApp, drop: DropId) -> u64 {
     let r: redis::streams::StreamPendingReply = app
         .redis
         .clone()
-        .xpending(app.keys.drop(drop).orders(), vq_worker::GROUP)
+        .xpending(app.keys.drop(drop).orders(), vitaqueue::orders::GROUP)
         .await
         .unwrap();
     r.count() as u64

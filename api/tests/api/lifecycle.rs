@@ -260,7 +260,7 @@ async fn declined_payments_cancels_and_expiry_each_restock_once() {
 
     // Retried appliers and ticks change nothing more.
     let mut r = app.redis.clone();
-    let again = vq_worker::restock::apply_pending(
+    let again = vitaqueue::orders::restock::apply_pending(
         &app.db,
         &mut r,
         &vq_core::Scripts::default(),

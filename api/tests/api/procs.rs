@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// A free loopback TCP port (bound once, then released for the child to take).
@@ -92,6 +93,40 @@ pub async fn wait_redis(url: &str, within: Duration) -> Duration {
     panic!("redis at {url} did not answer within {within:?}");
 }
 
+/// The path of an up-to-date `vitaqueue` binary in this build's target directory, built on
+/// first use: it belongs to the `vitaqueue` package, so cargo does not build it for the api's
+/// tests (and `CARGO_BIN_EXE_vitaqueue` is not set for them).
+pub fn vitaqueue_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        // target/<profile>/deps/api-<hash> → target/<profile>
+        let exe = std::env::current_exe().expect("test executable path");
+        let profile_dir = exe
+            .parent()
+            .and_then(|d| d.parent())
+            .expect("target/<profile>");
+        let target = profile_dir.parent().expect("target dir");
+        let mut cmd = std::process::Command::new(env!("CARGO"));
+        cmd.args([
+            "build",
+            "-p",
+            "vitaqueue",
+            "--bin",
+            "vitaqueue",
+            "--target-dir",
+        ])
+        .arg(target)
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if profile_dir.file_name().is_some_and(|p| p == "release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo build for vitaqueue");
+        assert!(status.success(), "cargo build -p vitaqueue failed");
+        profile_dir.join("vitaqueue")
+    })
+    .clone()
+}
+
 /// `vitaqueue <role>` as its own process, configured through `VQ_*` variables from the
 /// test's settings (same database, Redis, key prefix and JWT secret), logging to a file
 /// under the build directory (`target/tmp/vq-logs/<prefix>-<name>.log`) for post-mortems.
@@ -100,7 +135,7 @@ pub fn vitaqueue(role: &str, s: &vq_core::Settings, name: &str, extra: &[(&str, 
     std::fs::create_dir_all(&logs).unwrap();
     let log = logs.join(format!("{}-{name}.log", s.redis.prefix));
     let out = std::fs::File::create(&log).unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vitaqueue"));
+    let mut cmd = Command::new(vitaqueue_bin());
     cmd.arg(role)
         .env("RUST_LOG", "info")
         .env("VQ_REDIS__URL", s.redis.url.expose())

@@ -17,7 +17,7 @@ async fn sigterm_drains_sockets_and_in_flight_purchases_and_loses_nothing() {
         .unwrap()
         .port();
     let s = &app.settings;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vitaqueue"))
+    let mut child = std::process::Command::new(crate::procs::vitaqueue_bin())
         .arg("all")
         .env("VQ_HTTP__PORT", port.to_string())
         .env("VQ_REDIS__URL", s.redis.url.expose())

@@ -118,7 +118,7 @@ async fn redis_is_rebuilt_from_postgres_after_data_loss_without_overselling() {
         .await;
     assert_eq!(st, 409);
     let mut again = app.redis.clone();
-    vq_worker::restock::apply_pending(
+    vitaqueue::orders::restock::apply_pending(
         &app.db,
         &mut again,
         &vq_core::Scripts::default(),

@@ -8,7 +8,7 @@ use serde_json::json;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
-use vq_worker::{Hook, Stage, GROUP};
+use vitaqueue::worker::{Hook, Stage, GROUP};
 
 /// A hook that, at `at`, reports in and then hangs forever (so the test can kill it there).
 fn hang_at(at: Stage) -> (Hook, oneshot::Receiver<()>) {
@@ -126,14 +126,19 @@ async fn replayed_reservations_are_written_once() {
     app.wait_orders(drop, 1).await;
     w.abort();
     // The same entry delivered again (as after a crash before ack) changes nothing.
-    let r = vq_worker::Reservation {
+    let r = vitaqueue::worker::Reservation {
         token: out.admitted[0].token.clone(),
         user: s.user.0,
         qty: 3,
         ts_ms: 1,
     };
     let rows = vec![(drop, r)];
-    assert_eq!(vq_worker::write_orders(&app.db, &rows).await.unwrap(), 0);
+    assert_eq!(
+        vitaqueue::worker::write_orders(&app.db, &rows)
+            .await
+            .unwrap(),
+        0
+    );
     assert_eq!(app.orders(drop).await, 1);
     let q: i32 = sqlx::query_scalar("SELECT quantity FROM orders")
         .fetch_one(&app.db)

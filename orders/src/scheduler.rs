@@ -3,8 +3,8 @@
 //! injectable clock, so tests run days of order life in milliseconds. Several schedulers may
 //! run at once: sweeps skip rows others hold, and restocks are idempotent.
 
-use crate::orders::{self, Status};
 use crate::payment::PaymentProvider;
+use crate::{OrderId, Status};
 use chrono::{DateTime, Duration as Span, TimeZone, Utc};
 use redis::AsyncCommands;
 use sqlx::PgPool;
@@ -60,7 +60,7 @@ impl Scheduler {
             (r.autopaid, r.abandoned) = self.autopay(at).await?;
         }
         let db = &self.db.clone();
-        r.expired = orders::sweep(
+        r.expired = crate::sweep(
             db,
             Status::PendingPayment,
             "reserved_at",
@@ -69,7 +69,7 @@ impl Scheduler {
             at,
         )
         .await?;
-        r.shipped = orders::sweep(
+        r.shipped = crate::sweep(
             db,
             Status::Paid,
             "paid_at",
@@ -78,7 +78,7 @@ impl Scheduler {
             at,
         )
         .await?;
-        r.delivered = orders::sweep(
+        r.delivered = crate::sweep(
             db,
             Status::Shipping,
             "shipped_at",
@@ -87,7 +87,7 @@ impl Scheduler {
             at,
         )
         .await?;
-        r.returned = orders::sweep(
+        r.returned = crate::sweep(
             db,
             Status::ReturnRequested,
             "return_requested_at",
@@ -118,7 +118,7 @@ impl Scheduler {
 
     /// Simulated buyers: each new order is either abandoned (it will expire) or paid.
     async fn autopay(&self, at: DateTime<Utc>) -> anyhow::Result<(u64, u64)> {
-        let ids: Vec<i64> = sqlx::query_scalar(
+        let ids: Vec<OrderId> = sqlx::query_scalar(
             "SELECT id FROM orders WHERE status = 'PENDING_PAYMENT' AND payment_attempted_at IS NULL \
              ORDER BY id LIMIT 500",
         )
@@ -134,11 +134,10 @@ impl Scheduler {
                     .await?;
                 abandoned += 1;
             } else {
-                match orders::pay(&self.db, self.provider.as_ref(), id, None, "pm_card_ok", at)
-                    .await
+                match crate::pay(&self.db, self.provider.as_ref(), id, None, "pm_card_ok", at).await
                 {
                     Ok(_) => paid += 1,
-                    Err(orders::TransitionError::Db(e)) => return Err(e.into()),
+                    Err(crate::TransitionError::Db(e)) => return Err(e.into()),
                     Err(_) => {} // cancelled or expired meanwhile
                 }
             }

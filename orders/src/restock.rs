@@ -7,6 +7,8 @@ use vq_core::domain::DropId;
 use vq_core::scripts::Restock;
 use vq_core::{Keys, RedisConn, Scripts};
 
+use crate::OrderId;
+
 /// Applies up to `limit` pending restocks (optionally of one order only); returns how many
 /// were applied now (not counting ones an earlier attempt already applied).
 pub async fn apply_pending(
@@ -14,7 +16,7 @@ pub async fn apply_pending(
     redis: &mut RedisConn,
     scripts: &Scripts,
     keys: &Keys,
-    only_order: Option<i64>,
+    only_order: Option<OrderId>,
     at: DateTime<Utc>,
 ) -> anyhow::Result<usize> {
     let rows: Vec<(i64, i64, uuid::Uuid, String, i32)> = sqlx::query_as(

@@ -3,6 +3,7 @@
 //! providers' test cards: `pm_card_ok` (approved unless the random failure hits) and
 //! `pm_card_declined` (always declined).
 
+use crate::OrderId;
 use futures::future::BoxFuture;
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ pub trait PaymentProvider: Send + Sync {
     /// Charges `amount_cents` for `order_id` with the buyer's payment method.
     fn charge<'a>(
         &'a self,
-        order_id: i64,
+        order_id: OrderId,
         amount_cents: i64,
         method: &'a str,
     ) -> BoxFuture<'a, PaymentResult>;
@@ -42,7 +43,7 @@ impl SimulatedProvider {
 impl PaymentProvider for SimulatedProvider {
     fn charge<'a>(
         &'a self,
-        order_id: i64,
+        order_id: OrderId,
         _amount_cents: i64,
         method: &'a str,
     ) -> BoxFuture<'a, PaymentResult> {
@@ -82,11 +83,11 @@ mod tests {
             latency: Duration::ZERO,
         };
         assert!(matches!(
-            always_ok.charge(1, 100, "pm_card_ok").await,
+            always_ok.charge(OrderId(1), 100, "pm_card_ok").await,
             PaymentResult::Approved { .. }
         ));
         assert_eq!(
-            always_ok.charge(1, 100, "pm_card_declined").await,
+            always_ok.charge(OrderId(1), 100, "pm_card_declined").await,
             PaymentResult::Declined {
                 reason: "card_declined".into()
             }
@@ -96,7 +97,7 @@ mod tests {
             latency: Duration::ZERO,
         };
         assert!(matches!(
-            always_fails.charge(1, 100, "pm_card_ok").await,
+            always_fails.charge(OrderId(1), 100, "pm_card_ok").await,
             PaymentResult::Declined { .. }
         ));
         assert!(always_ok.accepts("pm_card_ok") && !always_ok.accepts("4242"));

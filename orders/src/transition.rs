@@ -9,66 +9,18 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{PgPool, Postgres, Transaction};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Status {
-    PendingPayment,
-    Paid,
-    Shipping,
-    Delivered,
-    ReturnRequested,
-    Returned,
-    Cancelled,
-    PaymentFailed,
-    Expired,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::PendingPayment => "PENDING_PAYMENT",
-            Status::Paid => "PAID",
-            Status::Shipping => "SHIPPING",
-            Status::Delivered => "DELIVERED",
-            Status::ReturnRequested => "RETURN_REQUESTED",
-            Status::Returned => "RETURNED",
-            Status::Cancelled => "CANCELLED",
-            Status::PaymentFailed => "PAYMENT_FAILED",
-            Status::Expired => "EXPIRED",
-        }
-    }
-
-    /// The timestamp column a move into this status sets.
-    fn column(self) -> &'static str {
-        match self {
-            Status::Paid => "paid_at",
-            Status::Shipping => "shipped_at",
-            Status::Delivered => "delivered_at",
-            Status::ReturnRequested => "return_requested_at",
-            Status::PendingPayment => "updated_at",
-            _ => "closed_at",
-        }
-    }
-
-    /// Moves into these statuses give the units back to the drop.
-    pub fn restocks(self) -> bool {
-        matches!(
-            self,
-            Status::Returned | Status::Cancelled | Status::PaymentFailed | Status::Expired
-        )
-    }
-}
+use crate::{OrderId, Status};
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Order {
-    pub id: i64,
+    pub id: OrderId,
     pub drop_id: i64,
     #[serde(skip)]
     pub token: String,
     #[serde(skip)]
     pub user_id: uuid::Uuid,
     pub quantity: i32,
-    pub status: String,
+    pub status: Status,
     pub reserved_at: DateTime<Utc>,
     pub paid_at: Option<DateTime<Utc>>,
     pub shipped_at: Option<DateTime<Utc>>,
@@ -86,7 +38,7 @@ pub enum TransitionError {
     #[error("no such order")]
     NotFound,
     #[error("cannot go from {current} to {to}")]
-    Illegal { current: String, to: &'static str },
+    Illegal { current: Status, to: Status },
     #[error("the return window closed at {closed_at}")]
     ReturnWindowClosed { closed_at: DateTime<Utc> },
     #[error(transparent)]
@@ -96,7 +48,7 @@ pub enum TransitionError {
 /// Locks the order (of `owner`, when given) for the rest of the transaction.
 pub async fn lock(
     tx: &mut Transaction<'_, Postgres>,
-    id: i64,
+    id: OrderId,
     owner: Option<uuid::Uuid>,
 ) -> Result<Order, TransitionError> {
     sqlx::query_as::<_, Order>(&format!(
@@ -119,10 +71,10 @@ pub async fn apply(
     at: DateTime<Utc>,
     reason: Option<&str>,
 ) -> Result<Order, TransitionError> {
-    if !from.iter().any(|s| s.as_str() == order.status) {
+    if !from.contains(&order.status) {
         return Err(TransitionError::Illegal {
-            current: order.status.clone(),
-            to: to.as_str(),
+            current: order.status,
+            to,
         });
     }
     let updated = sqlx::query_as::<_, Order>(&format!(
@@ -131,7 +83,7 @@ pub async fn apply(
         col = to.column()
     ))
     .bind(order.id)
-    .bind(to.as_str())
+    .bind(to)
     .bind(at)
     .bind(reason)
     .fetch_one(&mut **tx)
@@ -157,7 +109,7 @@ pub async fn apply(
 /// One whole transition in its own transaction.
 pub async fn transition(
     db: &PgPool,
-    id: i64,
+    id: OrderId,
     owner: Option<uuid::Uuid>,
     from: &[Status],
     to: Status,
@@ -173,7 +125,7 @@ pub async fn transition(
 /// The buyer cancels: allowed until the order ships.
 pub async fn cancel(
     db: &PgPool,
-    id: i64,
+    id: OrderId,
     owner: uuid::Uuid,
     at: DateTime<Utc>,
 ) -> Result<Order, TransitionError> {
@@ -191,7 +143,7 @@ pub async fn cancel(
 /// The buyer asks to return a delivered order within the return window.
 pub async fn request_return(
     db: &PgPool,
-    id: i64,
+    id: OrderId,
     owner: uuid::Uuid,
     at: DateTime<Utc>,
     window: chrono::Duration,
@@ -200,7 +152,7 @@ pub async fn request_return(
     let order = lock(&mut tx, id, Some(owner)).await?;
     if let Some(delivered) = order
         .delivered_at
-        .filter(|_| order.status == Status::Delivered.as_str())
+        .filter(|_| order.status == Status::Delivered)
     {
         if at > delivered + window {
             return Err(TransitionError::ReturnWindowClosed {
@@ -244,75 +196,11 @@ pub async fn sweep(
         col = to.column()
     );
     let done = sqlx::query(&sql)
-        .bind(from.as_str())
+        .bind(from)
         .bind(due)
-        .bind(to.as_str())
+        .bind(to)
         .bind(at)
         .execute(db)
         .await?;
     Ok(done.rows_affected())
-}
-
-/// Charges the order and moves it to PAID, or to PAYMENT_FAILED (restocking) when
-/// declined. The row stays locked during the charge, so a concurrent cancel or the expiry
-/// sweep cannot slip in between charging and recording the outcome.
-pub async fn pay(
-    db: &PgPool,
-    provider: &dyn crate::payment::PaymentProvider,
-    id: i64,
-    owner: Option<uuid::Uuid>,
-    method: &str,
-    at: DateTime<Utc>,
-) -> Result<Order, TransitionError> {
-    let mut tx = db.begin().await?;
-    let order = lock(&mut tx, id, owner).await?;
-    if order.status != Status::PendingPayment.as_str() {
-        return Err(TransitionError::Illegal {
-            current: order.status,
-            to: Status::Paid.as_str(),
-        });
-    }
-    let price: i64 = sqlx::query_scalar("SELECT price_cents FROM drops WHERE id = $1")
-        .bind(order.drop_id)
-        .fetch_one(&mut *tx)
-        .await?;
-    sqlx::query("UPDATE orders SET payment_attempted_at = $2 WHERE id = $1")
-        .bind(id)
-        .bind(at)
-        .execute(&mut *tx)
-        .await?;
-    let result = provider
-        .charge(id, price * i64::from(order.quantity), method)
-        .await;
-    let updated = match result {
-        crate::payment::PaymentResult::Approved { reference } => {
-            sqlx::query("UPDATE orders SET payment_ref = $2 WHERE id = $1")
-                .bind(id)
-                .bind(&reference)
-                .execute(&mut *tx)
-                .await?;
-            apply(
-                &mut tx,
-                &order,
-                &[Status::PendingPayment],
-                Status::Paid,
-                at,
-                None,
-            )
-            .await?
-        }
-        crate::payment::PaymentResult::Declined { reason } => {
-            apply(
-                &mut tx,
-                &order,
-                &[Status::PendingPayment],
-                Status::PaymentFailed,
-                at,
-                Some(&reason),
-            )
-            .await?
-        }
-    };
-    tx.commit().await?;
-    Ok(updated)
 }

@@ -1,0 +1,181 @@
+//! `vitaqueue` — one binary, several roles: api, admission, worker, or all of them, plus
+//! the operator commands. Only command-line parsing lives here; the roles are built by the
+//! `vitaqueue` library (`App::build`), the operator commands call into `vq-api`.
+
+use clap::{Parser, Subcommand};
+use vitaqueue::{App, Opts, Roles, Stores};
+use vq_core::auth::{JwtKeys, Role};
+use vq_core::domain::{DropId, UserId};
+use vq_core::{shutdown, Clock, Keys, Settings};
+
+#[derive(Parser)]
+#[command(
+    name = "vitaqueue",
+    about = "Fair waiting room and purchase path for product drops"
+)]
+struct Cli {
+    /// TOML configuration file (layered under VQ_* environment variables).
+    #[arg(long, env = "VQ_CONFIG")]
+    config: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// HTTP + WebSocket server.
+    Api,
+    /// Admission controller.
+    Admission,
+    /// Order writer (Redis Stream → PostgreSQL).
+    Worker,
+    /// Every role in one process.
+    All,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Compare a drop's stock in Redis and PostgreSQL and report drift (exit 1 on drift).
+    Reconcile {
+        #[arg(long)]
+        drop: i64,
+    },
+    /// Restore a drop's Redis state (stock, per-buyer counts, config) from PostgreSQL.
+    Rebuild {
+        #[arg(long)]
+        drop: i64,
+    },
+    /// Create a manager account (the first one, or more); needs the auth keys.
+    CreateManager {
+        #[arg(long)]
+        email: String,
+        /// Prefer VQ_MANAGER_PASSWORD: command lines show up in `ps` and shell history.
+        #[arg(long, env = "VQ_MANAGER_PASSWORD", hide_env_values = true)]
+        password: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        address: String,
+        #[arg(long)]
+        phone: String,
+    },
+    /// Print a signed access token (development and load testing).
+    Token {
+        #[arg(long, default_value = "manager")]
+        role: String,
+        #[arg(long)]
+        sub: Option<uuid::Uuid>,
+        #[arg(long, default_value_t = 3600)]
+        ttl_s: i64,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let settings = Settings::load(cli.config.as_deref())?;
+    vq_core::telemetry::init(settings.log_json);
+    let (trigger, stop) = shutdown::channel();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutdown requested");
+        trigger.fire();
+    });
+    let keys = Keys::new(&settings.redis.prefix);
+    let roles = match cli.command {
+        Command::Api => Roles::API,
+        Command::Admission => Roles::ADMISSION,
+        Command::Worker => Roles::WORKER,
+        Command::All => Roles::ALL,
+        other => return operate(other, &settings, keys).await,
+    };
+    let opts = Opts {
+        roles,
+        clock: Clock::Redis,
+        shutdown: stop,
+    };
+    App::build(settings, opts).await?.run_until_stopped().await
+}
+
+/// The one-shot operator commands (not roles).
+async fn operate(command: Command, settings: &Settings, keys: Keys) -> anyhow::Result<()> {
+    match command {
+        Command::Api | Command::Admission | Command::Worker | Command::All => {
+            unreachable!("roles are run by App")
+        }
+        Command::Migrate => {
+            vq_core::store::postgres(settings).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Reconcile { drop } => {
+            let Stores { db, mut redis } = Stores::connect(settings).await?;
+            let r = vq_api::stock::reconcile(&db, &mut redis, &keys, DropId::new(drop)?).await?;
+            println!("{}", serde_json::to_string_pretty(&r)?);
+            if !r.ok {
+                eprintln!("drift detected");
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Rebuild { drop } => {
+            let Stores { db, mut redis } = Stores::connect(settings).await?;
+            let stock = vq_api::stock::rebuild(&db, &mut redis, &keys, DropId::new(drop)?).await?;
+            println!("drop {drop}: Redis rebuilt from PostgreSQL, stock {stock}");
+            Ok(())
+        }
+        Command::CreateManager {
+            email,
+            password,
+            name,
+            address,
+            phone,
+        } => {
+            let input = vq_api::accounts::ProfileInput {
+                email: Some(email),
+                password: Some(password),
+                name: Some(name),
+                address: Some(address),
+                phone: Some(phone),
+            };
+            let id = vq_api::accounts::create_manager(settings, &input).await?;
+            println!("manager {id} created");
+            Ok(())
+        }
+        Command::Token { role, sub, ttl_s } => token(settings, &role, sub, ttl_s),
+    }
+}
+
+fn token(
+    settings: &Settings,
+    role: &str,
+    sub: Option<uuid::Uuid>,
+    ttl_s: i64,
+) -> anyhow::Result<()> {
+    let secret = settings
+        .auth
+        .jwt_secret
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("VQ_AUTH__JWT_SECRET must be set"))?;
+    let role = match role {
+        "manager" => Role::Manager,
+        "shopper" => Role::Shopper,
+        other => anyhow::bail!("unknown role {other:?}: use manager or shopper"),
+    };
+    let user = UserId(sub.unwrap_or_else(uuid::Uuid::new_v4));
+    println!("{}", JwtKeys::new(secret).issue(user, role, ttl_s));
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
