@@ -11,7 +11,7 @@ ENV SQLX_OFFLINE=true
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/usr/local/cargo/git \
-    cargo build --release -p vq-api
+    cargo build --release -p vitaqueue --bin vitaqueue
 
 # ---- runtime --------------------------------------------------------------------------
 FROM debian:bookworm-slim

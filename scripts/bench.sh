@@ -20,7 +20,7 @@ REDIS_PORT=${REDIS_PORT:-6391}
 HTTP_PORT=${HTTP_PORT:-18585}
 PG=${PG:-postgres://postgres@127.0.0.1:5432}
 
-cargo build --release -p loadtest -p vq-api --bins
+cargo build --release -p loadtest -p vitaqueue --bins
 mkdir -p "$OUT"
 DB="vq_bench_$(date +%s)_$$"
 pids=()

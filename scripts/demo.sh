@@ -16,7 +16,7 @@ if ! command -v curl >/dev/null 2>&1; then
 fi
 
 echo "[vq] building release binaries" >&2
-cargo build --release -p vq-api -p loadtest
+cargo build --release -p vitaqueue -p loadtest
 
 PORT=${VQ_HTTP__PORT:-8080}
 export VQ_HTTP__HOST=127.0.0.1

@@ -1,6 +1,8 @@
 //! Admission controller: every tick, for each active drop, runs `admit.lua`, which expires
 //! stale tokens and admits the head of the queue within the rate and holder caps. The caps
 //! live in Redis, so any number of these controllers may run side by side.
+//!
+//! Arrows: depends on `vq-core` only; built and run by `vitaqueue` (app), the composition root.
 
 use rand::RngCore;
 use redis::AsyncCommands;

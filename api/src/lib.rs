@@ -1,6 +1,11 @@
 //! VitaQueue api role: HTTP + WebSocket front door. `Application::build` binds the
-//! listener (port 0 in tests) and `run_until_stopped` serves until the shutdown fires,
-//! then closes every WebSocket with "reconnect" and waits for them to drain.
+//! listener (port 0 in tests) on the stores the composition root shares with the other
+//! roles, and `run_until_stopped` serves until the shutdown fires, then closes every
+//! WebSocket with "reconnect" and waits for them to drain (the last `AppState` clone going).
+//!
+//! Arrows: depends on `vq-core` and `vq-orders` (order transitions, payment, restock,
+//! the stream group), never on `vq-worker`; built by `vitaqueue` (app), which also runs the
+//! operator commands (reconcile, rebuild, create-manager) found here.
 
 pub mod accounts;
 pub mod admin;

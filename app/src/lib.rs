@@ -118,21 +118,13 @@ impl App {
             false => None,
         };
         let scheduler = match r.scheduler {
-            true => {
-                let accounts = match &api {
-                    Some(a) => a.state().accounts,
-                    None => vq_api::accounts::Accounts::from_settings(&settings)?.map(Arc::new),
-                };
-                let (pay, clock) = (settings.payment.clone(), opts.clock.clone());
-                Some(build_scheduler(
-                    &settings,
-                    &stores,
-                    keys.clone(),
-                    clock,
-                    pay,
-                    accounts,
-                ))
-            }
+            true => Some(scheduler_role(
+                &settings,
+                &stores,
+                &keys,
+                &opts.clock,
+                api.as_ref(),
+            )?),
             false => None,
         };
         Ok(App {
@@ -169,4 +161,27 @@ impl App {
     pub fn settings(&self) -> &Settings {
         &self.settings
     }
+}
+
+/// The scheduler emails notifications through the api's accounts when this process serves
+/// the api, or through its own when it does not.
+fn scheduler_role(
+    settings: &Settings,
+    stores: &Stores,
+    keys: &Keys,
+    clock: &Clock,
+    api: Option<&vq_api::Application>,
+) -> anyhow::Result<vq_orders::scheduler::Scheduler> {
+    let accounts = match api {
+        Some(a) => a.state().accounts,
+        None => vq_api::accounts::Accounts::from_settings(settings)?.map(Arc::new),
+    };
+    Ok(build_scheduler(
+        settings,
+        stores,
+        keys.clone(),
+        clock.clone(),
+        settings.payment.clone(),
+        accounts,
+    ))
 }

@@ -1,5 +1,9 @@
 //! Shared core of VitaQueue: configuration, domain newtypes, Redis key layout, the Lua
-//! scripts, auth tokens and connection helpers used by the api, admission and worker roles.
+//! scripts, auth tokens, the shutdown signal and connection helpers used by every role.
+//!
+//! Arrows: this crate depends on no other VitaQueue crate. `vq-core` ← `vq-orders` ←
+//! `vq-worker`, `vq-api`; `vq-core` ← `vq-admission`; all of them ← `vitaqueue` (app, the
+//! composition root) ← `loadtest`.
 
 pub mod account;
 pub mod auth;

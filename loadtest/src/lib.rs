@@ -1,5 +1,8 @@
 //! VitaQueue load harness: drives a running server over real WebSocket and HTTP
 //! connections, then audits the invariants in Redis and PostgreSQL.
+//!
+//! Arrows: the top of the graph. Depends on `vitaqueue` (app) to run a whole server in
+//! process (`inproc`), and on `vq-api`/`vq-core` for the audit and the benches.
 
 pub mod audit;
 pub mod buyer;

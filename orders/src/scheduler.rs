@@ -54,48 +54,12 @@ impl Scheduler {
 
     pub async fn tick(&mut self) -> anyhow::Result<TickReport> {
         let at = self.now();
-        let c = &self.orders;
         let mut r = TickReport::default();
         if self.payment.autopay {
             (r.autopaid, r.abandoned) = self.autopay(at).await?;
         }
+        [r.expired, r.shipped, r.delivered, r.returned] = self.sweeps(at).await?;
         let db = &self.db.clone();
-        r.expired = crate::sweep(
-            db,
-            Status::PendingPayment,
-            "reserved_at",
-            at - secs(c.payment_ttl_s),
-            Status::Expired,
-            at,
-        )
-        .await?;
-        r.shipped = crate::sweep(
-            db,
-            Status::Paid,
-            "paid_at",
-            at - secs(c.ship_after_s),
-            Status::Shipping,
-            at,
-        )
-        .await?;
-        r.delivered = crate::sweep(
-            db,
-            Status::Shipping,
-            "shipped_at",
-            at - secs(c.deliver_after_s),
-            Status::Delivered,
-            at,
-        )
-        .await?;
-        r.returned = crate::sweep(
-            db,
-            Status::ReturnRequested,
-            "return_requested_at",
-            at - secs(c.return_process_s),
-            Status::Returned,
-            at,
-        )
-        .await?;
         r.restocked =
             crate::restock::apply_pending(db, &mut self.redis, &self.scripts, &self.keys, None, at)
                 .await?;
@@ -114,6 +78,38 @@ impl Scheduler {
         }
         metrics::counter!("vq_restocks_applied_total").increment(r.restocked as u64);
         Ok(r)
+    }
+
+    /// The time-driven moves: unpaid orders expire, paid ones ship, shipped ones arrive,
+    /// requested returns complete. Returns how many moved, in that order.
+    async fn sweeps(&self, at: DateTime<Utc>) -> sqlx::Result<[u64; 4]> {
+        let c = &self.orders;
+        let moves = [
+            (
+                Status::PendingPayment,
+                "reserved_at",
+                c.payment_ttl_s,
+                Status::Expired,
+            ),
+            (Status::Paid, "paid_at", c.ship_after_s, Status::Shipping),
+            (
+                Status::Shipping,
+                "shipped_at",
+                c.deliver_after_s,
+                Status::Delivered,
+            ),
+            (
+                Status::ReturnRequested,
+                "return_requested_at",
+                c.return_process_s,
+                Status::Returned,
+            ),
+        ];
+        let mut moved = [0; 4];
+        for (n, (from, since, after, to)) in moved.iter_mut().zip(moves) {
+            *n = crate::sweep(&self.db, from, since, at - secs(after), to, at).await?;
+        }
+        Ok(moved)
     }
 
     /// Simulated buyers: each new order is either abandoned (it will expire) or paid.

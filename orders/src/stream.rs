@@ -1,5 +1,5 @@
-//! The order stream's consumer group. The api creates it when a drop goes live (so no
-//! reservation is ever written before a group exists to read it); the worker reads through it.
+//! The order stream's consumer group. The api creates it when it mirrors a drop into Redis
+//! (so a reservation never lands in a stream without a group); the worker reads through it.
 
 /// Consumer group every worker joins.
 pub const GROUP: &str = "vq-workers";

@@ -2,6 +2,10 @@
 //! group, writes them to PostgreSQL in batches (idempotent on the token id), then acks.
 //! Entries a dead worker left pending are reclaimed with XAUTOCLAIM, so a crash between
 //! read and ack loses nothing and, thanks to the unique token, duplicates nothing.
+//!
+//! Only the stream → PostgreSQL writer lives here. What happens to an order afterwards (status
+//! machine, payment, restocks, the scheduler the `worker` command also runs) is `vq-orders`.
+//! Arrows: `vq-core` ← `vq-orders` ← this crate ← `vitaqueue` (app). The api never imports it.
 
 mod stream;
 
