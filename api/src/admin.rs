@@ -12,7 +12,8 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
-use vq_core::domain::{Checker, Stock};
+use vq_core::domain::DropState::{Active, Closed, Paused};
+use vq_core::domain::{Checker, DropState, Phase, Stock};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -30,20 +31,20 @@ pub fn router() -> Router<AppState> {
 struct AdminDrop {
     #[serde(flatten)]
     drop: DropRow,
-    phase: &'static str,
+    phase: Phase,
     stats: LiveStats,
     orders_in_db: i64,
 }
 
 async fn view(st: &AppState, d: DropRow) -> Result<AdminDrop, ApiError> {
     let (stats, state) = views::live_stats(st, &d).await?;
-    let state = state.unwrap_or_else(|| d.state.clone());
+    let state = state.unwrap_or(d.state);
     let (orders_in_db,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM orders WHERE drop_id = $1")
         .bind(d.id)
         .fetch_one(&st.db)
         .await?;
     Ok(AdminDrop {
-        phase: views::phase(&d, &state, stats.remaining, st.clock.now_ms()),
+        phase: views::phase(&d, state, stats.remaining, st.clock.now_ms()),
         drop: d,
         stats,
         orders_in_db,
@@ -127,7 +128,7 @@ async fn update(
     let mut c = Checker::default();
     let p = patch.parse(&mut c);
     c.finish().map_err(ApiError::Validation)?;
-    if d.state == "closed" {
+    if d.state == DropState::Closed {
         return Err(ApiError::conflict(
             "invalid_state",
             "a closed drop cannot change",
@@ -162,7 +163,7 @@ async fn pause(
     Manager(_): Manager,
     DropPath(id): DropPath,
 ) -> Result<Json<AdminDrop>, ApiError> {
-    let row = drop_store::transition(&st, id, &["active"], "paused").await?;
+    let row = drop_store::transition(&st, id, &[Active], Paused).await?;
     Ok(Json(view(&st, row).await?))
 }
 
@@ -171,7 +172,7 @@ async fn resume(
     Manager(_): Manager,
     DropPath(id): DropPath,
 ) -> Result<Json<AdminDrop>, ApiError> {
-    let row = drop_store::transition(&st, id, &["paused"], "active").await?;
+    let row = drop_store::transition(&st, id, &[Paused], Active).await?;
     Ok(Json(view(&st, row).await?))
 }
 
@@ -180,7 +181,7 @@ async fn close(
     Manager(_): Manager,
     DropPath(id): DropPath,
 ) -> Result<Json<AdminDrop>, ApiError> {
-    let row = drop_store::transition(&st, id, &["active", "paused"], "closed").await?;
+    let row = drop_store::transition(&st, id, &[Active, Paused], Closed).await?;
     Ok(Json(view(&st, row).await?))
 }
 

@@ -4,14 +4,16 @@
 use crate::error::ApiError;
 use crate::extract::{ApiJson, AuthUser, DropPath};
 use crate::limits::ClientIp;
+use crate::messages::{Position, ServerMsg};
 use crate::{drop_store, views, AppState};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use redis::AsyncCommands;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use vq_core::clock::rfc3339;
 use vq_core::domain::{DropId, Quantity, UserId};
 use vq_core::scripts::{JoinOutcome, PurchaseOutcome};
 
@@ -74,6 +76,14 @@ pub async fn join_or_peek(
     }
 }
 
+/// The HTTP queue answer: the WebSocket's position message plus `status: queued`.
+#[derive(Serialize)]
+struct Queued {
+    #[serde(flatten)]
+    msg: ServerMsg,
+    status: &'static str,
+}
+
 async fn place_body(st: &AppState, id: DropId, out: JoinOutcome) -> Result<Value, ApiError> {
     Ok(match out {
         JoinOutcome::Queued { rank, prequeue, .. } => {
@@ -84,9 +94,11 @@ async fn place_body(st: &AppState, id: DropId, out: JoinOutcome) -> Result<Value
                 .zcard(k.queue())
                 .query_async(&mut conn)
                 .await?;
-            let mut body = views::position(rank, rate.unwrap_or(1), qlen, prequeue);
-            body["status"] = json!("queued");
-            body
+            let pos = Position::new(rank, rate.unwrap_or(1), qlen, prequeue);
+            json!(Queued {
+                msg: ServerMsg::Position(pos),
+                status: "queued",
+            })
         }
         JoinOutcome::Admitted {
             token,
@@ -94,7 +106,7 @@ async fn place_body(st: &AppState, id: DropId, out: JoinOutcome) -> Result<Value
         } => json!({
             "status": "admitted",
             "token": token,
-            "expires_at": views::rfc3339(expires_at_ms),
+            "expires_at": rfc3339(expires_at_ms),
             "expires_at_ms": expires_at_ms,
         }),
         JoinOutcome::NotQueued => {

@@ -12,6 +12,7 @@ pub mod extract;
 pub mod health;
 pub mod hub;
 pub mod limits;
+pub mod messages;
 pub mod notifications;
 pub mod observe;
 pub mod orders;

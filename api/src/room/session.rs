@@ -1,19 +1,18 @@
 //! One buyer's socket in a waiting room: applies room-wide ticks and account-directed
 //! pushes from the hub, answers client messages, and re-reads the exact place now and then.
 
-use super::{admitted, error, ClientMsg, CLOSE_RECONNECT, CLOSE_TOO_BIG};
+use super::{ClientMsg, CLOSE_RECONNECT, CLOSE_TOO_BIG};
 use crate::drops::join_or_peek;
 use crate::error::ApiError;
 use crate::hub::{Direct, RoomEvent};
-use crate::views;
+use crate::messages::{Position, ServerMsg};
 use crate::AppState;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures::{SinkExt, StreamExt};
-use serde_json::{json, Value};
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
-use vq_core::domain::{DropId, UserId};
-use vq_core::scripts::JoinOutcome;
+use vq_core::domain::{AdmitStatus, DropId, DropState, UserId};
+use vq_core::scripts::{JoinOutcome, JoinReject};
 
 enum Place {
     /// Rank at the last exact read, and the admitted count at that moment.
@@ -33,7 +32,7 @@ pub(super) struct Session {
     rate: u64,
     queue_len: u64,
     last_sent: Option<u64>,
-    last_status: String,
+    last_status: Option<AdmitStatus>,
     last_push: Option<tokio::time::Instant>,
     push_every: Duration,
 }
@@ -54,7 +53,7 @@ impl Session {
             rate: 1,
             queue_len: 0,
             last_sent: None,
-            last_status: String::new(),
+            last_status: None,
             last_push: None,
             push_every,
         }
@@ -78,10 +77,10 @@ impl Session {
         }
         loop {
             for m in out.drain(..) {
-                if m["type"] == "position" {
+                if matches!(m, ServerMsg::Position(_)) {
                     metrics::counter!("vq_position_pushes_total").increment(1);
                 }
-                if tx.send(Message::Text(m.to_string().into())).await.is_err() {
+                if tx.send(Message::Text(m.to_json().into())).await.is_err() {
                     return;
                 }
             }
@@ -104,15 +103,15 @@ impl Session {
                 d = reg.direct.recv() => match d {
                     Some(Direct::Admitted { token, expires_at_ms, seq }) => {
                         self.place = Place::Admitted;
-                        out.push(admitted(&token, expires_at_ms, seq));
+                        out.push(ServerMsg::admitted(token, expires_at_ms, seq));
                         Flow::Continue
                     }
-                    Some(Direct::Notify(v)) => {
-                        out.push(v);
+                    Some(Direct::Notify(n)) => {
+                        out.push(ServerMsg::Notification(n));
                         Flow::Continue
                     }
                     Some(Direct::Expired) => {
-                        out.push(json!({ "type": "expired", "message": "your purchase window expired; join again to queue at the back" }));
+                        out.push(ServerMsg::expired());
                         Flow::Close(1000, "token expired")
                     }
                     None => Flow::Close(CLOSE_RECONNECT, "room closed; reconnect"),
@@ -120,7 +119,7 @@ impl Session {
                 m = rx.next() => match m {
                     Some(Ok(Message::Text(t))) => self.on_client(t.as_str(), &mut out).await,
                     Some(Ok(Message::Binary(_))) => {
-                        out.push(error("bad_message", "binary frames are not supported; send JSON text"));
+                        out.push(ServerMsg::error("bad_message", "binary frames are not supported; send JSON text"));
                         Flow::Continue
                     }
                     Some(Ok(Message::Close(_))) | None => return,
@@ -149,7 +148,7 @@ impl Session {
     }
 
     /// Adopts the outcome of an exact read (join script).
-    fn apply(&mut self, o: JoinOutcome, out: &mut Vec<Value>) -> Flow {
+    fn apply(&mut self, o: JoinOutcome, out: &mut Vec<ServerMsg>) -> Flow {
         match o {
             JoinOutcome::Queued {
                 rank,
@@ -171,30 +170,28 @@ impl Session {
                     matches!(self.place, Place::Admitted) && self.last_sent.is_some();
                 self.place = Place::Admitted;
                 if !was_admitted {
-                    out.push(admitted(&token, expires_at_ms, None));
+                    out.push(ServerMsg::admitted(token, expires_at_ms, None));
                 }
                 self.last_sent = Some(0);
                 Flow::Continue
             }
             JoinOutcome::NotQueued => Flow::Close(1000, "not in the queue"),
             JoinOutcome::Rejected(r) => {
-                let e = ApiError::Join(r);
-                let (code, reason) = match e {
-                    ApiError::Join(vq_core::scripts::JoinReject::SoldOut) => {
-                        ("sold_out", "sold out")
-                    }
-                    ApiError::Join(vq_core::scripts::JoinReject::Closed) => {
-                        ("closed", "drop closed")
-                    }
-                    _ => ("error", "cannot stay in the room"),
+                let (msg, reason) = match r {
+                    JoinReject::SoldOut => (ServerMsg::SoldOut, "sold out"),
+                    JoinReject::Closed => (ServerMsg::Closed, "drop closed"),
+                    other => (
+                        ServerMsg::error(ApiError::Join(other).code(), "cannot stay in the room"),
+                        "cannot stay in the room",
+                    ),
                 };
-                out.push(json!({ "type": code }));
+                out.push(msg);
                 Flow::Close(1000, reason)
             }
         }
     }
 
-    async fn resync(&mut self, out: &mut Vec<Value>) -> Flow {
+    async fn resync(&mut self, out: &mut Vec<ServerMsg>) -> Flow {
         match join_or_peek(&self.st, self.id, self.user, true).await {
             Ok(o) => {
                 let flow = self.apply(o, out);
@@ -229,23 +226,23 @@ impl Session {
     /// Sends the place just read exactly. Outside the pre-queue it carries `index`, the
     /// 0-based place in the drop's whole admission order (admitted so far + rank), which a
     /// client can compare with the `seq` of its admission to audit FIFO order.
-    fn push_position(&mut self, out: &mut Vec<Value>) {
+    fn push_position(&mut self, out: &mut Vec<ServerMsg>) {
         if let Some((ahead, pre)) = self.ahead(None) {
-            let mut m = views::position(ahead, self.rate, self.queue_len.max(ahead + 1), pre);
+            let mut m = Position::new(ahead, self.rate, self.queue_len.max(ahead + 1), pre);
             if let Place::Queued {
                 rank,
                 base,
                 prequeue: false,
             } = self.place
             {
-                m["index"] = json!(rank + base);
+                m.index = Some(rank + base);
             }
-            out.push(m);
+            out.push(ServerMsg::Position(m));
             self.last_sent = Some(ahead);
         }
     }
 
-    async fn on_event(&mut self, ev: RoomEvent, out: &mut Vec<Value>) -> Flow {
+    async fn on_event(&mut self, ev: RoomEvent, out: &mut Vec<ServerMsg>) -> Flow {
         match ev {
             RoomEvent::Tick {
                 admitted_total,
@@ -265,7 +262,7 @@ impl Session {
                     return Flow::Continue;
                 };
                 // The sale started: the shuffled pre-queue order is final, read the real place.
-                if prequeue && status != "not_started" {
+                if prequeue && status != AdmitStatus::NotStarted {
                     return self.resync(out).await;
                 }
                 // Our place was popped but the admitted message has not reached us yet
@@ -277,42 +274,45 @@ impl Session {
                     // Push a change, but not more often than the configured interval: with
                     // fast ticks, per-tick pushes to every socket would dominate the node's
                     // CPU while telling buyers nothing a human can read that fast.
-                    let changed = self.last_sent != Some(ahead) || self.last_status != status;
+                    let changed = self.last_sent != Some(ahead) || self.last_status != Some(status);
                     let due = self
                         .last_push
                         .is_none_or(|t| t.elapsed() >= self.push_every);
                     if changed && due {
-                        let mut m = views::position(ahead, self.rate, queue_len, pre);
-                        m["status"] = json!(status);
-                        m["ts_ms"] = json!(now);
-                        out.push(m);
+                        let mut m = Position::new(ahead, self.rate, queue_len, pre);
+                        m.status = Some(status);
+                        m.ts_ms = Some(now);
+                        out.push(ServerMsg::Position(m));
                         self.last_sent = Some(ahead);
-                        self.last_status = status;
+                        self.last_status = Some(status);
                         self.last_push = Some(tokio::time::Instant::now());
                     }
                 }
                 Flow::Continue
             }
             RoomEvent::SoldOut => {
-                out.push(json!({ "type": "sold_out" }));
+                out.push(ServerMsg::SoldOut);
                 Flow::Close(1000, "sold out")
             }
-            RoomEvent::State(s) if s == "closed" => {
-                out.push(json!({ "type": "closed" }));
+            RoomEvent::State(DropState::Closed) => {
+                out.push(ServerMsg::Closed);
                 Flow::Close(1000, "drop closed")
             }
-            RoomEvent::State(s) => {
-                let kind = if s == "paused" { "paused" } else { "resumed" };
-                out.push(json!({ "type": kind }));
+            RoomEvent::State(DropState::Paused) => {
+                out.push(ServerMsg::Paused);
+                Flow::Continue
+            }
+            RoomEvent::State(DropState::Active) => {
+                out.push(ServerMsg::Resumed);
                 Flow::Continue
             }
         }
     }
 
-    async fn on_client(&mut self, text: &str, out: &mut Vec<Value>) -> Flow {
+    async fn on_client(&mut self, text: &str, out: &mut Vec<ServerMsg>) -> Flow {
         match serde_json::from_str::<ClientMsg>(text) {
             Ok(ClientMsg::Ping) => {
-                out.push(json!({ "type": "pong" }));
+                out.push(ServerMsg::Pong);
                 Flow::Continue
             }
             Ok(ClientMsg::Status) => self.resync(out).await,
@@ -327,20 +327,20 @@ impl Session {
                 .await
                 {
                     Ok(_) => {
-                        out.push(json!({ "type": "left" }));
+                        out.push(ServerMsg::Left);
                         Flow::Close(1000, "left the queue")
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "leave failed");
-                        out.push(error("internal", "could not leave; try again"));
+                        out.push(ServerMsg::error("internal", "could not leave; try again"));
                         Flow::Continue
                     }
                 }
             }
             Err(e) => {
-                out.push(error(
+                out.push(ServerMsg::error(
                     "bad_message",
-                    &format!("expected {{\"type\": \"ping\" | \"status\" | \"leave\"}}: {e}"),
+                    format!("expected {{\"type\": \"ping\" | \"status\" | \"leave\"}}: {e}"),
                 ));
                 Flow::Continue
             }
