@@ -3,9 +3,6 @@
 //! then closes every WebSocket with "reconnect" and waits for them to drain.
 
 pub mod accounts;
-pub mod admin;
-pub mod drop_spec;
-pub mod drop_store;
 pub mod drops;
 pub mod error;
 pub mod extract;
@@ -16,47 +13,29 @@ pub mod messages;
 pub mod notifications;
 pub mod observe;
 pub mod orders;
-pub mod page;
-pub mod pages;
+pub mod pagination;
 pub mod products;
 pub mod room;
-pub mod stock;
-pub mod views;
+pub mod state;
+pub mod web;
 pub mod wishlist;
+
+/// `vq_api::stock` stays the path of the reconcile/rebuild commands.
+pub use drops::stock;
+pub use state::AppState;
 
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
 use error::ApiError;
-use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Duration;
 use vq_core::auth::JwtKeys;
-use vq_core::config::{Settings, Ws};
-use vq_core::{Clock, Keys, RedisConn, Scripts, Shutdown};
-
-/// Everything a handler needs; cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    pub redis: RedisConn,
-    pub db: PgPool,
-    pub scripts: Arc<Scripts>,
-    pub keys: Keys,
-    pub clock: Clock,
-    pub jwt: Arc<JwtKeys>,
-    pub hub: Arc<hub::Hub>,
-    pub ws: Ws,
-    pub orders: vq_core::config::Orders,
-    pub payments: Arc<dyn vq_worker::payment::PaymentProvider>,
-    pub shutdown: Shutdown,
-    /// `None` when no PII key is configured (the account routes then answer 503).
-    pub accounts: Option<Arc<accounts::Accounts>>,
-    pub limits: Arc<limits::Limiters>,
-}
+use vq_core::config::Settings;
+use vq_core::{Clock, Keys, Scripts, Shutdown};
 
 pub fn router(state: AppState, max_body: usize) -> Router {
     Router::new()
         .merge(accounts::router())
-        .merge(admin::router())
         .merge(drops::router())
         .merge(room::router())
         .merge(orders::router())
@@ -65,7 +44,7 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .merge(notifications::router())
         .merge(health::router())
         .merge(observe::router())
-        .merge(pages::router())
+        .merge(web::router())
         .fallback(|| async { ApiError::NotFound("not_found", "no such route".into()) })
         .method_not_allowed_fallback(|| async {
             ApiError::BadRequest {

@@ -2,7 +2,7 @@
 
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery, IdPath, Manager, PRODUCT};
-use crate::page::{paged, PageQuery, Paged};
+use crate::pagination::{paged, PageQuery, Paged};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -84,7 +84,7 @@ async fn list(
 struct ProductDetail {
     #[serde(flatten)]
     product: Product,
-    drops: Vec<crate::views::PublicDrop>,
+    drops: Vec<crate::drops::views::PublicDrop>,
 }
 
 async fn show(
@@ -92,10 +92,10 @@ async fn show(
     IdPath(id): IdPath<PRODUCT>,
 ) -> Result<Json<ProductDetail>, ApiError> {
     let product = load(&st, id).await?;
-    let rows = crate::drop_store::of_product(&st, id).await?;
+    let rows = crate::drops::store::of_product(&st, id).await?;
     let mut drops = Vec::with_capacity(rows.len());
     for d in &rows {
-        drops.push(crate::views::public(&st, d).await?);
+        drops.push(crate::drops::views::public(&st, d).await?);
     }
     Ok(Json(ProductDetail { product, drops }))
 }

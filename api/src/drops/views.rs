@@ -1,6 +1,6 @@
 //! Read models: a drop's live numbers from Redis, its phase, and JSON views.
 
-use crate::drop_store::DropRow;
+use crate::drops::store::DropRow;
 use crate::AppState;
 use chrono::{DateTime, Utc};
 use serde::Serialize;

@@ -1,11 +1,11 @@
 //! Drop manager API: create and configure drops; change the rate, pause, resume and close
 //! while live. Every route needs the manager role.
 
-use crate::drop_spec::{int, DropFields, DropSpec};
-use crate::drop_store::{self, DropRow, NewDrop};
+use crate::drops::spec::{int, DropFields, DropSpec};
+use crate::drops::store::{self, DropRow, NewDrop};
+use crate::drops::views::{self, LiveStats};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, DropPath, Manager};
-use crate::views::{self, LiveStats};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -99,7 +99,7 @@ async fn create(
         starts_at,
         product_id,
     };
-    let row = drop_store::create(&st, new).await?;
+    let row = store::create(&st, new).await?;
     tracing::info!(
         drop = row.id,
         stock = row.stock,
@@ -114,7 +114,7 @@ async fn show(
     Manager(_): Manager,
     DropPath(id): DropPath,
 ) -> Result<Json<AdminDrop>, ApiError> {
-    let d = drop_store::load(&st, id).await?;
+    let d = store::load(&st, id).await?;
     Ok(Json(view(&st, d).await?))
 }
 
@@ -124,7 +124,7 @@ async fn update(
     DropPath(id): DropPath,
     ApiJson(patch): ApiJson<DropFields>,
 ) -> Result<Json<AdminDrop>, ApiError> {
-    let mut d = drop_store::load(&st, id).await?;
+    let mut d = store::load(&st, id).await?;
     let mut c = Checker::default();
     let p = patch.parse(&mut c);
     c.finish().map_err(ApiError::Validation)?;
@@ -153,7 +153,7 @@ async fn update(
     d.max_holders = p.max_holders.unwrap_or(d.max_holders);
     d.token_ttl_s = p.token_ttl_s.unwrap_or(d.token_ttl_s);
     d.prequeue_s = p.prequeue_s.unwrap_or(d.prequeue_s);
-    let row = drop_store::save(&st, &d).await?;
+    let row = store::save(&st, &d).await?;
     tracing::info!(drop = row.id, rate = row.admission_rate, "drop updated");
     Ok(Json(view(&st, row).await?))
 }
@@ -163,7 +163,7 @@ async fn pause(
     Manager(_): Manager,
     DropPath(id): DropPath,
 ) -> Result<Json<AdminDrop>, ApiError> {
-    let row = drop_store::transition(&st, id, &[Active], Paused).await?;
+    let row = store::transition(&st, id, &[Active], Paused).await?;
     Ok(Json(view(&st, row).await?))
 }
 
@@ -172,7 +172,7 @@ async fn resume(
     Manager(_): Manager,
     DropPath(id): DropPath,
 ) -> Result<Json<AdminDrop>, ApiError> {
-    let row = drop_store::transition(&st, id, &[Paused], Active).await?;
+    let row = store::transition(&st, id, &[Paused], Active).await?;
     Ok(Json(view(&st, row).await?))
 }
 
@@ -181,22 +181,24 @@ async fn close(
     Manager(_): Manager,
     DropPath(id): DropPath,
 ) -> Result<Json<AdminDrop>, ApiError> {
-    let row = drop_store::transition(&st, id, &[Active, Paused], Closed).await?;
+    let row = store::transition(&st, id, &[Active, Paused], Closed).await?;
     Ok(Json(view(&st, row).await?))
 }
 
 async fn list(
     State(st): State<AppState>,
     Manager(_): Manager,
-    crate::extract::ApiQuery(q): crate::extract::ApiQuery<crate::page::PageQuery>,
-) -> Result<Json<crate::page::Paged<AdminDrop>>, ApiError> {
+    crate::extract::ApiQuery(q): crate::extract::ApiQuery<crate::pagination::PageQuery>,
+) -> Result<Json<crate::pagination::Paged<AdminDrop>>, ApiError> {
     let page = q.page()?;
-    let rows = drop_store::page(&st, page.before, page.limit + 1).await?;
+    let rows = store::page(&st, page.before, page.limit + 1).await?;
     let mut items = Vec::with_capacity(rows.len());
     for d in rows {
         items.push(view(&st, d).await?);
     }
-    Ok(Json(crate::page::paged(items, page.limit, |d| d.drop.id)))
+    Ok(Json(crate::pagination::paged(items, page.limit, |d| {
+        d.drop.id
+    })))
 }
 
 async fn remove(
@@ -204,6 +206,6 @@ async fn remove(
     Manager(_): Manager,
     DropPath(id): DropPath,
 ) -> Result<StatusCode, ApiError> {
-    drop_store::delete(&st, id).await?;
+    store::delete(&st, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -2,7 +2,7 @@
 //! PostgreSQL for a drop; `rebuild` restores a drop's Redis state from PostgreSQL after
 //! Redis lost its data, counting every unit PostgreSQL knows is out, so nothing oversells.
 
-use crate::drop_store::{load_from, mirror_to};
+use crate::drops::store::{load_from, mirror_to};
 use redis::AsyncCommands;
 use serde::Serialize;
 use sqlx::PgPool;

@@ -1,11 +1,12 @@
 //! Shopper HTTP API for one drop: details, the waiting room over plain HTTP (for clients
 //! without WebSockets, and the load tester), and the purchase.
 
+use crate::drops::{store, views};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, AuthUser, DropPath};
 use crate::limits::ClientIp;
 use crate::messages::{Position, ServerMsg};
-use crate::{drop_store, views, AppState};
+use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -27,22 +28,22 @@ pub fn router() -> Router<AppState> {
 
 async fn list(
     State(st): State<AppState>,
-    crate::extract::ApiQuery(q): crate::extract::ApiQuery<crate::page::PageQuery>,
-) -> Result<Json<crate::page::Paged<views::PublicDrop>>, ApiError> {
+    crate::extract::ApiQuery(q): crate::extract::ApiQuery<crate::pagination::PageQuery>,
+) -> Result<Json<crate::pagination::Paged<views::PublicDrop>>, ApiError> {
     let page = q.page()?;
-    let rows = drop_store::page(&st, page.before, page.limit + 1).await?;
+    let rows = store::page(&st, page.before, page.limit + 1).await?;
     let mut items = Vec::with_capacity(rows.len());
     for d in &rows {
         items.push(views::public(&st, d).await?);
     }
-    Ok(Json(crate::page::paged(items, page.limit, |d| d.id)))
+    Ok(Json(crate::pagination::paged(items, page.limit, |d| d.id)))
 }
 
 async fn show(
     State(st): State<AppState>,
     DropPath(id): DropPath,
 ) -> Result<Json<views::PublicDrop>, ApiError> {
-    let d = drop_store::load(&st, id).await?;
+    let d = store::load(&st, id).await?;
     Ok(Json(views::public(&st, &d).await?))
 }
 
