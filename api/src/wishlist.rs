@@ -2,7 +2,7 @@
 //! the product opens its waiting room (see vq_worker::notify).
 
 use crate::error::ApiError;
-use crate::extract::{ApiQuery, AuthUser, IdPath, PRODUCT};
+use crate::extract::{ApiQuery, AuthUser, ProductPath};
 use crate::pagination::{paged, PageQuery, Paged};
 use crate::AppState;
 use axum::extract::State;
@@ -57,7 +57,7 @@ async fn list(
 async fn upsert(
     State(st): State<AppState>,
     AuthUser(p): AuthUser,
-    IdPath(product): IdPath<PRODUCT>,
+    ProductPath(product): ProductPath,
     raw: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<Entry>), ApiError> {
     // The body is optional: an empty PUT just adds the product with defaults.
@@ -98,7 +98,7 @@ async fn upsert(
          RETURNING created_at, (xmax = 0) AS inserted",
     )
     .bind(p.user.0)
-    .bind(product)
+    .bind(product.get())
     .bind(&body.note)
     .bind(body.notify)
     .fetch_one(&st.db)
@@ -106,7 +106,7 @@ async fn upsert(
     let (note, notify): (String, bool) =
         sqlx::query_as("SELECT note, notify FROM wishlist WHERE user_id = $1 AND product_id = $2")
             .bind(p.user.0)
-            .bind(product)
+            .bind(product.get())
             .fetch_one(&st.db)
             .await?;
     let status = if inserted {
@@ -117,7 +117,7 @@ async fn upsert(
     Ok((
         status,
         Json(Entry {
-            product_id: product,
+            product_id: product.get(),
             product_name: name,
             note,
             notify,
@@ -130,11 +130,11 @@ async fn upsert(
 async fn remove(
     State(st): State<AppState>,
     AuthUser(p): AuthUser,
-    IdPath(product): IdPath<PRODUCT>,
+    ProductPath(product): ProductPath,
 ) -> Result<StatusCode, ApiError> {
     sqlx::query("DELETE FROM wishlist WHERE user_id = $1 AND product_id = $2")
         .bind(p.user.0)
-        .bind(product)
+        .bind(product.get())
         .execute(&st.db)
         .await?;
     Ok(StatusCode::NO_CONTENT)

@@ -1,7 +1,7 @@
 //! Drop manager API: create and configure drops; change the rate, pause, resume and close
 //! while live. Every route needs the manager role.
 
-use crate::drops::spec::{int, DropFields, DropSpec};
+use crate::drops::spec::{CreateDropBody, DropFields, DropPatch};
 use crate::drops::store::{self, DropRow, NewDrop};
 use crate::drops::views::{self, LiveStats};
 use crate::error::ApiError;
@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 use vq_core::domain::DropState::{Active, Closed, Paused};
-use vq_core::domain::{Checker, DropState, Phase, Stock};
+use vq_core::domain::{DropState, Phase, ProductId};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -54,51 +54,22 @@ async fn view(st: &AppState, d: DropRow) -> Result<AdminDrop, ApiError> {
 async fn create(
     State(st): State<AppState>,
     Manager(_): Manager,
-    ApiJson(spec): ApiJson<DropSpec>,
+    ApiJson(mut body): ApiJson<CreateDropBody>,
 ) -> Result<(StatusCode, Json<AdminDrop>), ApiError> {
-    let (product_id, stock, mut fields) = spec.split();
-    let mut c = Checker::default();
-    if let Some(pid) = product_id {
-        match crate::products::load(&st, pid).await {
-            Ok(p) => {
-                fields.product_name.get_or_insert(p.name);
-                fields.price_cents.get_or_insert(p.price_cents);
-            }
-            Err(ApiError::NotFound(..)) => {
-                c.0.insert("product_id".into(), "no such product".into());
-            }
-            Err(e) => return Err(e),
+    if let Some(pid) = body.product_id {
+        match ProductId::new(pid) {
+            Ok(pid) => match crate::products::load(&st, pid).await {
+                Ok(p) => {
+                    body.product_name.get_or_insert(p.name);
+                    body.price_cents.get_or_insert(p.price_cents);
+                }
+                Err(ApiError::NotFound(..)) => body.unknown_product = true,
+                Err(e) => return Err(e),
+            },
+            Err(_) => body.unknown_product = true,
         }
     }
-    for (field, present) in [
-        ("product_name", fields.product_name.is_some()),
-        ("starts_at", fields.starts_at.is_some()),
-        ("admission_rate", fields.admission_rate.is_some()),
-    ] {
-        if !present {
-            c.0.insert(field.into(), "is required".into());
-        }
-    }
-    let stock = c.req("stock", stock, int(Stock::new, Stock::get));
-    let p = fields.parse(&mut c);
-    c.finish().map_err(ApiError::Validation)?;
-    let (Some(product_name), Some(stock), Some(starts_at), Some(admission_rate)) =
-        (p.product_name, stock, p.starts_at, p.admission_rate)
-    else {
-        unreachable!("finish() reports every missing required field")
-    };
-    let new = NewDrop {
-        product_name,
-        price_cents: p.price_cents.unwrap_or(0),
-        stock,
-        per_user_limit: p.per_user_limit.unwrap_or(1),
-        admission_rate,
-        max_holders: p.max_holders.unwrap_or(1000),
-        token_ttl_s: p.token_ttl_s.unwrap_or(60),
-        prequeue_s: p.prequeue_s.unwrap_or(0),
-        starts_at,
-        product_id,
-    };
+    let new = NewDrop::try_from(body).map_err(ApiError::Validation)?;
     let row = store::create(&st, new).await?;
     tracing::info!(
         drop = row.id,
@@ -125,9 +96,7 @@ async fn update(
     ApiJson(patch): ApiJson<DropFields>,
 ) -> Result<Json<AdminDrop>, ApiError> {
     let mut d = store::load(&st, id).await?;
-    let mut c = Checker::default();
-    let p = patch.parse(&mut c);
-    c.finish().map_err(ApiError::Validation)?;
+    let p = DropPatch::try_from(patch).map_err(ApiError::Validation)?;
     if d.state == DropState::Closed {
         return Err(ApiError::conflict(
             "invalid_state",

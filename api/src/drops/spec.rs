@@ -1,5 +1,8 @@
-//! Request bodies of the drop manager API and their parsing into valid values.
+//! Request bodies of the drop manager API and their parsing into valid values: a body
+//! becomes a [`NewDrop`] or a [`DropPatch`] through `TryFrom`, which either yields every
+//! field valid or reports every field that is not.
 
+use super::store::NewDrop;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use vq_core::domain::*;
@@ -8,18 +11,21 @@ use vq_core::domain::*;
 /// Unknown fields are rejected.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct DropSpec {
+pub struct CreateDropBody {
     /// A catalog product; its name and price are the defaults for the drop.
-    product_id: Option<i64>,
+    pub product_id: Option<i64>,
     stock: Option<i64>,
-    product_name: Option<String>,
-    price_cents: Option<i64>,
+    pub product_name: Option<String>,
+    pub price_cents: Option<i64>,
     starts_at: Option<String>,
     per_user_limit: Option<i64>,
     admission_rate: Option<i64>,
     max_holders: Option<i64>,
     token_ttl_s: Option<i64>,
     prequeue_s: Option<i64>,
+    /// Set by the handler when `product_id` names no product.
+    #[serde(skip)]
+    pub unknown_product: bool,
 }
 
 /// Patch body: the fields a manager may change; the stock is fixed once a drop exists.
@@ -28,16 +34,16 @@ pub struct DropSpec {
 pub struct DropFields {
     pub product_name: Option<String>,
     pub price_cents: Option<i64>,
-    pub starts_at: Option<String>,
-    pub per_user_limit: Option<i64>,
-    pub admission_rate: Option<i64>,
-    pub max_holders: Option<i64>,
-    pub token_ttl_s: Option<i64>,
-    pub prequeue_s: Option<i64>,
+    starts_at: Option<String>,
+    per_user_limit: Option<i64>,
+    admission_rate: Option<i64>,
+    max_holders: Option<i64>,
+    token_ttl_s: Option<i64>,
+    prequeue_s: Option<i64>,
 }
 
-/// The fields after parsing; `None` where absent (or invalid: then the checker has it).
-pub struct Parsed {
+/// The fields of a patch after parsing; `None` where absent.
+pub struct DropPatch {
     pub product_name: Option<String>,
     pub price_cents: Option<i64>,
     pub starts_at: Option<DateTime<Utc>>,
@@ -48,26 +54,66 @@ pub struct Parsed {
     pub prequeue_s: Option<i32>,
 }
 
-impl DropSpec {
-    pub fn split(self) -> (Option<i64>, Option<i64>, DropFields) {
-        let f = DropFields {
-            product_name: self.product_name,
-            price_cents: self.price_cents,
-            starts_at: self.starts_at,
-            per_user_limit: self.per_user_limit,
-            admission_rate: self.admission_rate,
-            max_holders: self.max_holders,
-            token_ttl_s: self.token_ttl_s,
-            prequeue_s: self.prequeue_s,
-        };
-        (self.product_id, self.stock, f)
+impl TryFrom<CreateDropBody> for NewDrop {
+    type Error = FieldErrors;
+
+    fn try_from(b: CreateDropBody) -> Result<Self, FieldErrors> {
+        let mut c = Checker::default();
+        if b.unknown_product {
+            c.0.insert("product_id".into(), "no such product".into());
+        }
+        let stock = c.req("stock", b.stock, int(Stock::new, Stock::get));
+        let product_name = c.req("product_name", b.product_name, name);
+        let starts_at = c.req("starts_at", b.starts_at, time);
+        let rate = int(AdmissionRate::new, AdmissionRate::get);
+        let admission_rate = c.req("admission_rate", b.admission_rate, rate);
+        let rest = DropFields {
+            product_name: None,
+            price_cents: b.price_cents,
+            starts_at: None,
+            per_user_limit: b.per_user_limit,
+            admission_rate: None,
+            max_holders: b.max_holders,
+            token_ttl_s: b.token_ttl_s,
+            prequeue_s: b.prequeue_s,
+        }
+        .parse(&mut c);
+        match (product_name, stock, starts_at, admission_rate) {
+            (Some(product_name), Some(stock), Some(starts_at), Some(admission_rate))
+                if c.0.is_empty() =>
+            {
+                Ok(NewDrop {
+                    product_name,
+                    price_cents: rest.price_cents.unwrap_or(0),
+                    stock,
+                    per_user_limit: rest.per_user_limit.unwrap_or(1),
+                    admission_rate,
+                    max_holders: rest.max_holders.unwrap_or(1000),
+                    token_ttl_s: rest.token_ttl_s.unwrap_or(60),
+                    prequeue_s: rest.prequeue_s.unwrap_or(0),
+                    starts_at,
+                    product_id: b.product_id,
+                })
+            }
+            _ => Err(c.0),
+        }
+    }
+}
+
+impl TryFrom<DropFields> for DropPatch {
+    type Error = FieldErrors;
+
+    fn try_from(f: DropFields) -> Result<Self, FieldErrors> {
+        let mut c = Checker::default();
+        let p = f.parse(&mut c);
+        c.finish().map(|()| p)
     }
 }
 
 impl DropFields {
     /// Parses every present field, recording each rule broken in `c`.
-    pub fn parse(self, c: &mut Checker) -> Parsed {
-        Parsed {
+    fn parse(self, c: &mut Checker) -> DropPatch {
+        DropPatch {
             product_name: c.opt("product_name", self.product_name, name),
             price_cents: c.opt("price_cents", self.price_cents, price),
             starts_at: c.opt("starts_at", self.starts_at, time),
@@ -110,7 +156,7 @@ fn name(s: String) -> Result<String, Invalid> {
     ProductName::parse(&s).map(|n| n.as_str().to_owned())
 }
 
-pub fn int<T>(
+fn int<T>(
     new: fn(u32) -> Result<T, Invalid>,
     get: fn(T) -> u32,
 ) -> impl FnOnce(i64) -> Result<i32, Invalid> {

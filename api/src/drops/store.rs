@@ -9,7 +9,7 @@ use redis::AsyncCommands;
 use serde::Serialize;
 use serde_json::json;
 use sqlx::FromRow;
-use vq_core::domain::{DropEvent, DropId, DropState};
+use vq_core::domain::{DropEvent, DropId, DropState, ProductId};
 use vq_core::{Keys, RedisConn};
 
 #[derive(Debug, Clone, Serialize, FromRow)]
@@ -208,11 +208,11 @@ pub async fn page(st: &AppState, before: i64, limit: i64) -> Result<Vec<DropRow>
     .await?)
 }
 
-pub async fn of_product(st: &AppState, product: i64) -> Result<Vec<DropRow>, ApiError> {
+pub async fn of_product(st: &AppState, product: ProductId) -> Result<Vec<DropRow>, ApiError> {
     Ok(sqlx::query_as::<_, DropRow>(&format!(
         "SELECT {COLUMNS} FROM drops WHERE product_id = $1 ORDER BY id DESC LIMIT 50"
     ))
-    .bind(product)
+    .bind(product.get())
     .fetch_all(&st.db)
     .await?)
 }
