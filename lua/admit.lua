@@ -21,6 +21,8 @@ status: ok | no_drop | paused | closed | not_started | sold_out
 Publishes a JSON "tick" event on KEYS[11] (one per call) for the api nodes:
 {type, now, status, admitted_total, queue_len, rate, live, remaining, admitted?: list of [user, token, expires_ms, seq],
  expired?: list of user}
+That is vq_core::domain::DropEvent::Tick (core/src/domain/event.rs); core/tests/lua/events.rs
+parses this script's actual message as that type, so keep the two in step.
 ]]
 local function now_ms()
   if ARGV[1] ~= '' then return tonumber(ARGV[1]) end

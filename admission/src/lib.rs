@@ -8,7 +8,7 @@ use rand::RngCore;
 use redis::AsyncCommands;
 use std::sync::Arc;
 use std::time::Duration;
-use vq_core::domain::DropId;
+use vq_core::domain::{AdmitStatus, DropId};
 use vq_core::scripts::AdmitOutcome;
 use vq_core::{Clock, Keys, RedisConn, Scripts, Shutdown};
 
@@ -62,7 +62,8 @@ impl Admitter {
                 .record(started.elapsed().as_secs_f64());
             metrics::counter!("vq_admission_ticks_total").increment(1);
             admitted += out.admitted.len() as u64;
-            if out.status == "closed" || out.status == "no_drop" {
+            let status = out.status.parse::<AdmitStatus>();
+            if status.is_ok_and(AdmitStatus::is_final) {
                 let _: () = self.conn.srem(self.keys.active_drops(), raw).await?;
             }
         }

@@ -9,7 +9,7 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
 use vq_core::auth::{Claims, Principal, Role};
-use vq_core::domain::DropId;
+use vq_core::domain::{DropId, ProductId};
 
 /// `Json<T>` whose rejections are API errors.
 pub struct ApiJson<T>(pub T);
@@ -85,6 +85,20 @@ impl<S: Send + Sync, const W: u8> FromRequestParts<S> for IdPath<W> {
             Ok(id) if id > 0 => Ok(IdPath(id)),
             _ => Err(missing()),
         }
+    }
+}
+
+/// The `{id}` path segment as a product id; anything else is an unknown product.
+pub struct ProductPath(pub ProductId);
+
+impl<S: Send + Sync> FromRequestParts<S> for ProductPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let IdPath(id) = IdPath::<PRODUCT>::from_request_parts(parts, state).await?;
+        ProductId::new(id)
+            .map(ProductPath)
+            .map_err(|_| ApiError::NotFound("product_not_found", "no such product".into()))
     }
 }
 

@@ -3,20 +3,22 @@
 //! position updates cost O(1) Redis work per node per tick, however many buyers wait here.
 
 use futures::StreamExt;
-use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
-use vq_core::domain::{DropId, UserId};
+use vq_core::domain::{
+    AccountEvent, AdmitStatus, AdmittedBuyer, DropEvent, DropId, DropState, Notification, Tick,
+    UserId,
+};
 use vq_core::{Keys, Shutdown};
 
 /// What every buyer in a room hears.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RoomEvent {
     Tick {
-        status: String,
+        status: AdmitStatus,
         admitted_total: u64,
         queue_len: u64,
         rate: u64,
@@ -24,7 +26,7 @@ pub enum RoomEvent {
         now: i64,
     },
     SoldOut,
-    State(String),
+    State(DropState),
 }
 
 /// What only one account hears.
@@ -36,34 +38,8 @@ pub enum Direct {
         seq: Option<u64>,
     },
     Expired,
-    /// An account-level notification, pushed as is to every open socket of the account.
-    Notify(serde_json::Value),
-}
-
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum Wire {
-    Tick {
-        status: String,
-        admitted_total: u64,
-        queue_len: u64,
-        rate: u64,
-        now: i64,
-        #[serde(default)]
-        live: u64,
-        #[serde(default)]
-        remaining: i64,
-        #[serde(default)]
-        admitted: Vec<(String, String, i64, u64)>,
-        #[serde(default)]
-        expired: Vec<String>,
-    },
-    SoldOut {},
-    State {
-        state: String,
-    },
-    /// Stock came back (cancel, failed payment, expiry, return): rooms need no action.
-    Restock {},
+    /// An account-level notification, pushed to every open socket of the account.
+    Notify(Notification),
 }
 
 type Senders = HashMap<u64, (DropId, mpsc::UnboundedSender<Direct>)>;
@@ -152,22 +128,17 @@ impl Hub {
         }
     }
 
-    /// Handles one message of the account-events channel: `{"users": [...], ...}`.
+    /// Handles one message of the account-events channel.
     pub fn dispatch_users(&self, payload: &[u8]) {
-        let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(payload) else {
-            tracing::warn!("unreadable account event");
-            return;
-        };
-        let users = v.as_object_mut().and_then(|o| o.remove("users"));
-        for user in users
-            .as_ref()
-            .and_then(|u| u.as_array())
-            .into_iter()
-            .flatten()
-        {
-            if let Some(user) = user.as_str() {
-                self.tell(None, user, Direct::Notify(v.clone()));
+        let AccountEvent::Notification { note, users } = match serde_json::from_slice(payload) {
+            Ok(ev) => ev,
+            Err(e) => {
+                tracing::warn!(error = %e, "unreadable account event");
+                return;
             }
+        };
+        for user in &users {
+            self.tell(None, user, Direct::Notify(note.clone()));
         }
     }
 
@@ -179,61 +150,43 @@ impl Hub {
 
     /// Handles one event message published on a drop's channel.
     pub fn dispatch(&self, drop: DropId, payload: &[u8]) {
-        let wire: Wire = match serde_json::from_slice(payload) {
-            Ok(w) => w,
-            Err(e) => {
-                tracing::warn!(error = %e, "unreadable drop event");
-                return;
-            }
-        };
-        match wire {
-            Wire::Tick {
-                status,
-                admitted_total,
-                queue_len,
-                rate,
-                now,
-                live,
-                remaining,
-                admitted,
-                expired,
-            } => {
-                let d = drop.get().to_string();
-                metrics::gauge!("vq_drop_queue_length", "drop" => d.clone()).set(queue_len as f64);
-                metrics::gauge!("vq_drop_admitted", "drop" => d.clone()).set(admitted_total as f64);
-                metrics::gauge!("vq_drop_tokens_live", "drop" => d.clone()).set(live as f64);
-                metrics::gauge!("vq_drop_remaining", "drop" => d.clone()).set(remaining as f64);
-                metrics::counter!("vq_tokens_issued_total", "drop" => d.clone())
-                    .increment(admitted.len() as u64);
-                metrics::counter!("vq_tokens_expired_total", "drop" => d)
-                    .increment(expired.len() as u64);
-                for (user, token, expires_at_ms, seq) in admitted {
-                    let seq = Some(seq);
-                    let msg = Direct::Admitted {
-                        token,
-                        expires_at_ms,
-                        seq,
-                    };
-                    self.tell(Some(drop), &user, msg);
-                }
-                for user in expired {
-                    self.tell(Some(drop), &user, Direct::Expired);
-                }
-                self.broadcast(
-                    drop,
-                    RoomEvent::Tick {
-                        status,
-                        admitted_total,
-                        queue_len,
-                        rate,
-                        now,
-                    },
-                );
-            }
-            Wire::SoldOut {} => self.broadcast(drop, RoomEvent::SoldOut),
-            Wire::State { state } => self.broadcast(drop, RoomEvent::State(state)),
-            Wire::Restock {} => {}
+        match serde_json::from_slice(payload) {
+            Ok(DropEvent::Tick(t)) => self.on_tick(drop, t),
+            Ok(DropEvent::SoldOut { .. }) => self.broadcast(drop, RoomEvent::SoldOut),
+            Ok(DropEvent::State { state }) => self.broadcast(drop, RoomEvent::State(state)),
+            Ok(DropEvent::Restock { .. }) => {}
+            Err(e) => tracing::warn!(error = %e, "unreadable drop event"),
         }
+    }
+
+    fn on_tick(&self, drop: DropId, t: Tick) {
+        let d = drop.get().to_string();
+        metrics::gauge!("vq_drop_queue_length", "drop" => d.clone()).set(t.queue_len as f64);
+        metrics::gauge!("vq_drop_admitted", "drop" => d.clone()).set(t.admitted_total as f64);
+        metrics::gauge!("vq_drop_tokens_live", "drop" => d.clone()).set(t.live as f64);
+        metrics::gauge!("vq_drop_remaining", "drop" => d.clone()).set(t.remaining as f64);
+        metrics::counter!("vq_tokens_issued_total", "drop" => d.clone())
+            .increment(t.admitted.len() as u64);
+        metrics::counter!("vq_tokens_expired_total", "drop" => d).increment(t.expired.len() as u64);
+        for AdmittedBuyer(user, token, expires_at_ms, seq) in t.admitted {
+            let msg = Direct::Admitted {
+                token,
+                expires_at_ms,
+                seq: Some(seq),
+            };
+            self.tell(Some(drop), &user, msg);
+        }
+        for user in t.expired {
+            self.tell(Some(drop), &user, Direct::Expired);
+        }
+        let ev = RoomEvent::Tick {
+            status: t.status,
+            admitted_total: t.admitted_total,
+            queue_len: t.queue_len,
+            rate: t.rate,
+            now: t.now,
+        };
+        self.broadcast(drop, ev);
     }
 
     /// Listens to every drop's channel until shutdown, reconnecting after Redis errors (to

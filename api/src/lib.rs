@@ -8,58 +8,37 @@
 //! operator commands (reconcile, rebuild, create-manager) found here.
 
 pub mod accounts;
-pub mod admin;
-pub mod drop_spec;
-pub mod drop_store;
 pub mod drops;
 pub mod error;
 pub mod extract;
 pub mod health;
 pub mod hub;
 pub mod limits;
+pub mod messages;
 pub mod notifications;
 pub mod observe;
 pub mod orders;
-pub mod page;
-pub mod pages;
+pub mod pagination;
 pub mod products;
 pub mod room;
-pub mod stock;
-pub mod views;
+pub mod state;
+pub mod web;
 pub mod wishlist;
+
+/// `vq_api::stock` stays the path of the reconcile/rebuild commands.
+pub use drops::stock;
+pub use state::AppState;
 
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
 use error::ApiError;
-use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use vq_core::auth::JwtKeys;
-use vq_core::config::{Settings, Ws};
+use vq_core::config::Settings;
+use sqlx::PgPool;
 use vq_core::{Clock, Keys, RedisConn, Scripts, Shutdown};
-
-/// Everything a handler needs; cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    pub redis: RedisConn,
-    pub db: PgPool,
-    pub scripts: Arc<Scripts>,
-    pub keys: Keys,
-    pub clock: Clock,
-    pub jwt: Arc<JwtKeys>,
-    pub hub: Arc<hub::Hub>,
-    pub ws: Ws,
-    pub orders: vq_core::config::Orders,
-    pub payments: Arc<dyn vq_orders::payment::PaymentProvider>,
-    pub shutdown: Shutdown,
-    /// `None` when no PII key is configured (the account routes then answer 503).
-    pub accounts: Option<Arc<accounts::Accounts>>,
-    pub limits: Arc<limits::Limiters>,
-    /// Keeps the api's drain open while this clone lives (see `Drain`).
-    #[allow(dead_code)] // held, never read: dropping the last clone is the signal
-    pub(crate) drain: Drain,
-}
 
 /// One clone of the drain's sender rides in every `AppState`; a WebSocket session owns its
 /// state for its whole life, so once the HTTP server has stopped, the drain's receiver sees
@@ -70,7 +49,6 @@ pub(crate) struct Drain(#[allow(dead_code)] Option<mpsc::Sender<()>>);
 pub fn router(state: AppState, max_body: usize) -> Router {
     Router::new()
         .merge(accounts::router())
-        .merge(admin::router())
         .merge(drops::router())
         .merge(room::router())
         .merge(orders::router())
@@ -79,7 +57,7 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .merge(notifications::router())
         .merge(health::router())
         .merge(observe::router())
-        .merge(pages::router())
+        .merge(web::router())
         .fallback(|| async { ApiError::NotFound("not_found", "no such route".into()) })
         .method_not_allowed_fallback(|| async {
             ApiError::BadRequest {

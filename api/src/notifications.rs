@@ -2,7 +2,7 @@
 
 use crate::error::ApiError;
 use crate::extract::{ApiQuery, AuthUser};
-use crate::page::{paged, PageQuery, Paged};
+use crate::pagination::{paged, PageQuery, Paged};
 use crate::AppState;
 use axum::extract::State;
 use axum::routing::get;

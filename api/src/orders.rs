@@ -3,7 +3,7 @@
 
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery, AuthUser, IdPath, ORDER};
-use crate::page::{paged, PageQuery, Paged};
+use crate::pagination::{paged, PageQuery, Paged};
 use crate::AppState;
 use axum::extract::State;
 use axum::routing::{get, post};

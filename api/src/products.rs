@@ -1,8 +1,8 @@
 //! The catalog: products (manager CRUD, public list and detail with their drops).
 
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiQuery, IdPath, Manager, PRODUCT};
-use crate::page::{paged, PageQuery, Paged};
+use crate::extract::{ApiJson, ApiQuery, Manager, ProductPath};
+use crate::pagination::{paged, PageQuery, Paged};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use vq_core::domain::{Checker, Invalid, PriceCents, ProductName};
+use vq_core::domain::{Checker, FieldErrors, Invalid, PriceCents, ProductId, ProductName};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -42,6 +42,32 @@ struct ProductBody {
     price_cents: Option<i64>,
 }
 
+/// A valid create body.
+struct NewProduct {
+    name: String,
+    description: String,
+    price: i64,
+}
+
+impl TryFrom<ProductBody> for NewProduct {
+    type Error = FieldErrors;
+
+    fn try_from(b: ProductBody) -> Result<Self, FieldErrors> {
+        let mut c = Checker::default();
+        let name = c.req("name", b.name, name);
+        let description = c.opt("description", b.description, description);
+        let price = c.req("price_cents", b.price_cents, price);
+        match (name, price) {
+            (Some(name), Some(price)) if c.0.is_empty() => Ok(NewProduct {
+                name,
+                description: description.unwrap_or_default(),
+                price,
+            }),
+            _ => Err(c.0),
+        }
+    }
+}
+
 fn description(s: String) -> Result<String, Invalid> {
     if s.chars().count() > 5000 {
         return Err(Invalid("must be at most 5000 characters".into()));
@@ -57,9 +83,9 @@ fn price(v: i64) -> Result<i64, Invalid> {
     PriceCents::new(v).map(PriceCents::get)
 }
 
-pub async fn load(st: &AppState, id: i64) -> Result<Product, ApiError> {
+pub async fn load(st: &AppState, id: ProductId) -> Result<Product, ApiError> {
     sqlx::query_as::<_, Product>(&format!("SELECT {COLUMNS} FROM products WHERE id = $1"))
-        .bind(id)
+        .bind(id.get())
         .fetch_optional(&st.db)
         .await?
         .ok_or_else(|| ApiError::NotFound("product_not_found", "no such product".into()))
@@ -84,18 +110,18 @@ async fn list(
 struct ProductDetail {
     #[serde(flatten)]
     product: Product,
-    drops: Vec<crate::views::PublicDrop>,
+    drops: Vec<crate::drops::views::PublicDrop>,
 }
 
 async fn show(
     State(st): State<AppState>,
-    IdPath(id): IdPath<PRODUCT>,
+    ProductPath(id): ProductPath,
 ) -> Result<Json<ProductDetail>, ApiError> {
     let product = load(&st, id).await?;
-    let rows = crate::drop_store::of_product(&st, id).await?;
+    let rows = crate::drops::store::of_product(&st, id).await?;
     let mut drops = Vec::with_capacity(rows.len());
     for d in &rows {
-        drops.push(crate::views::public(&st, d).await?);
+        drops.push(crate::drops::views::public(&st, d).await?);
     }
     Ok(Json(ProductDetail { product, drops }))
 }
@@ -105,19 +131,16 @@ async fn create(
     Manager(_): Manager,
     ApiJson(b): ApiJson<ProductBody>,
 ) -> Result<(StatusCode, Json<Product>), ApiError> {
-    let mut c = Checker::default();
-    let name = c.req("name", b.name, name);
-    let description = c.opt("description", b.description, description);
-    let price = c.req("price_cents", b.price_cents, price);
-    c.finish().map_err(ApiError::Validation)?;
-    let (Some(name), Some(price)) = (name, price) else {
-        unreachable!("finish() reports missing required fields")
-    };
+    let NewProduct {
+        name,
+        description,
+        price,
+    } = NewProduct::try_from(b).map_err(ApiError::Validation)?;
     let p = sqlx::query_as::<_, Product>(&format!(
         "INSERT INTO products (name, description, price_cents) VALUES ($1, $2, $3) RETURNING {COLUMNS}"
     ))
     .bind(name)
-    .bind(description.unwrap_or_default())
+    .bind(description)
     .bind(price)
     .fetch_one(&st.db)
     .await?;
@@ -127,7 +150,7 @@ async fn create(
 async fn update(
     State(st): State<AppState>,
     Manager(_): Manager,
-    IdPath(id): IdPath<PRODUCT>,
+    ProductPath(id): ProductPath,
     ApiJson(b): ApiJson<ProductBody>,
 ) -> Result<Json<Product>, ApiError> {
     let mut c = Checker::default();
@@ -140,7 +163,7 @@ async fn update(
         "UPDATE products SET name = COALESCE($2, name), description = COALESCE($3, description), \
          price_cents = COALESCE($4, price_cents), updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
     ))
-    .bind(id)
+    .bind(id.get())
     .bind(name)
     .bind(description)
     .bind(price)
@@ -153,11 +176,11 @@ async fn update(
 async fn remove(
     State(st): State<AppState>,
     Manager(_): Manager,
-    IdPath(id): IdPath<PRODUCT>,
+    ProductPath(id): ProductPath,
 ) -> Result<StatusCode, ApiError> {
     load(&st, id).await?;
     let drops: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM drops WHERE product_id = $1")
-        .bind(id)
+        .bind(id.get())
         .fetch_one(&st.db)
         .await?;
     if drops > 0 {
@@ -168,7 +191,7 @@ async fn remove(
         ));
     }
     sqlx::query("DELETE FROM products WHERE id = $1")
-        .bind(id)
+        .bind(id.get())
         .execute(&st.db)
         .await?;
     Ok(StatusCode::NO_CONTENT)

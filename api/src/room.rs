@@ -11,7 +11,6 @@ use crate::drops::join_or_peek;
 use crate::error::ApiError;
 use crate::extract::{AuthUser, DropPath};
 use crate::limits::ClientIp;
-use crate::views::rfc3339;
 use crate::AppState;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
@@ -21,7 +20,6 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
-use serde_json::{json, Value};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/drops/{id}/room", get(upgrade))
@@ -70,19 +68,4 @@ pub(crate) enum ClientMsg {
     Ping,
     Status,
     Leave,
-}
-
-/// `seq` is the buyer's 1-based admission number when known (it is, when pushed by a tick).
-pub(crate) fn admitted(token: &str, expires_at_ms: i64, seq: Option<u64>) -> Value {
-    json!({
-        "type": "admitted",
-        "seq": seq,
-        "token": token,
-        "expires_at": rfc3339(expires_at_ms),
-        "expires_at_ms": expires_at_ms,
-    })
-}
-
-pub(crate) fn error(code: &str, message: &str) -> Value {
-    json!({ "type": "error", "code": code, "message": message })
 }

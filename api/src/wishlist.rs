@@ -2,8 +2,8 @@
 //! the product opens its waiting room (see vq_orders::notify).
 
 use crate::error::ApiError;
-use crate::extract::{ApiQuery, AuthUser, IdPath, PRODUCT};
-use crate::page::{paged, PageQuery, Paged};
+use crate::extract::{ApiQuery, AuthUser, ProductPath};
+use crate::pagination::{paged, PageQuery, Paged};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -53,43 +53,49 @@ async fn list(
     Ok(Json(paged(rows, page.limit, |e| e.product_id)))
 }
 
+/// The body is optional: an empty PUT just adds the product with defaults.
+impl TryFrom<axum::body::Bytes> for Body {
+    type Error = ApiError;
+
+    fn try_from(raw: axum::body::Bytes) -> Result<Self, ApiError> {
+        if raw.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Body {
+                note: None,
+                notify: None,
+            });
+        }
+        let body: Body = serde_json::from_slice(&raw).map_err(|e| {
+            let malformed = e.is_syntax() || e.is_eof();
+            ApiError::BadRequest {
+                status: if malformed {
+                    StatusCode::BAD_REQUEST
+                } else {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                },
+                code: if malformed {
+                    "malformed_json"
+                } else {
+                    "invalid_body"
+                },
+                message: e.to_string(),
+            }
+        })?;
+        if body.note.as_ref().is_some_and(|n| n.chars().count() > 500) {
+            let why = "must be at most 500 characters".to_string();
+            return Err(ApiError::Validation([("note".to_string(), why)].into()));
+        }
+        Ok(body)
+    }
+}
+
 /// Adds the product (201) or updates the entry (200).
 async fn upsert(
     State(st): State<AppState>,
     AuthUser(p): AuthUser,
-    IdPath(product): IdPath<PRODUCT>,
+    ProductPath(product): ProductPath,
     raw: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<Entry>), ApiError> {
-    // The body is optional: an empty PUT just adds the product with defaults.
-    let body: Body = if raw.iter().all(u8::is_ascii_whitespace) {
-        Body {
-            note: None,
-            notify: None,
-        }
-    } else {
-        serde_json::from_slice(&raw).map_err(|e| ApiError::BadRequest {
-            status: if e.is_syntax() || e.is_eof() {
-                StatusCode::BAD_REQUEST
-            } else {
-                StatusCode::UNPROCESSABLE_ENTITY
-            },
-            code: if e.is_syntax() || e.is_eof() {
-                "malformed_json"
-            } else {
-                "invalid_body"
-            },
-            message: e.to_string(),
-        })?
-    };
-    if body.note.as_ref().is_some_and(|n| n.chars().count() > 500) {
-        return Err(ApiError::Validation(
-            [(
-                "note".to_string(),
-                "must be at most 500 characters".to_string(),
-            )]
-            .into(),
-        ));
-    }
+    let body = Body::try_from(raw)?;
     let name = crate::products::load(&st, product).await?.name;
     let (created_at, inserted): (DateTime<Utc>, bool) = sqlx::query_as(
         "INSERT INTO wishlist (user_id, product_id, note, notify) VALUES ($1, $2, COALESCE($3, ''), COALESCE($4, TRUE)) \
@@ -98,7 +104,7 @@ async fn upsert(
          RETURNING created_at, (xmax = 0) AS inserted",
     )
     .bind(p.user.0)
-    .bind(product)
+    .bind(product.get())
     .bind(&body.note)
     .bind(body.notify)
     .fetch_one(&st.db)
@@ -106,7 +112,7 @@ async fn upsert(
     let (note, notify): (String, bool) =
         sqlx::query_as("SELECT note, notify FROM wishlist WHERE user_id = $1 AND product_id = $2")
             .bind(p.user.0)
-            .bind(product)
+            .bind(product.get())
             .fetch_one(&st.db)
             .await?;
     let status = if inserted {
@@ -117,7 +123,7 @@ async fn upsert(
     Ok((
         status,
         Json(Entry {
-            product_id: product,
+            product_id: product.get(),
             product_name: name,
             note,
             notify,
@@ -130,11 +136,11 @@ async fn upsert(
 async fn remove(
     State(st): State<AppState>,
     AuthUser(p): AuthUser,
-    IdPath(product): IdPath<PRODUCT>,
+    ProductPath(product): ProductPath,
 ) -> Result<StatusCode, ApiError> {
     sqlx::query("DELETE FROM wishlist WHERE user_id = $1 AND product_id = $2")
         .bind(p.user.0)
-        .bind(product)
+        .bind(product.get())
         .execute(&st.db)
         .await?;
     Ok(StatusCode::NO_CONTENT)

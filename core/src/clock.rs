@@ -49,3 +49,13 @@ impl Clock {
         }
     }
 }
+
+/// A millisecond timestamp as clients see it: RFC 3339 in UTC with milliseconds
+/// (empty if out of range).
+pub fn rfc3339(ms: i64) -> String {
+    use chrono::{TimeZone, Utc};
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}

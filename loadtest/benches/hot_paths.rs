@@ -8,6 +8,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 use vq_api::hub::{Hub, Registration};
+use vq_api::messages::{Position, ServerMsg};
 use vq_core::auth::{JwtKeys, Role};
 use vq_core::config::Secret;
 use vq_core::domain::{DropId, UserId};
@@ -88,9 +89,7 @@ fn hub(c: &mut Criterion) {
                     } = ev
                     {
                         let ahead = (i as u64).saturating_sub(admitted_total);
-                        bytes += vq_api::views::position(ahead, rate, queue_len, false)
-                            .to_string()
-                            .len();
+                        bytes += position(ahead, rate, queue_len).to_json().len();
                     }
                 }
             }
@@ -107,13 +106,17 @@ fn hub(c: &mut Criterion) {
     });
 }
 
+fn position(ahead: u64, rate: u64, queue_len: u64) -> ServerMsg {
+    ServerMsg::Position(Position::new(ahead, rate, queue_len, false))
+}
+
 fn drop_reg(r: Registration) {
     drop(r)
 }
 
 fn small(c: &mut Criterion) {
     c.bench_function("views/position_json_to_string", |b| {
-        b.iter(|| vq_api::views::position(black_box(12_345), 2000, 19_000, false).to_string())
+        b.iter(|| position(black_box(12_345), 2000, 19_000).to_json())
     });
     let keys = JwtKeys::new(&Secret::new("bench-secret"));
     let token = keys.issue(UserId(uuid::Uuid::new_v4()), Role::Shopper, 3600);

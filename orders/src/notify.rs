@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use redis::AsyncCommands;
 use sqlx::PgPool;
+use vq_core::domain::{AccountEvent, DropState, Notification};
 use vq_core::{Keys, RedisConn};
 
 /// Creates notifications for every drop whose pre-queue opened by `at`; returns how many.
@@ -18,10 +19,11 @@ pub async fn prequeue_opened(
     let drops: Vec<(i64, String)> = sqlx::query_as(
         "UPDATE drops SET prequeue_notified_at = $1 WHERE id IN ( \
            SELECT id FROM drops WHERE prequeue_notified_at IS NULL AND product_id IS NOT NULL \
-           AND state <> 'closed' AND starts_at - make_interval(secs => prequeue_s) <= $1 \
+           AND state <> $2 AND starts_at - make_interval(secs => prequeue_s) <= $1 \
            FOR UPDATE SKIP LOCKED) RETURNING id, product_name",
     )
     .bind(at)
+    .bind(DropState::Closed)
     .fetch_all(db)
     .await?;
     let mut total = 0;
@@ -40,14 +42,17 @@ pub async fn prequeue_opened(
         .await?;
         total += users.len() as u64;
         for chunk in users.chunks(500) {
-            let event = serde_json::json!({
-                "type": "notification",
-                "kind": "prequeue_open",
-                "drop_id": drop_id,
-                "message": message,
-                "users": chunk,
-            });
-            let _: () = redis.publish(keys.user_events(), event.to_string()).await?;
+            let event = AccountEvent::Notification {
+                note: Notification {
+                    kind: "prequeue_open".into(),
+                    drop_id,
+                    message: message.clone(),
+                },
+                users: chunk.iter().map(|u| u.to_string()).collect(),
+            };
+            let _: () = redis
+                .publish(keys.user_events(), serde_json::to_string(&event)?)
+                .await?;
         }
     }
     Ok(total)

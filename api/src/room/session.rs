@@ -1,18 +1,19 @@
 //! One buyer's socket in a waiting room: applies room-wide ticks and account-directed
 //! pushes from the hub, answers client messages, and re-reads the exact place now and then.
 
-use super::{admitted, error, ClientMsg, CLOSE_RECONNECT, CLOSE_TOO_BIG};
-use crate::drops::join_or_peek;
-use crate::error::ApiError;
-use crate::hub::{Direct, RoomEvent};
-use crate::views;
+mod client;
+mod place;
+
+use super::CLOSE_RECONNECT;
+use crate::hub::Direct;
+use crate::messages::ServerMsg;
 use crate::AppState;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
-use serde_json::{json, Value};
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
-use vq_core::domain::{DropId, UserId};
+use vq_core::domain::{AdmitStatus, DropId, UserId};
 use vq_core::scripts::JoinOutcome;
 
 enum Place {
@@ -33,7 +34,7 @@ pub(super) struct Session {
     rate: u64,
     queue_len: u64,
     last_sent: Option<u64>,
-    last_status: String,
+    last_status: Option<AdmitStatus>,
     last_push: Option<tokio::time::Instant>,
     push_every: Duration,
 }
@@ -54,7 +55,7 @@ impl Session {
             rate: 1,
             queue_len: 0,
             last_sent: None,
-            last_status: String::new(),
+            last_status: None,
             last_push: None,
             push_every,
         }
@@ -77,21 +78,7 @@ impl Session {
             self.push_position(&mut out);
         }
         loop {
-            for m in out.drain(..) {
-                if m["type"] == "position" {
-                    metrics::counter!("vq_position_pushes_total").increment(1);
-                }
-                if tx.send(Message::Text(m.to_string().into())).await.is_err() {
-                    return;
-                }
-            }
-            if let Flow::Close(code, reason) = flow {
-                let _ = tx
-                    .send(Message::Close(Some(CloseFrame {
-                        code,
-                        reason: reason.into(),
-                    })))
-                    .await;
+            if !flush(&mut tx, &mut out, &flow).await {
                 return;
             }
             flow = tokio::select! {
@@ -101,37 +88,37 @@ impl Session {
                     Err(RecvError::Lagged(_)) => self.resync(&mut out).await,
                     Err(RecvError::Closed) => Flow::Close(CLOSE_RECONNECT, "room closed; reconnect"),
                 },
-                d = reg.direct.recv() => match d {
-                    Some(Direct::Admitted { token, expires_at_ms, seq }) => {
-                        self.place = Place::Admitted;
-                        out.push(admitted(&token, expires_at_ms, seq));
-                        Flow::Continue
-                    }
-                    Some(Direct::Notify(v)) => {
-                        out.push(v);
-                        Flow::Continue
-                    }
-                    Some(Direct::Expired) => {
-                        out.push(json!({ "type": "expired", "message": "your purchase window expired; join again to queue at the back" }));
-                        Flow::Close(1000, "token expired")
-                    }
-                    None => Flow::Close(CLOSE_RECONNECT, "room closed; reconnect"),
-                },
+                d = reg.direct.recv() => self.on_direct(d, &mut out),
                 m = rx.next() => match m {
-                    Some(Ok(Message::Text(t))) => self.on_client(t.as_str(), &mut out).await,
-                    Some(Ok(Message::Binary(_))) => {
-                        out.push(error("bad_message", "binary frames are not supported; send JSON text"));
-                        Flow::Continue
-                    }
                     Some(Ok(Message::Close(_))) | None => return,
-                    Some(Ok(_)) => Flow::Continue,
-                    Some(Err(e)) => {
-                        tracing::debug!(error = %e, "websocket read error");
-                        Flow::Close(CLOSE_TOO_BIG, "message too big or malformed frame")
-                    }
+                    m => self.on_frame(m, &mut out).await,
                 },
                 _ = resync.tick() => self.resync(&mut out).await,
             };
+        }
+    }
+
+    /// A push meant for this account only.
+    fn on_direct(&mut self, d: Option<Direct>, out: &mut Vec<ServerMsg>) -> Flow {
+        match d {
+            Some(Direct::Admitted {
+                token,
+                expires_at_ms,
+                seq,
+            }) => {
+                self.place = Place::Admitted;
+                out.push(ServerMsg::admitted(token, expires_at_ms, seq));
+                Flow::Continue
+            }
+            Some(Direct::Notify(n)) => {
+                out.push(ServerMsg::Notification(n));
+                Flow::Continue
+            }
+            Some(Direct::Expired) => {
+                out.push(ServerMsg::expired());
+                Flow::Close(1000, "token expired")
+            }
+            None => Flow::Close(CLOSE_RECONNECT, "room closed; reconnect"),
         }
     }
 
@@ -147,203 +134,30 @@ impl Session {
         .flatten()
         .unwrap_or(1)
     }
+}
 
-    /// Adopts the outcome of an exact read (join script).
-    fn apply(&mut self, o: JoinOutcome, out: &mut Vec<Value>) -> Flow {
-        match o {
-            JoinOutcome::Queued {
-                rank,
-                admitted_total,
-                prequeue,
-            } => {
-                self.place = Place::Queued {
-                    rank,
-                    base: admitted_total,
-                    prequeue,
-                };
-                Flow::Continue
-            }
-            JoinOutcome::Admitted {
-                token,
-                expires_at_ms,
-            } => {
-                let was_admitted =
-                    matches!(self.place, Place::Admitted) && self.last_sent.is_some();
-                self.place = Place::Admitted;
-                if !was_admitted {
-                    out.push(admitted(&token, expires_at_ms, None));
-                }
-                self.last_sent = Some(0);
-                Flow::Continue
-            }
-            JoinOutcome::NotQueued => Flow::Close(1000, "not in the queue"),
-            JoinOutcome::Rejected(r) => {
-                let e = ApiError::Join(r);
-                let (code, reason) = match e {
-                    ApiError::Join(vq_core::scripts::JoinReject::SoldOut) => {
-                        ("sold_out", "sold out")
-                    }
-                    ApiError::Join(vq_core::scripts::JoinReject::Closed) => {
-                        ("closed", "drop closed")
-                    }
-                    _ => ("error", "cannot stay in the room"),
-                };
-                out.push(json!({ "type": code }));
-                Flow::Close(1000, reason)
-            }
+/// Sends the queued messages, then the close frame if `flow` says so. False when the
+/// socket is gone or closed.
+async fn flush(
+    tx: &mut SplitSink<WebSocket, Message>,
+    out: &mut Vec<ServerMsg>,
+    flow: &Flow,
+) -> bool {
+    for m in out.drain(..) {
+        if matches!(m, ServerMsg::Position(_)) {
+            metrics::counter!("vq_position_pushes_total").increment(1);
+        }
+        if tx.send(Message::Text(m.to_json().into())).await.is_err() {
+            return false;
         }
     }
-
-    async fn resync(&mut self, out: &mut Vec<Value>) -> Flow {
-        match join_or_peek(&self.st, self.id, self.user, true).await {
-            Ok(o) => {
-                let flow = self.apply(o, out);
-                if matches!(self.place, Place::Queued { .. }) {
-                    self.last_sent = None;
-                    self.push_position(out);
-                }
-                flow
-            }
-            Err(ApiError::Join(r)) => self.apply(JoinOutcome::Rejected(r), out),
-            Err(e) => {
-                tracing::warn!(error = %e, "room resync failed");
-                Flow::Continue
-            }
-        }
+    if let Flow::Close(code, reason) = *flow {
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
+        let _ = tx.send(Message::Close(Some(frame))).await;
+        return false;
     }
-
-    fn ahead(&self, admitted_total: Option<u64>) -> Option<(u64, bool)> {
-        match self.place {
-            Place::Queued {
-                rank,
-                base,
-                prequeue,
-            } => {
-                let moved = admitted_total.map_or(0, |t| t.saturating_sub(base));
-                Some((rank.saturating_sub(moved), prequeue && moved == 0))
-            }
-            Place::Admitted => None,
-        }
-    }
-
-    /// Sends the place just read exactly. Outside the pre-queue it carries `index`, the
-    /// 0-based place in the drop's whole admission order (admitted so far + rank), which a
-    /// client can compare with the `seq` of its admission to audit FIFO order.
-    fn push_position(&mut self, out: &mut Vec<Value>) {
-        if let Some((ahead, pre)) = self.ahead(None) {
-            let mut m = views::position(ahead, self.rate, self.queue_len.max(ahead + 1), pre);
-            if let Place::Queued {
-                rank,
-                base,
-                prequeue: false,
-            } = self.place
-            {
-                m["index"] = json!(rank + base);
-            }
-            out.push(m);
-            self.last_sent = Some(ahead);
-        }
-    }
-
-    async fn on_event(&mut self, ev: RoomEvent, out: &mut Vec<Value>) -> Flow {
-        match ev {
-            RoomEvent::Tick {
-                admitted_total,
-                queue_len,
-                rate,
-                status,
-                now,
-            } => {
-                self.rate = rate.max(1);
-                self.queue_len = queue_len;
-                let Place::Queued {
-                    rank,
-                    base,
-                    prequeue,
-                } = self.place
-                else {
-                    return Flow::Continue;
-                };
-                // The sale started: the shuffled pre-queue order is final, read the real place.
-                if prequeue && status != "not_started" {
-                    return self.resync(out).await;
-                }
-                // Our place was popped but the admitted message has not reached us yet
-                // (it may have gone out while we were reconnecting): read it exactly.
-                if admitted_total.saturating_sub(base) > rank {
-                    return self.resync(out).await;
-                }
-                if let Some((ahead, pre)) = self.ahead(Some(admitted_total)) {
-                    // Push a change, but not more often than the configured interval: with
-                    // fast ticks, per-tick pushes to every socket would dominate the node's
-                    // CPU while telling buyers nothing a human can read that fast.
-                    let changed = self.last_sent != Some(ahead) || self.last_status != status;
-                    let due = self
-                        .last_push
-                        .is_none_or(|t| t.elapsed() >= self.push_every);
-                    if changed && due {
-                        let mut m = views::position(ahead, self.rate, queue_len, pre);
-                        m["status"] = json!(status);
-                        m["ts_ms"] = json!(now);
-                        out.push(m);
-                        self.last_sent = Some(ahead);
-                        self.last_status = status;
-                        self.last_push = Some(tokio::time::Instant::now());
-                    }
-                }
-                Flow::Continue
-            }
-            RoomEvent::SoldOut => {
-                out.push(json!({ "type": "sold_out" }));
-                Flow::Close(1000, "sold out")
-            }
-            RoomEvent::State(s) if s == "closed" => {
-                out.push(json!({ "type": "closed" }));
-                Flow::Close(1000, "drop closed")
-            }
-            RoomEvent::State(s) => {
-                let kind = if s == "paused" { "paused" } else { "resumed" };
-                out.push(json!({ "type": kind }));
-                Flow::Continue
-            }
-        }
-    }
-
-    async fn on_client(&mut self, text: &str, out: &mut Vec<Value>) -> Flow {
-        match serde_json::from_str::<ClientMsg>(text) {
-            Ok(ClientMsg::Ping) => {
-                out.push(json!({ "type": "pong" }));
-                Flow::Continue
-            }
-            Ok(ClientMsg::Status) => self.resync(out).await,
-            Ok(ClientMsg::Leave) => {
-                let mut conn = self.st.redis.clone();
-                let k = self.st.keys.drop(self.id);
-                match redis::AsyncCommands::zrem::<_, _, i64>(
-                    &mut conn,
-                    k.queue(),
-                    self.user.to_string(),
-                )
-                .await
-                {
-                    Ok(_) => {
-                        out.push(json!({ "type": "left" }));
-                        Flow::Close(1000, "left the queue")
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "leave failed");
-                        out.push(error("internal", "could not leave; try again"));
-                        Flow::Continue
-                    }
-                }
-            }
-            Err(e) => {
-                out.push(error(
-                    "bad_message",
-                    &format!("expected {{\"type\": \"ping\" | \"status\" | \"leave\"}}: {e}"),
-                ));
-                Flow::Continue
-            }
-        }
-    }
+    true
 }

@@ -3,6 +3,47 @@
 
 use crate::env::*;
 use serde_json::json;
+use vq_core::domain::{AdmitStatus, AdmittedBuyer, DropEvent, Tick};
+
+/// The Rust reader's type must accept exactly what the scripts publish.
+#[tokio::test]
+async fn published_events_parse_as_drop_event() {
+    let mut e = Env::with(DropCfg::default()).await;
+    let us = users(2);
+    e.join_all(&us).await;
+    let mut ps = e.subscribe().await;
+    e.admit_p(1, "ab12").await;
+    e.clock.set(T0 + TTL);
+    e.admit_p(0, "ab13").await;
+    let events = e.events(&mut ps).await;
+    let parsed: Vec<DropEvent> = events
+        .into_iter()
+        .map(|v| serde_json::from_value(v).expect("admit.lua publishes a DropEvent"))
+        .collect();
+    let admitted = DropEvent::Tick(Tick {
+        status: AdmitStatus::Ok,
+        admitted_total: 1,
+        queue_len: 1,
+        rate: 1000,
+        now: T0,
+        live: 1,
+        remaining: 100,
+        admitted: vec![AdmittedBuyer(
+            us[0].to_string(),
+            "ab12.1".into(),
+            T0 + TTL,
+            1,
+        )],
+        expired: vec![],
+    });
+    assert_eq!(parsed[0], admitted);
+    let DropEvent::Tick(t) = &parsed[1] else {
+        panic!("second event is a tick: {parsed:?}")
+    };
+    assert_eq!(t.expired, vec![us[0].to_string()]);
+    assert!(t.admitted.is_empty());
+    e.cleanup().await;
+}
 
 #[tokio::test]
 async fn admit_publishes_one_tick_event_per_call() {

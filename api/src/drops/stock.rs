@@ -2,13 +2,16 @@
 //! PostgreSQL for a drop; `rebuild` restores a drop's Redis state from PostgreSQL after
 //! Redis lost its data, counting every unit PostgreSQL knows is out, so nothing oversells.
 
-use crate::drop_store::{load_from, mirror_to};
+use crate::drops::store::{load_from, mirror_to};
 use redis::AsyncCommands;
 use serde::Serialize;
 use sqlx::PgPool;
 use std::collections::{HashMap, HashSet};
 use vq_core::domain::DropId;
-use vq_core::{Keys, RedisConn};
+use vq_core::{DropKeys, Keys, RedisConn};
+
+/// An order still holding units: token, buyer, quantity, reserved at.
+type Held = (String, uuid::Uuid, i32, chrono::DateTime<chrono::Utc>);
 
 /// Statuses whose units are out of stock (sold or reserved).
 const TAKEN: &str = "'PENDING_PAYMENT','PAID','SHIPPING','DELIVERED','RETURN_REQUESTED'";
@@ -112,7 +115,7 @@ pub async fn rebuild(
     let k = keys.drop(drop);
     // Units still out: taken orders, plus given-back ones whose restock is not applied yet
     // (the applier will add those back once, through the script).
-    let held: Vec<(String, uuid::Uuid, i32, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(&format!(
+    let held: Vec<Held> = sqlx::query_as(&format!(
         "SELECT o.token, o.user_id, o.quantity, o.reserved_at FROM orders o LEFT JOIN restocks r ON r.order_id = o.id \
          WHERE o.drop_id = $1 AND (o.status IN ({TAKEN}) OR (r.order_id IS NOT NULL AND r.applied_at IS NULL))"
     ))
@@ -136,17 +139,32 @@ pub async fn rebuild(
         "PostgreSQL holds more units than the drop had: {taken} > {}",
         d.stock
     );
+    let p = restore_pipe(&k, stock, &out, &held, &applied);
+    let _: () = p.query_async(redis).await?;
+    mirror_to(redis, keys, &d).await?;
+    Ok(stock)
+}
+
+/// One MULTI that replaces the stock counter, the per-buyer counts, the reservations and
+/// the applied restocks with what PostgreSQL holds.
+fn restore_pipe(
+    k: &DropKeys,
+    stock: i64,
+    bought: &HashMap<uuid::Uuid, i64>,
+    held: &[Held],
+    applied: &[i64],
+) -> redis::Pipeline {
     let mut p = redis::pipe();
     p.atomic()
         .set(k.stock(), stock)
         .ignore()
         .del(k.buyers())
         .ignore();
-    for (user, q) in &out {
+    for (user, q) in bought {
         p.hset(k.buyers(), user.to_string(), q).ignore();
     }
     p.del(k.reservations()).ignore();
-    for (token, user, q, at) in &held {
+    for (token, user, q, at) in held {
         p.hset(
             k.reservations(),
             token,
@@ -155,9 +173,7 @@ pub async fn rebuild(
         .ignore();
     }
     if !applied.is_empty() {
-        p.sadd(k.restocked(), &applied).ignore();
+        p.sadd(k.restocked(), applied).ignore();
     }
-    let _: () = p.query_async(redis).await?;
-    mirror_to(redis, keys, &d).await?;
-    Ok(stock)
+    p
 }

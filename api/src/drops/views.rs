@@ -1,16 +1,10 @@
 //! Read models: a drop's live numbers from Redis, its phase, and JSON views.
 
-use crate::drop_store::DropRow;
+use crate::drops::store::DropRow;
 use crate::AppState;
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
-
-pub fn rfc3339(ms: i64) -> String {
-    Utc.timestamp_millis_opt(ms)
-        .single()
-        .map(|t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_default()
-}
+use vq_core::domain::{DropState, Phase};
 
 #[derive(Debug, Serialize, Clone, Copy, Default)]
 pub struct LiveStats {
@@ -24,7 +18,7 @@ pub struct LiveStats {
 pub async fn live_stats(
     st: &AppState,
     d: &DropRow,
-) -> redis::RedisResult<(LiveStats, Option<String>)> {
+) -> redis::RedisResult<(LiveStats, Option<DropState>)> {
     let k = st.keys.drop(d.drop_id());
     let mut conn = st.redis.clone();
     let (remaining, queue_len, admitted, live, expired, state): (
@@ -51,20 +45,20 @@ pub async fn live_stats(
             live_holders: live,
             expired_total: expired.unwrap_or(0),
         },
-        state,
+        state.and_then(|s| s.parse().ok()),
     ))
 }
 
-/// scheduled → pre_queue → live ⇄ paused → sold_out / ended (closed by a manager).
-pub fn phase(d: &DropRow, state: &str, remaining: i64, now_ms: i64) -> &'static str {
-    match state {
-        "closed" => "ended",
-        _ if remaining <= 0 => "sold_out",
-        "paused" => "paused",
-        _ if now_ms < d.opens_at().timestamp_millis() => "scheduled",
-        _ if now_ms < d.starts_at.timestamp_millis() => "pre_queue",
-        _ => "live",
-    }
+/// The drop's phase given the live state (Redis, if mirrored) and stock.
+pub fn phase(d: &DropRow, state: DropState, remaining: i64, now_ms: i64) -> Phase {
+    let opens = d.opens_at().timestamp_millis();
+    Phase::of(
+        state,
+        remaining,
+        now_ms,
+        opens,
+        d.starts_at.timestamp_millis(),
+    )
 }
 
 #[derive(Serialize)]
@@ -77,13 +71,13 @@ pub struct PublicDrop {
     pub per_user_limit: i32,
     pub starts_at: DateTime<Utc>,
     pub opens_at: DateTime<Utc>,
-    pub phase: &'static str,
+    pub phase: Phase,
     pub queue_len: u64,
 }
 
 pub async fn public(st: &AppState, d: &DropRow) -> redis::RedisResult<PublicDrop> {
     let (s, state) = live_stats(st, d).await?;
-    let state = state.unwrap_or_else(|| d.state.clone());
+    let state = state.unwrap_or(d.state);
     Ok(PublicDrop {
         id: d.id,
         product_name: d.product_name.clone(),
@@ -93,19 +87,7 @@ pub async fn public(st: &AppState, d: &DropRow) -> redis::RedisResult<PublicDrop
         per_user_limit: d.per_user_limit,
         starts_at: d.starts_at,
         opens_at: d.opens_at(),
-        phase: phase(d, &state, s.remaining, st.clock.now_ms()),
+        phase: phase(d, state, s.remaining, st.clock.now_ms()),
         queue_len: s.queue_len,
-    })
-}
-
-/// The live position message body (shared by the WebSocket and the HTTP queue endpoints).
-pub fn position(ahead: u64, rate: u64, queue_len: u64, prequeue: bool) -> serde_json::Value {
-    serde_json::json!({
-        "type": "position",
-        "position": ahead + 1,
-        "ahead": ahead,
-        "eta_s": ahead.div_ceil(rate.max(1)),
-        "queue_len": queue_len,
-        "prequeue": prequeue,
     })
 }

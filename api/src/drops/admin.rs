@@ -1,18 +1,19 @@
 //! Drop manager API: create and configure drops; change the rate, pause, resume and close
 //! while live. Every route needs the manager role.
 
-use crate::drop_spec::{int, DropFields, DropSpec};
-use crate::drop_store::{self, DropRow, NewDrop};
+use crate::drops::spec::{CreateDropBody, DropFields, DropPatch};
+use crate::drops::store::{self, DropRow, NewDrop};
+use crate::drops::views::{self, LiveStats};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, DropPath, Manager};
-use crate::views::{self, LiveStats};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
-use vq_core::domain::{Checker, Stock};
+use vq_core::domain::DropState::{Active, Closed, Paused};
+use vq_core::domain::{DropState, Phase, ProductId};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -30,20 +31,20 @@ pub fn router() -> Router<AppState> {
 struct AdminDrop {
     #[serde(flatten)]
     drop: DropRow,
-    phase: &'static str,
+    phase: Phase,
     stats: LiveStats,
     orders_in_db: i64,
 }
 
 async fn view(st: &AppState, d: DropRow) -> Result<AdminDrop, ApiError> {
     let (stats, state) = views::live_stats(st, &d).await?;
-    let state = state.unwrap_or_else(|| d.state.clone());
+    let state = state.unwrap_or(d.state);
     let (orders_in_db,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM orders WHERE drop_id = $1")
         .bind(d.id)
         .fetch_one(&st.db)
         .await?;
     Ok(AdminDrop {
-        phase: views::phase(&d, &state, stats.remaining, st.clock.now_ms()),
+        phase: views::phase(&d, state, stats.remaining, st.clock.now_ms()),
         drop: d,
         stats,
         orders_in_db,
@@ -53,52 +54,23 @@ async fn view(st: &AppState, d: DropRow) -> Result<AdminDrop, ApiError> {
 async fn create(
     State(st): State<AppState>,
     Manager(_): Manager,
-    ApiJson(spec): ApiJson<DropSpec>,
+    ApiJson(mut body): ApiJson<CreateDropBody>,
 ) -> Result<(StatusCode, Json<AdminDrop>), ApiError> {
-    let (product_id, stock, mut fields) = spec.split();
-    let mut c = Checker::default();
-    if let Some(pid) = product_id {
-        match crate::products::load(&st, pid).await {
-            Ok(p) => {
-                fields.product_name.get_or_insert(p.name);
-                fields.price_cents.get_or_insert(p.price_cents);
-            }
-            Err(ApiError::NotFound(..)) => {
-                c.0.insert("product_id".into(), "no such product".into());
-            }
-            Err(e) => return Err(e),
+    if let Some(pid) = body.product_id {
+        match ProductId::new(pid) {
+            Ok(pid) => match crate::products::load(&st, pid).await {
+                Ok(p) => {
+                    body.product_name.get_or_insert(p.name);
+                    body.price_cents.get_or_insert(p.price_cents);
+                }
+                Err(ApiError::NotFound(..)) => body.unknown_product = true,
+                Err(e) => return Err(e),
+            },
+            Err(_) => body.unknown_product = true,
         }
     }
-    for (field, present) in [
-        ("product_name", fields.product_name.is_some()),
-        ("starts_at", fields.starts_at.is_some()),
-        ("admission_rate", fields.admission_rate.is_some()),
-    ] {
-        if !present {
-            c.0.insert(field.into(), "is required".into());
-        }
-    }
-    let stock = c.req("stock", stock, int(Stock::new, Stock::get));
-    let p = fields.parse(&mut c);
-    c.finish().map_err(ApiError::Validation)?;
-    let (Some(product_name), Some(stock), Some(starts_at), Some(admission_rate)) =
-        (p.product_name, stock, p.starts_at, p.admission_rate)
-    else {
-        unreachable!("finish() reports every missing required field")
-    };
-    let new = NewDrop {
-        product_name,
-        price_cents: p.price_cents.unwrap_or(0),
-        stock,
-        per_user_limit: p.per_user_limit.unwrap_or(1),
-        admission_rate,
-        max_holders: p.max_holders.unwrap_or(1000),
-        token_ttl_s: p.token_ttl_s.unwrap_or(60),
-        prequeue_s: p.prequeue_s.unwrap_or(0),
-        starts_at,
-        product_id,
-    };
-    let row = drop_store::create(&st, new).await?;
+    let new = NewDrop::try_from(body).map_err(ApiError::Validation)?;
+    let row = store::create(&st, new).await?;
     tracing::info!(
         drop = row.id,
         stock = row.stock,
@@ -113,7 +85,7 @@ async fn show(
     Manager(_): Manager,
     DropPath(id): DropPath,
 ) -> Result<Json<AdminDrop>, ApiError> {
-    let d = drop_store::load(&st, id).await?;
+    let d = store::load(&st, id).await?;
     Ok(Json(view(&st, d).await?))
 }
 
@@ -123,11 +95,9 @@ async fn update(
     DropPath(id): DropPath,
     ApiJson(patch): ApiJson<DropFields>,
 ) -> Result<Json<AdminDrop>, ApiError> {
-    let mut d = drop_store::load(&st, id).await?;
-    let mut c = Checker::default();
-    let p = patch.parse(&mut c);
-    c.finish().map_err(ApiError::Validation)?;
-    if d.state == "closed" {
+    let mut d = store::load(&st, id).await?;
+    let p = DropPatch::try_from(patch).map_err(ApiError::Validation)?;
+    if d.state == DropState::Closed {
         return Err(ApiError::conflict(
             "invalid_state",
             "a closed drop cannot change",
@@ -152,7 +122,7 @@ async fn update(
     d.max_holders = p.max_holders.unwrap_or(d.max_holders);
     d.token_ttl_s = p.token_ttl_s.unwrap_or(d.token_ttl_s);
     d.prequeue_s = p.prequeue_s.unwrap_or(d.prequeue_s);
-    let row = drop_store::save(&st, &d).await?;
+    let row = store::save(&st, &d).await?;
     tracing::info!(drop = row.id, rate = row.admission_rate, "drop updated");
     Ok(Json(view(&st, row).await?))
 }
@@ -162,7 +132,7 @@ async fn pause(
     Manager(_): Manager,
     DropPath(id): DropPath,
 ) -> Result<Json<AdminDrop>, ApiError> {
-    let row = drop_store::transition(&st, id, &["active"], "paused").await?;
+    let row = store::transition(&st, id, &[Active], Paused).await?;
     Ok(Json(view(&st, row).await?))
 }
 
@@ -171,7 +141,7 @@ async fn resume(
     Manager(_): Manager,
     DropPath(id): DropPath,
 ) -> Result<Json<AdminDrop>, ApiError> {
-    let row = drop_store::transition(&st, id, &["paused"], "active").await?;
+    let row = store::transition(&st, id, &[Paused], Active).await?;
     Ok(Json(view(&st, row).await?))
 }
 
@@ -180,22 +150,24 @@ async fn close(
     Manager(_): Manager,
     DropPath(id): DropPath,
 ) -> Result<Json<AdminDrop>, ApiError> {
-    let row = drop_store::transition(&st, id, &["active", "paused"], "closed").await?;
+    let row = store::transition(&st, id, &[Active, Paused], Closed).await?;
     Ok(Json(view(&st, row).await?))
 }
 
 async fn list(
     State(st): State<AppState>,
     Manager(_): Manager,
-    crate::extract::ApiQuery(q): crate::extract::ApiQuery<crate::page::PageQuery>,
-) -> Result<Json<crate::page::Paged<AdminDrop>>, ApiError> {
+    crate::extract::ApiQuery(q): crate::extract::ApiQuery<crate::pagination::PageQuery>,
+) -> Result<Json<crate::pagination::Paged<AdminDrop>>, ApiError> {
     let page = q.page()?;
-    let rows = drop_store::page(&st, page.before, page.limit + 1).await?;
+    let rows = store::page(&st, page.before, page.limit + 1).await?;
     let mut items = Vec::with_capacity(rows.len());
     for d in rows {
         items.push(view(&st, d).await?);
     }
-    Ok(Json(crate::page::paged(items, page.limit, |d| d.drop.id)))
+    Ok(Json(crate::pagination::paged(items, page.limit, |d| {
+        d.drop.id
+    })))
 }
 
 async fn remove(
@@ -203,6 +175,6 @@ async fn remove(
     Manager(_): Manager,
     DropPath(id): DropPath,
 ) -> Result<StatusCode, ApiError> {
-    drop_store::delete(&st, id).await?;
+    store::delete(&st, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

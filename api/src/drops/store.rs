@@ -9,7 +9,7 @@ use redis::AsyncCommands;
 use serde::Serialize;
 use serde_json::json;
 use sqlx::FromRow;
-use vq_core::domain::DropId;
+use vq_core::domain::{DropEvent, DropId, DropState, ProductId};
 use vq_core::{Keys, RedisConn};
 
 #[derive(Debug, Clone, Serialize, FromRow)]
@@ -24,7 +24,7 @@ pub struct DropRow {
     pub token_ttl_s: i32,
     pub prequeue_s: i32,
     pub starts_at: DateTime<Utc>,
-    pub state: String,
+    pub state: DropState,
     pub product_id: Option<i64>,
 }
 
@@ -73,7 +73,7 @@ pub async fn mirror_to(conn: &mut RedisConn, keys: &Keys, d: &DropRow) -> redis:
         .hset_multiple(
             k.cfg(),
             &[
-                ("state", d.state.clone()),
+                ("state", d.state.to_string()),
                 ("starts_at", d.starts_at.timestamp_millis().to_string()),
                 ("prequeue", (i64::from(d.prequeue_s) * 1000).to_string()),
                 ("limit", d.per_user_limit.to_string()),
@@ -89,7 +89,7 @@ pub async fn mirror_to(conn: &mut RedisConn, keys: &Keys, d: &DropRow) -> redis:
         .query_async(conn)
         .await?;
     vq_orders::ensure_group(conn, &k.orders()).await?;
-    if d.state == "closed" {
+    if d.state == DropState::Closed {
         let _: () = conn.srem(keys.active_drops(), d.id).await?;
     } else {
         let _: () = conn.sadd(keys.active_drops(), d.id).await?;
@@ -164,17 +164,17 @@ pub async fn save(st: &AppState, d: &DropRow) -> Result<DropRow, ApiError> {
 pub async fn transition(
     st: &AppState,
     id: DropId,
-    from: &[&str],
-    to: &str,
+    from: &[DropState],
+    to: DropState,
 ) -> Result<DropRow, ApiError> {
     let mut tx = st.db.begin().await?;
-    let current: Option<(String,)> =
+    let current: Option<(DropState,)> =
         sqlx::query_as("SELECT state FROM drops WHERE id = $1 FOR UPDATE")
             .bind(id.get())
             .fetch_optional(&mut *tx)
             .await?;
     let (current,) = current.ok_or_else(ApiError::drop_not_found)?;
-    if !from.contains(&current.as_str()) {
+    if !from.contains(&current) {
         return Err(ApiError::conflict(
             "invalid_state",
             format!("cannot go from {current} to {to}"),
@@ -191,7 +191,8 @@ pub async fn transition(
     mirror(st, &row).await?;
     tx.commit().await?;
     let mut conn = st.redis.clone();
-    let event = json!({ "type": "state", "state": to }).to_string();
+    let event =
+        serde_json::to_string(&DropEvent::State { state: to }).map_err(anyhow::Error::from)?;
     let _: () = conn.publish(st.keys.drop(id).events(), event).await?;
     Ok(row)
 }
@@ -207,11 +208,11 @@ pub async fn page(st: &AppState, before: i64, limit: i64) -> Result<Vec<DropRow>
     .await?)
 }
 
-pub async fn of_product(st: &AppState, product: i64) -> Result<Vec<DropRow>, ApiError> {
+pub async fn of_product(st: &AppState, product: ProductId) -> Result<Vec<DropRow>, ApiError> {
     Ok(sqlx::query_as::<_, DropRow>(&format!(
         "SELECT {COLUMNS} FROM drops WHERE product_id = $1 ORDER BY id DESC LIMIT 50"
     ))
-    .bind(product)
+    .bind(product.get())
     .fetch_all(&st.db)
     .await?)
 }

@@ -1,17 +1,20 @@
 //! Shopper HTTP API for one drop: details, the waiting room over plain HTTP (for clients
 //! without WebSockets, and the load tester), and the purchase.
 
+use crate::drops::{store, views};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, AuthUser, DropPath};
 use crate::limits::ClientIp;
-use crate::{drop_store, views, AppState};
+use crate::messages::{Position, ServerMsg};
+use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use redis::AsyncCommands;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use vq_core::clock::rfc3339;
 use vq_core::domain::{DropId, Quantity, UserId};
 use vq_core::scripts::{JoinOutcome, PurchaseOutcome};
 
@@ -25,22 +28,22 @@ pub fn router() -> Router<AppState> {
 
 async fn list(
     State(st): State<AppState>,
-    crate::extract::ApiQuery(q): crate::extract::ApiQuery<crate::page::PageQuery>,
-) -> Result<Json<crate::page::Paged<views::PublicDrop>>, ApiError> {
+    crate::extract::ApiQuery(q): crate::extract::ApiQuery<crate::pagination::PageQuery>,
+) -> Result<Json<crate::pagination::Paged<views::PublicDrop>>, ApiError> {
     let page = q.page()?;
-    let rows = drop_store::page(&st, page.before, page.limit + 1).await?;
+    let rows = store::page(&st, page.before, page.limit + 1).await?;
     let mut items = Vec::with_capacity(rows.len());
     for d in &rows {
         items.push(views::public(&st, d).await?);
     }
-    Ok(Json(crate::page::paged(items, page.limit, |d| d.id)))
+    Ok(Json(crate::pagination::paged(items, page.limit, |d| d.id)))
 }
 
 async fn show(
     State(st): State<AppState>,
     DropPath(id): DropPath,
 ) -> Result<Json<views::PublicDrop>, ApiError> {
-    let d = drop_store::load(&st, id).await?;
+    let d = store::load(&st, id).await?;
     Ok(Json(views::public(&st, &d).await?))
 }
 
@@ -74,6 +77,14 @@ pub async fn join_or_peek(
     }
 }
 
+/// The HTTP queue answer: the WebSocket's position message plus `status: queued`.
+#[derive(Serialize)]
+struct Queued {
+    #[serde(flatten)]
+    msg: ServerMsg,
+    status: &'static str,
+}
+
 async fn place_body(st: &AppState, id: DropId, out: JoinOutcome) -> Result<Value, ApiError> {
     Ok(match out {
         JoinOutcome::Queued { rank, prequeue, .. } => {
@@ -84,9 +95,11 @@ async fn place_body(st: &AppState, id: DropId, out: JoinOutcome) -> Result<Value
                 .zcard(k.queue())
                 .query_async(&mut conn)
                 .await?;
-            let mut body = views::position(rank, rate.unwrap_or(1), qlen, prequeue);
-            body["status"] = json!("queued");
-            body
+            let pos = Position::new(rank, rate.unwrap_or(1), qlen, prequeue);
+            json!(Queued {
+                msg: ServerMsg::Position(pos),
+                status: "queued",
+            })
         }
         JoinOutcome::Admitted {
             token,
@@ -94,7 +107,7 @@ async fn place_body(st: &AppState, id: DropId, out: JoinOutcome) -> Result<Value
         } => json!({
             "status": "admitted",
             "token": token,
-            "expires_at": views::rfc3339(expires_at_ms),
+            "expires_at": rfc3339(expires_at_ms),
             "expires_at_ms": expires_at_ms,
         }),
         JoinOutcome::NotQueued => {

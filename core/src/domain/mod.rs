@@ -5,6 +5,12 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 
+mod event;
+mod states;
+
+pub use event::{AccountEvent, AdmittedBuyer, DropEvent, Notification, Tick};
+pub use states::{AdmitStatus, DropState, Phase};
+
 /// A rejected value: which rule it broke, in words for the caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invalid(pub String);
@@ -60,6 +66,10 @@ macro_rules! bounded {
 bounded!(
     /// Database id of a drop.
     DropId, i64, 1, i64::MAX
+);
+bounded!(
+    /// Database id of a catalog product.
+    ProductId, i64, 1, i64::MAX
 );
 bounded!(
     /// Units in one purchase.

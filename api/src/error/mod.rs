@@ -1,0 +1,180 @@
+//! The API's one error type and its single mapping to HTTP: a status, and a JSON body
+//! `{code, message, ...details}`. Internal errors are logged and hidden from clients.
+
+mod rejections;
+
+use crate::accounts::codes::CodeReject;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use rejections::{Parts, Rejection};
+use serde_json::{json, Value};
+use vq_core::domain::FieldErrors;
+use vq_core::scripts::{JoinReject, PurchaseReject};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("request body is invalid")]
+    Validation(FieldErrors),
+    #[error("{message}")]
+    BadRequest {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+    },
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// 401 with a specific code (bad credentials, revoked or reused tokens).
+    #[error("{message}")]
+    Unauthenticated {
+        code: &'static str,
+        message: &'static str,
+    },
+    #[error("too many requests; retry in {retry_after_s} s")]
+    RateLimited { retry_after_s: u64 },
+    #[error("e-mail code rejected")]
+    Code(CodeReject),
+    #[error("{message}")]
+    Unavailable {
+        code: &'static str,
+        message: &'static str,
+    },
+    #[error("this action needs the manager role")]
+    Forbidden,
+    #[error("{1}")]
+    NotFound(&'static str, String),
+    #[error("{message}")]
+    Conflict {
+        code: &'static str,
+        message: String,
+        details: Value,
+    },
+    #[error("purchase rejected")]
+    Purchase(PurchaseReject),
+    #[error("cannot join")]
+    Join(JoinReject),
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<redis::RedisError> for ApiError {
+    fn from(e: redis::RedisError) -> Self {
+        ApiError::Internal(e.into())
+    }
+}
+
+impl From<vq_orders::TransitionError> for ApiError {
+    fn from(e: vq_orders::TransitionError) -> Self {
+        use vq_orders::TransitionError as T;
+        match e {
+            T::NotFound => ApiError::NotFound("order_not_found", "no such order".into()),
+            T::Illegal { current, to } => ApiError::conflict(
+                "invalid_transition",
+                format!("an order in {current} cannot become {to}"),
+                json!({ "state": current }),
+            ),
+            T::ReturnWindowClosed { closed_at } => ApiError::conflict(
+                "return_window_closed",
+                format!("returns for this order closed at {closed_at}"),
+                json!({ "state": "DELIVERED", "closed_at": closed_at }),
+            ),
+            T::Db(e) => ApiError::Internal(e.into()),
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        ApiError::Internal(e.into())
+    }
+}
+
+impl ApiError {
+    pub fn drop_not_found() -> Self {
+        ApiError::NotFound("drop_not_found", "no such drop".into())
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>, details: Value) -> Self {
+        ApiError::Conflict {
+            code,
+            message: message.into(),
+            details,
+        }
+    }
+
+    /// The machine-readable code clients see for this error.
+    pub fn code(&self) -> &'static str {
+        self.parts().code
+    }
+
+    fn parts(&self) -> Parts {
+        let msg = self.to_string();
+        match self {
+            ApiError::Validation(f) => {
+                Parts::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", msg)
+                    .details(json!({ "fields": f }))
+            }
+            ApiError::BadRequest {
+                status,
+                code,
+                message,
+            } => Parts::new(*status, code, message.clone()),
+            ApiError::Unauthorized(_) => Parts::new(StatusCode::UNAUTHORIZED, "unauthorized", msg),
+            ApiError::Unauthenticated { code, .. } => {
+                Parts::new(StatusCode::UNAUTHORIZED, code, msg)
+            }
+            ApiError::RateLimited { retry_after_s } => {
+                Parts::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", msg)
+                    .details(json!({ "retry_after": retry_after_s }))
+            }
+            ApiError::Code(r) => r.parts(),
+            ApiError::Unavailable { code, .. } => {
+                Parts::new(StatusCode::SERVICE_UNAVAILABLE, code, msg)
+            }
+            ApiError::Forbidden => Parts::new(StatusCode::FORBIDDEN, "forbidden", msg),
+            ApiError::NotFound(code, _) => Parts::new(StatusCode::NOT_FOUND, code, msg),
+            ApiError::Conflict { code, details, .. } => {
+                Parts::new(StatusCode::CONFLICT, code, msg).details(details.clone())
+            }
+            ApiError::Purchase(r) => r.parts(),
+            ApiError::Join(r) => r.parts(),
+            ApiError::Internal(e) => {
+                tracing::error!(error = ?e, "internal error");
+                Parts::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "something went wrong on our side",
+                )
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let retry_after = match &self {
+            ApiError::RateLimited { retry_after_s } => Some(*retry_after_s),
+            _ => None,
+        };
+        let Parts {
+            status,
+            code,
+            message,
+            details,
+        } = self.parts();
+        let mut body = json!({ "code": code, "message": message });
+        if let (Value::Object(extra), Some(map)) = (details, body.as_object_mut()) {
+            map.extend(extra);
+        }
+        let mut res = (status, Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            res.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(s) = retry_after {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        res
+    }
+}

@@ -1,0 +1,115 @@
+//! How each family of domain rejection shows up over HTTP: every family maps its own
+//! variants to a status, a code, a message and details, beside the others of its kind.
+
+use crate::accounts::codes::CodeReject;
+use axum::http::StatusCode;
+use serde_json::{json, Value};
+use vq_core::clock::rfc3339;
+use vq_core::scripts::{JoinReject, PurchaseReject};
+
+/// An error as the client sees it; `details` (an object or null) is merged into the body.
+pub(crate) struct Parts {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub details: Value,
+}
+
+impl Parts {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Parts {
+            status,
+            code,
+            message: message.into(),
+            details: Value::Null,
+        }
+    }
+
+    pub fn details(mut self, details: Value) -> Self {
+        self.details = details;
+        self
+    }
+}
+
+/// A rejection a handler passes on to the client as it is.
+pub(crate) trait Rejection {
+    fn parts(&self) -> Parts;
+}
+
+impl Rejection for PurchaseReject {
+    fn parts(&self) -> Parts {
+        use PurchaseReject as P;
+        let code = self.code();
+        match self {
+            P::InvalidToken => Parts::new(StatusCode::FORBIDDEN, code, "unknown purchase token"),
+            P::NotYourToken => Parts::new(
+                StatusCode::FORBIDDEN,
+                code,
+                "this purchase token belongs to another account",
+            ),
+            P::TokenUsed => Parts::new(
+                StatusCode::CONFLICT,
+                code,
+                "this purchase token was already used",
+            ),
+            P::TokenExpired => {
+                Parts::new(StatusCode::GONE, code, "this purchase token has expired")
+            }
+            P::DropClosed => Parts::new(StatusCode::CONFLICT, code, "the drop is closed"),
+            P::LimitReached { allowance } => Parts::new(
+                StatusCode::CONFLICT,
+                code,
+                format!("per-account limit reached: you may buy {allowance} more"),
+            )
+            .details(json!({ "allowance": allowance })),
+            P::SoldOut => Parts::new(StatusCode::CONFLICT, code, "sold out"),
+            P::InsufficientStock { remaining } => {
+                Parts::new(StatusCode::CONFLICT, code, format!("only {remaining} left"))
+                    .details(json!({ "remaining": remaining }))
+            }
+        }
+    }
+}
+
+impl Rejection for JoinReject {
+    fn parts(&self) -> Parts {
+        match self {
+            JoinReject::NoDrop => {
+                Parts::new(StatusCode::NOT_FOUND, "drop_not_found", "no such drop")
+            }
+            JoinReject::Closed => {
+                Parts::new(StatusCode::CONFLICT, "drop_closed", "the drop is closed")
+            }
+            JoinReject::SoldOut => Parts::new(StatusCode::CONFLICT, "sold_out", "sold out"),
+            JoinReject::LimitReached => Parts::new(
+                StatusCode::CONFLICT,
+                "limit_reached",
+                "you already bought the most one account may",
+            ),
+            JoinReject::NotOpen { opens_at_ms } => Parts::new(
+                StatusCode::CONFLICT,
+                "not_open",
+                "the waiting room is not open yet",
+            )
+            .details(json!({ "opens_at": rfc3339(*opens_at_ms) })),
+        }
+    }
+}
+
+impl Rejection for CodeReject {
+    fn parts(&self) -> Parts {
+        match self {
+            CodeReject::Wrong { tries_left } => Parts::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_code",
+                "the e-mail code is wrong",
+            )
+            .details(json!({ "tries_left": tries_left })),
+            CodeReject::Gone => Parts::new(
+                StatusCode::GONE,
+                "code_expired",
+                "no valid code for this e-mail (expired, used or too many tries): request a new one",
+            ),
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! Every message the server pushes over a room's WebSocket, `{"type": ..., ...}`. The
+//! `position` body is also what the HTTP queue endpoints answer, so both speak one shape.
+
+use serde::Serialize;
+use vq_core::clock::rfc3339;
+use vq_core::domain::{AdmitStatus, Notification};
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMsg {
+    Position(Position),
+    /// `seq` is the buyer's 1-based admission number when known (it is, when pushed by a
+    /// tick).
+    Admitted {
+        seq: Option<u64>,
+        token: String,
+        expires_at: String,
+        expires_at_ms: i64,
+    },
+    Expired {
+        message: &'static str,
+    },
+    Paused,
+    Resumed,
+    SoldOut,
+    Closed,
+    Pong,
+    Left,
+    Error {
+        code: &'static str,
+        message: String,
+    },
+    Notification(Notification),
+}
+
+impl ServerMsg {
+    pub fn admitted(token: String, expires_at_ms: i64, seq: Option<u64>) -> Self {
+        ServerMsg::Admitted {
+            seq,
+            token,
+            expires_at: rfc3339(expires_at_ms),
+            expires_at_ms,
+        }
+    }
+
+    pub fn expired() -> Self {
+        ServerMsg::Expired {
+            message: "your purchase window expired; join again to queue at the back",
+        }
+    }
+
+    pub fn error(code: &'static str, message: impl Into<String>) -> Self {
+        ServerMsg::Error {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("server messages always serialize")
+    }
+}
+
+/// A buyer's place in the queue.
+#[derive(Debug, Clone, Serialize)]
+pub struct Position {
+    pub position: u64,
+    pub ahead: u64,
+    pub eta_s: u64,
+    pub queue_len: u64,
+    pub prequeue: bool,
+    /// 0-based place in the drop's whole admission order (exact reads outside the
+    /// pre-queue only), comparable with the `seq` of the admission to audit FIFO order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<u64>,
+    /// The tick's status (pushes derived from a tick only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<AdmitStatus>,
+    /// Redis time of that tick (ms).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ts_ms: Option<i64>,
+}
+
+impl Position {
+    pub fn new(ahead: u64, rate: u64, queue_len: u64, prequeue: bool) -> Self {
+        Position {
+            position: ahead + 1,
+            ahead,
+            eta_s: ahead.div_ceil(rate.max(1)),
+            queue_len,
+            prequeue,
+            index: None,
+            status: None,
+            ts_ms: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn wire(m: ServerMsg) -> serde_json::Value {
+        serde_json::from_str(&m.to_json()).unwrap()
+    }
+
+    #[test]
+    fn messages_keep_their_wire_shape() {
+        assert_eq!(wire(ServerMsg::Paused), json!({"type": "paused"}));
+        assert_eq!(
+            wire(ServerMsg::error("bad_message", "x")),
+            json!({"type": "error", "code": "bad_message", "message": "x"})
+        );
+        assert_eq!(
+            wire(ServerMsg::Position(Position::new(4, 2, 9, false))),
+            json!({"type": "position", "position": 5, "ahead": 4, "eta_s": 2,
+                   "queue_len": 9, "prequeue": false})
+        );
+        let a = wire(ServerMsg::admitted("t".into(), 0, None));
+        assert_eq!(a["type"], "admitted");
+        assert_eq!(a["seq"], serde_json::Value::Null);
+        assert_eq!(a["expires_at"], "1970-01-01T00:00:00.000Z");
+    }
+}

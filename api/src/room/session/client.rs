@@ -1,0 +1,69 @@
+//! What a buyer's client sends over the socket: every frame, answered in place.
+
+use super::{Flow, Session};
+use crate::messages::ServerMsg;
+use crate::room::{ClientMsg, CLOSE_TOO_BIG};
+use axum::extract::ws::Message;
+
+impl Session {
+    /// One frame from the client (close frames are handled by the caller).
+    pub(super) async fn on_frame(
+        &mut self,
+        m: Option<Result<Message, axum::Error>>,
+        out: &mut Vec<ServerMsg>,
+    ) -> Flow {
+        match m {
+            Some(Ok(Message::Text(t))) => self.on_client(t.as_str(), out).await,
+            Some(Ok(Message::Binary(_))) => {
+                out.push(ServerMsg::error(
+                    "bad_message",
+                    "binary frames are not supported; send JSON text",
+                ));
+                Flow::Continue
+            }
+            Some(Err(e)) => {
+                tracing::debug!(error = %e, "websocket read error");
+                Flow::Close(CLOSE_TOO_BIG, "message too big or malformed frame")
+            }
+            _ => Flow::Continue,
+        }
+    }
+
+    pub(super) async fn on_client(&mut self, text: &str, out: &mut Vec<ServerMsg>) -> Flow {
+        match serde_json::from_str::<ClientMsg>(text) {
+            Ok(ClientMsg::Ping) => {
+                out.push(ServerMsg::Pong);
+                Flow::Continue
+            }
+            Ok(ClientMsg::Status) => self.resync(out).await,
+            Ok(ClientMsg::Leave) => {
+                let mut conn = self.st.redis.clone();
+                let k = self.st.keys.drop(self.id);
+                match redis::AsyncCommands::zrem::<_, _, i64>(
+                    &mut conn,
+                    k.queue(),
+                    self.user.to_string(),
+                )
+                .await
+                {
+                    Ok(_) => {
+                        out.push(ServerMsg::Left);
+                        Flow::Close(1000, "left the queue")
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "leave failed");
+                        out.push(ServerMsg::error("internal", "could not leave; try again"));
+                        Flow::Continue
+                    }
+                }
+            }
+            Err(e) => {
+                out.push(ServerMsg::error(
+                    "bad_message",
+                    format!("expected {{\"type\": \"ping\" | \"status\" | \"leave\"}}: {e}"),
+                ));
+                Flow::Continue
+            }
+        }
+    }
+}

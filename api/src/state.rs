@@ -1,0 +1,31 @@
+//! The state every handler receives: connections, scripts, settings and the per-node
+//! services (hub, limiters, accounts). Built once by `Application::build`.
+
+use crate::{accounts, hub, limits};
+use sqlx::PgPool;
+use std::sync::Arc;
+use vq_core::auth::JwtKeys;
+use vq_core::config::Ws;
+use vq_core::{Clock, Keys, RedisConn, Scripts, Shutdown};
+
+/// Everything a handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub redis: RedisConn,
+    pub db: PgPool,
+    pub scripts: Arc<Scripts>,
+    pub keys: Keys,
+    pub clock: Clock,
+    pub jwt: Arc<JwtKeys>,
+    pub hub: Arc<hub::Hub>,
+    pub ws: Ws,
+    pub orders: vq_core::config::Orders,
+    pub payments: Arc<dyn vq_orders::payment::PaymentProvider>,
+    pub shutdown: Shutdown,
+    /// `None` when no PII key is configured (the account routes then answer 503).
+    pub accounts: Option<Arc<accounts::Accounts>>,
+    pub limits: Arc<limits::Limiters>,
+    /// Keeps the api's drain open while this clone lives (see `Drain`).
+    #[allow(dead_code)] // held, never read: dropping the last clone is the signal
+    pub(crate) drain: crate::Drain,
+}
