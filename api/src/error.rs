@@ -9,6 +9,10 @@ use serde_json::{json, Value};
 use vq_core::domain::FieldErrors;
 use vq_core::scripts::{JoinReject, PurchaseReject};
 
+/// Message of every 503 `needs_rebuild` (the drop's Redis state is missing).
+pub const NEEDS_REBUILD: &str =
+    "this drop's live state is being restored; nothing was changed, retry shortly";
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("request body is invalid")]
@@ -180,6 +184,12 @@ impl ApiError {
                         json!({ "allowance": allowance }),
                     ),
                     P::SoldOut => (StatusCode::CONFLICT, "sold out".into(), Value::Null),
+                    P::NoDrop => (StatusCode::NOT_FOUND, "no such drop".into(), Value::Null),
+                    P::NeedsRebuild => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        NEEDS_REBUILD.into(),
+                        Value::Null,
+                    ),
                     P::InsufficientStock { remaining } => (
                         StatusCode::CONFLICT,
                         format!("only {remaining} left"),
@@ -193,6 +203,12 @@ impl ApiError {
                     StatusCode::NOT_FOUND,
                     "drop_not_found",
                     "no such drop".into(),
+                    Value::Null,
+                ),
+                JoinReject::NeedsRebuild => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "needs_rebuild",
+                    NEEDS_REBUILD.into(),
                     Value::Null,
                 ),
                 JoinReject::Closed => (
