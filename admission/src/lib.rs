@@ -7,7 +7,7 @@ use redis::AsyncCommands;
 use std::sync::Arc;
 use std::time::Duration;
 use vq_core::domain::DropId;
-use vq_core::scripts::AdmitOutcome;
+use vq_core::scripts::{AdmitOutcome, AdmitStatus};
 use vq_core::{Clock, Keys, RedisConn, Scripts, Shutdown};
 
 #[derive(Clone)]
@@ -60,8 +60,15 @@ impl Admitter {
                 .record(started.elapsed().as_secs_f64());
             metrics::counter!("vq_admission_ticks_total").increment(1);
             admitted += out.admitted.len() as u64;
-            if out.status == "closed" || out.status == "no_drop" {
+            if out.status == AdmitStatus::Closed || out.status == AdmitStatus::NoDrop {
                 let _: () = self.conn.srem(self.keys.active_drops(), raw).await?;
+            }
+            // Lost state: the drop stays active so admission resumes once it is rebuilt.
+            let lost = out.status == AdmitStatus::NeedsRebuild;
+            metrics::gauge!("vq_drop_needs_rebuild", "drop" => raw.to_string())
+                .set(f64::from(u8::from(lost)));
+            if lost {
+                tracing::warn!(drop = raw, "drop's Redis state is missing: needs rebuild");
             }
         }
         Ok(admitted)
