@@ -6,9 +6,10 @@ buyer can never hold two places or join a closed drop between the check and the 
 Both join and peek record the buyer as present (KEYS[11] last-seen = now). A queued buyer
 whose last-seen is older than cfg `leave_grace_ms` (default 60000) has left: the place is
 dropped and counted (KEYS[12]); a join then queues them again at the back, a peek answers
-not_queued. Once stock is 0 nobody new may join, but a queued buyer keeps the place while
-units may still come back (a live token or an open reservation); only when nothing can come
-back is the answer sold_out.
+not_queued. Once stock is 0 nobody new may join. A queued buyer is told sold_out too but
+keeps the place (waitlist, detail "waiting"): units given back later go to the earliest
+waiter (admit.lua), whose next join/peek then answers admitted. Whether units may still
+come back (sold_out_pending) or not (sold_out) is the status of admit.lua's tick.
 
 KEYS[1] cfg      HASH  state, starts_at, prequeue, limit, leave_grace_ms?
 KEYS[2] queue    ZSET  member=user, score: random [0,1) before start, 1+seq after
@@ -22,7 +23,6 @@ KEYS[9] admitted STRING total buyers ever admitted (popped from the queue)
 KEYS[10] expired STRING count of tokens that expired unused
 KEYS[11] seen    HASH  user -> last-seen ms
 KEYS[12] left    STRING count of buyers removed after the leave grace
-KEYS[13] unpaid  HASH  token -> qty (open reservations)
 ARGV[1] user id
 ARGV[2] now in ms, or "" to use the Redis server clock
 ARGV[3] random score in [0,1) used for a pre-queue joiner (uniform shuffle at start)
@@ -34,6 +34,7 @@ Returns one of
   {"not_queued"}                       (peek only)
   {"err", code, detail}  code: no_drop (no cfg) | needs_rebuild (cfg but no stock key)
                                | closed | sold_out | limit_reached | not_open
+                         detail of sold_out: "waiting" when the buyer keeps a place
 ]]
 local function now_ms()
   if ARGV[2] ~= '' then return tonumber(ARGV[2]) end
@@ -78,11 +79,8 @@ if rank then
   end
 end
 if rank then
-  if stock <= 0 and redis.call('HLEN', KEYS[13]) == 0
-     and redis.call('ZCOUNT', KEYS[8], '(' .. now, '+inf') == 0 then
-    return {'err', 'sold_out', ''}
-  end
   redis.call('HSET', KEYS[11], user, now)
+  if stock <= 0 then return {'err', 'sold_out', 'waiting'} end
   return {'queued', rank, admitted, pre}
 end
 if stock <= 0 then return {'err', 'sold_out', ''} end

@@ -31,7 +31,8 @@ pub enum JoinReject {
     /// The cfg is there but the stock key is gone: Redis lost state, nothing changed.
     NeedsRebuild,
     Closed,
-    /// Stock 0 and, for a buyer already waiting, nothing that could come back.
+    /// Stock 0. A buyer already waiting keeps the place (waitlist): units given back go
+    /// to the earliest waiter, whose next join/peek answers `Admitted`.
     SoldOut,
     LimitReached,
     NotOpen {
@@ -65,7 +66,6 @@ impl Scripts {
             .key(k.expired())
             .key(k.seen())
             .key(k.left())
-            .key(k.unpaid())
             .arg(user.to_string())
             .arg(clock.argv())
             .arg(random)

@@ -112,8 +112,11 @@ async fn sold_out_only_once_nothing_can_come_back() {
     assert_eq!(out.status, AdmitStatus::SoldOutPending);
     assert_eq!(
         e.join(us[2]).await,
-        queued(0, 2, false),
-        "a waiter keeps the place while units may come back"
+        JoinOutcome::Rejected(JoinReject::SoldOut)
+    );
+    assert!(
+        e.queue_score(us[2]).await.is_some(),
+        "told sold_out, the waiter keeps the place"
     );
     assert_eq!(
         e.join(user()).await,
@@ -135,5 +138,16 @@ async fn sold_out_only_once_nothing_can_come_back() {
         e.join(us[2]).await,
         JoinOutcome::Rejected(JoinReject::SoldOut)
     );
+
+    // A return after the final sold_out still goes to the waiter, who learns it on the
+    // next read.
+    assert_eq!(
+        e.restock(1, us[0], 1, &t0).await,
+        RestockOutcome::Applied { remaining: 1 }
+    );
+    e.clock.advance(1_000);
+    let out = e.admit(10).await;
+    assert_eq!(admitted_users(&out), ids(&us[2..3]));
+    assert!(matches!(e.peek(us[2]).await, JoinOutcome::Admitted { .. }));
     e.cleanup().await;
 }
