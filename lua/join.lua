@@ -3,16 +3,26 @@
 Why a script: the state/stock/limit checks and the insert must be one atomic step, so a
 buyer can never hold two places or join a closed drop between the check and the ZADD.
 
-KEYS[1] cfg      HASH  state, starts_at, prequeue, limit
+Both join and peek record the buyer as present (KEYS[11] last-seen = now). A queued buyer
+whose last-seen is older than cfg `leave_grace_ms` (default 60000) has left: the place is
+dropped and counted (KEYS[12]); a join then queues them again at the back, a peek answers
+not_queued. Once stock is 0 nobody new may join. A queued buyer is told sold_out too but
+keeps the place (waitlist, detail "waiting"): units given back later go to the earliest
+waiter (admit.lua), whose next join/peek then answers admitted. Whether units may still
+come back (sold_out_pending) or not (sold_out) is the status of admit.lua's tick.
+
+KEYS[1] cfg      HASH  state, starts_at, prequeue, limit, leave_grace_ms?
 KEYS[2] queue    ZSET  member=user, score: random [0,1) before start, 1+seq after
 KEYS[3] seq      STRING join counter after start
 KEYS[4] holders  HASH  user -> live token
 KEYS[5] buyers   HASH  user -> quantity bought
-KEYS[6] stock    STRING remaining stock
+KEYS[6] stock    STRING remaining stock (never created here)
 KEYS[7] tokens   HASH  token -> "L|user" | "U|user" | "E|user"
 KEYS[8] expiry   ZSET  live token -> expiry ms
 KEYS[9] admitted STRING total buyers ever admitted (popped from the queue)
 KEYS[10] expired STRING count of tokens that expired unused
+KEYS[11] seen    HASH  user -> last-seen ms
+KEYS[12] left    STRING count of buyers removed after the leave grace
 ARGV[1] user id
 ARGV[2] now in ms, or "" to use the Redis server clock
 ARGV[3] random score in [0,1) used for a pre-queue joiner (uniform shuffle at start)
@@ -22,7 +32,9 @@ Returns one of
   {"queued", rank0, admitted_total, prequeue(0|1)}
   {"admitted", token, expires_at_ms}
   {"not_queued"}                       (peek only)
-  {"err", code, detail}  code: no_drop | closed | sold_out | limit_reached | not_open
+  {"err", code, detail}  code: no_drop (no cfg) | needs_rebuild (cfg but no stock key)
+                               | closed | sold_out | limit_reached | not_open
+                         detail of sold_out: "waiting" when the buyer keeps a place
 ]]
 local function now_ms()
   if ARGV[2] ~= '' then return tonumber(ARGV[2]) end
@@ -31,8 +43,12 @@ local function now_ms()
 end
 
 local user = ARGV[1]
-local cfg = redis.call('HMGET', KEYS[1], 'state', 'starts_at', 'prequeue', 'limit')
+local cfg = redis.call('HMGET', KEYS[1], 'state', 'starts_at', 'prequeue', 'limit',
+                       'leave_grace_ms')
 if not cfg[1] then return {'err', 'no_drop', ''} end
+local stock = redis.call('GET', KEYS[6])
+if not stock then return {'err', 'needs_rebuild', ''} end
+stock = tonumber(stock)
 local now = now_ms()
 
 local tok = redis.call('HGET', KEYS[4], user)
@@ -47,16 +63,27 @@ if tok then
 end
 
 if cfg[1] == 'closed' then return {'err', 'closed', ''} end
-if tonumber(redis.call('GET', KEYS[6]) or '0') <= 0 then return {'err', 'sold_out', ''} end
 
 local admitted = tonumber(redis.call('GET', KEYS[9]) or '0')
 local starts_at = tonumber(cfg[2])
+local pre = 0
+if now < starts_at then pre = 1 end
 local rank = redis.call('ZRANK', KEYS[2], user)
 if rank then
-  local pre = 0
-  if now < starts_at then pre = 1 end
+  local seen = tonumber(redis.call('HGET', KEYS[11], user))
+  if seen and now - seen > (tonumber(cfg[5]) or 60000) then
+    redis.call('ZREM', KEYS[2], user)
+    redis.call('HDEL', KEYS[11], user)
+    redis.call('INCR', KEYS[12])
+    rank = nil
+  end
+end
+if rank then
+  redis.call('HSET', KEYS[11], user, now)
+  if stock <= 0 then return {'err', 'sold_out', 'waiting'} end
   return {'queued', rank, admitted, pre}
 end
+if stock <= 0 then return {'err', 'sold_out', ''} end
 if ARGV[4] == 'peek' then return {'not_queued'} end
 
 local bought = tonumber(redis.call('HGET', KEYS[5], user) or '0')
@@ -65,11 +92,12 @@ if bought >= tonumber(cfg[4]) then return {'err', 'limit_reached', tostring(boug
 local opens_at = starts_at - tonumber(cfg[3])
 if now < opens_at then return {'err', 'not_open', tostring(opens_at)} end
 
-local score, pre
-if now < starts_at then
-  score, pre = tonumber(ARGV[3]), 1
+local score
+if pre == 1 then
+  score = tonumber(ARGV[3])
 else
-  score, pre = 1 + redis.call('INCR', KEYS[3]), 0
+  score = 1 + redis.call('INCR', KEYS[3])
 end
 redis.call('ZADD', KEYS[2], 'NX', score, user)
+redis.call('HSET', KEYS[11], user, now)
 return {'queued', redis.call('ZRANK', KEYS[2], user), admitted, pre}

@@ -4,13 +4,22 @@ Why a script: token check + burn + per-user limit + stock decrement + reservatio
 enqueue for the order writer must be one atomic step, or two requests could both pass the
 checks (oversell, double spend) or a reservation could exist without its order message.
 
-KEYS[1] cfg  KEYS[2] tokens  KEYS[3] expiry  KEYS[4] holders  KEYS[5] stock
+Idempotent: a successful purchase leaves a receipt (KEYS[11], kept even when the unit is
+later given back), so a retry of the same token by the same account with the same quantity
+(e.g. after a lost reply) answers the same "ok" again, flagged as replayed, and changes
+nothing. Another account still gets not_your_token; another quantity gets token_used.
+
+KEYS[1] cfg  KEYS[2] tokens  KEYS[3] expiry  KEYS[4] holders  KEYS[5] stock (never created)
 KEYS[6] buyers  KEYS[7] orders (STREAM read by the workers)  KEYS[8] events (channel)
-KEYS[9] reservations (HASH token -> "user|qty|ms")  KEYS[10] expired counter
+KEYS[9] reservations (HASH token -> "user|qty|ms", until given back)  KEYS[10] expired counter
+KEYS[11] receipts (HASH token -> "qty|remaining|user_total|ms")
+KEYS[12] unpaid (HASH token -> qty: open reservations, until paid or given back)
 ARGV[1] token  ARGV[2] user id  ARGV[3] quantity (>= 1)  ARGV[4] now in ms or ""
 
-Returns {code, n1, n2}
-  {"ok", remaining_stock, user_total}            stock reserved, order enqueued
+Returns {code, ...}
+  {"ok", remaining_stock, user_total, replayed(0|1)}  stock reserved, order enqueued
+  {"no_drop"}          no cfg: unknown here (the caller asks PostgreSQL)
+  {"needs_rebuild"}    cfg but no stock key: state lost, nothing changed
   {"invalid_token"}    unknown token              (token kept: nothing to keep)
   {"not_your_token"}   token of another account   (token kept for its owner)
   {"token_used"} / {"token_expired"}
@@ -18,6 +27,8 @@ Returns {code, n1, n2}
   {"limit_reached", allowance}   allowance 0: token burned; >0: quantity too big, kept
   {"sold_out", 0}                                 token burned
   {"insufficient_stock", remaining}               quantity too big, token kept
+Sets cfg sold_out_at and publishes {"type":"sold_out","now":ms} when the stock reaches 0
+(units may still come back: admit.lua's tick status says when nothing can).
 ]]
 local token, user, qty = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local function now_ms()
@@ -26,11 +37,22 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
+local cfg = redis.call('HMGET', KEYS[1], 'state', 'limit')
+if not cfg[1] then return {'no_drop'} end
+if redis.call('EXISTS', KEYS[5]) == 0 then return {'needs_rebuild'} end
+
 local v = redis.call('HGET', KEYS[2], token)
 if not v then return {'invalid_token'} end
 if string.sub(v, 3) ~= user then return {'not_your_token'} end
 local st = string.sub(v, 1, 1)
-if st == 'U' then return {'token_used'} end
+if st == 'U' then
+  local r = redis.call('HGET', KEYS[11], token)
+  if r then
+    local q, left, total = string.match(r, '^(%d+)|(-?%d+)|(%d+)|')
+    if tonumber(q) == qty then return {'ok', tonumber(left), tonumber(total), 1} end
+  end
+  return {'token_used'}
+end
 if st == 'E' then return {'token_expired'} end
 
 local now = now_ms()
@@ -43,7 +65,6 @@ if exp <= now then
   return {'token_expired'}
 end
 
-local cfg = redis.call('HMGET', KEYS[1], 'state', 'limit')
 if cfg[1] == 'closed' then return {'drop_closed'} end
 
 local function burn()
@@ -54,7 +75,7 @@ end
 
 local bought = tonumber(redis.call('HGET', KEYS[6], user) or '0')
 local allowance = tonumber(cfg[2]) - bought
-local stock = tonumber(redis.call('GET', KEYS[5]) or '0')
+local stock = tonumber(redis.call('GET', KEYS[5]))
 if allowance <= 0 then burn(); return {'limit_reached', 0} end
 if stock <= 0 then burn(); return {'sold_out', 0} end
 if qty > allowance then return {'limit_reached', allowance} end
@@ -64,8 +85,11 @@ burn()
 local left = redis.call('DECRBY', KEYS[5], qty)
 local total = redis.call('HINCRBY', KEYS[6], user, qty)
 redis.call('HSET', KEYS[9], token, user .. '|' .. qty .. '|' .. now)
+redis.call('HSET', KEYS[12], token, qty)
+redis.call('HSET', KEYS[11], token, qty .. '|' .. left .. '|' .. total .. '|' .. now)
 redis.call('XADD', KEYS[7], '*', 'token', token, 'user', user, 'qty', qty, 'ts', now)
 if left == 0 then
+  redis.call('HSETNX', KEYS[1], 'sold_out_at', now)
   redis.call('PUBLISH', KEYS[8], cjson.encode({type = 'sold_out', now = now}))
 end
-return {'ok', left, total}
+return {'ok', left, total, 0}

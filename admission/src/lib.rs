@@ -62,9 +62,15 @@ impl Admitter {
                 .record(started.elapsed().as_secs_f64());
             metrics::counter!("vq_admission_ticks_total").increment(1);
             admitted += out.admitted.len() as u64;
-            let status = out.status.parse::<AdmitStatus>();
-            if status.is_ok_and(AdmitStatus::is_final) {
+            if out.status.is_final() {
                 let _: () = self.conn.srem(self.keys.active_drops(), raw).await?;
+            }
+            // Lost state: the drop stays active so admission resumes once it is rebuilt.
+            let lost = out.status == AdmitStatus::NeedsRebuild;
+            metrics::gauge!("vq_drop_needs_rebuild", "drop" => raw.to_string())
+                .set(f64::from(u8::from(lost)));
+            if lost {
+                tracing::warn!(drop = raw, "drop's Redis state is missing: needs rebuild");
             }
         }
         Ok(admitted)

@@ -72,6 +72,10 @@ pub struct DropKeys {
     base: String,
 }
 
+// Besides the keys named in DESIGN.md: `receipts` (HASH token -> "qty|remaining|total|ms",
+// the outcome a purchase retry replays), `unpaid` (HASH token -> qty, reservations not yet
+// paid or given back: units that may still come back), `seen` (HASH user -> last-seen ms, for
+// the leave grace) and `left` (count of buyers removed after the grace).
 macro_rules! key {
     ($($name:ident),*) => {
         impl DropKeys {
@@ -96,7 +100,11 @@ key!(
     buyers,
     orders,
     reservations,
-    restocked
+    restocked,
+    receipts,
+    unpaid,
+    seen,
+    left
 );
 
 impl DropKeys {
@@ -119,6 +127,10 @@ impl DropKeys {
             self.orders(),
             self.reservations(),
             self.restocked(),
+            self.receipts(),
+            self.unpaid(),
+            self.seen(),
+            self.left(),
         ]
     }
 }

@@ -205,6 +205,7 @@ async fn purchase(
         PurchaseOutcome::Reserved {
             remaining,
             user_total,
+            ..
         } => Ok((
             StatusCode::CREATED,
             Json(json!({
@@ -216,11 +217,6 @@ async fn purchase(
                 "order_status": "PENDING_PAYMENT",
             })),
         )),
-        PurchaseOutcome::Rejected(vq_core::scripts::PurchaseReject::InvalidToken)
-            if !conn.exists::<_, bool>(k.cfg()).await? =>
-        {
-            Err(ApiError::drop_not_found())
-        }
         PurchaseOutcome::Rejected(r) => Err(ApiError::Purchase(r)),
     }
 }

@@ -11,7 +11,14 @@ use vq_core::domain::DropId;
 use vq_core::{DropKeys, Keys, RedisConn};
 
 /// An order still holding units: token, buyer, quantity, reserved at.
-type Held = (String, uuid::Uuid, i32, chrono::DateTime<chrono::Utc>);
+/// token, buyer, quantity, reserved at, status of an order whose units are out.
+type Held = (
+    String,
+    uuid::Uuid,
+    i32,
+    chrono::DateTime<chrono::Utc>,
+    vq_orders::Status,
+);
 
 /// Statuses whose units are out of stock (sold or reserved).
 const TAKEN: &str = "'PENDING_PAYMENT','PAID','SHIPPING','DELIVERED','RETURN_REQUESTED'";
@@ -100,8 +107,8 @@ pub async fn reconcile(
 }
 
 /// Restores the drop's Redis state from PostgreSQL: configuration, the stock counter, each
-/// buyer's bought quantity (so per-account limits hold) and the set of applied restocks (so
-/// none is applied twice). Waiting-room places and live tokens live only in Redis; buyers
+/// buyer's bought quantity (so per-account limits hold), the unpaid reservations (units that
+/// may come back) and the set of applied restocks (so none is applied twice). Waiting-room places and live tokens live only in Redis; buyers
 /// rejoin. Returns the rebuilt stock.
 pub async fn rebuild(
     db: &PgPool,
@@ -116,7 +123,7 @@ pub async fn rebuild(
     // Units still out: taken orders, plus given-back ones whose restock is not applied yet
     // (the applier will add those back once, through the script).
     let held: Vec<Held> = sqlx::query_as(&format!(
-        "SELECT o.token, o.user_id, o.quantity, o.reserved_at FROM orders o LEFT JOIN restocks r ON r.order_id = o.id \
+        "SELECT o.token, o.user_id, o.quantity, o.reserved_at, o.status FROM orders o LEFT JOIN restocks r ON r.order_id = o.id \
          WHERE o.drop_id = $1 AND (o.status IN ({TAKEN}) OR (r.order_id IS NOT NULL AND r.applied_at IS NULL))"
     ))
     .bind(drop.get())
@@ -129,7 +136,7 @@ pub async fn rebuild(
     .fetch_all(db)
     .await?;
     let mut out: HashMap<uuid::Uuid, i64> = HashMap::new();
-    for (_, user, q, _) in &held {
+    for (_, user, q, _, _) in &held {
         *out.entry(*user).or_insert(0) += i64::from(*q);
     }
     let taken: i64 = out.values().sum();
@@ -163,8 +170,11 @@ fn restore_pipe(
     for (user, q) in bought {
         p.hset(k.buyers(), user.to_string(), q).ignore();
     }
-    p.del(k.reservations()).ignore();
-    for (token, user, q, at) in held {
+    p.del(k.reservations()).ignore().del(k.unpaid()).ignore();
+    for (token, _, q, _, _) in held.iter().filter(|h| h.4 == vq_orders::Status::PendingPayment) {
+        p.hset(k.unpaid(), token, q).ignore();
+    }
+    for (token, user, q, at, _) in held {
         p.hset(
             k.reservations(),
             token,

@@ -2,7 +2,7 @@
 //! and the stock counter) that the Lua scripts read. Every change writes both, PostgreSQL
 //! inside a transaction that only commits once Redis took the change.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, NEEDS_REBUILD};
 use crate::AppState;
 use chrono::{DateTime, Utc};
 use redis::AsyncCommands;
@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::json;
 use sqlx::FromRow;
 use vq_core::domain::{DropEvent, DropId, DropState, ProductId};
+use vq_core::scripts::ManageOutcome;
 use vq_core::{Keys, RedisConn};
 
 #[derive(Debug, Clone, Serialize, FromRow)]
@@ -54,40 +55,57 @@ pub async fn load_from(db: &sqlx::PgPool, id: DropId) -> sqlx::Result<Option<Dro
         .await
 }
 
-/// Writes the configuration the scripts read. The stock counter is only set when absent:
-/// once a drop exists, only the purchase script (and restocks) move it.
+/// The cfg fields the scripts read, from the durable row.
+fn cfg_fields(d: &DropRow) -> Vec<(&'static str, String)> {
+    vec![
+        ("state", d.state.to_string()),
+        ("starts_at", d.starts_at.timestamp_millis().to_string()),
+        ("prequeue", (i64::from(d.prequeue_s) * 1000).to_string()),
+        ("limit", d.per_user_limit.to_string()),
+        ("rate", d.admission_rate.to_string()),
+        ("max_holders", d.max_holders.to_string()),
+        ("ttl", (i64::from(d.token_ttl_s) * 1000).to_string()),
+        ("initial_stock", d.stock.to_string()),
+    ]
+}
+
+/// Mirrors a change of an existing drop (edit, state change) through lua/manage.lua, which
+/// writes nothing when Redis lost the drop's state: 503 `needs_rebuild`, never a stock
+/// counter recreated at the initial stock (that would sell units twice).
+pub async fn mirror(st: &AppState, d: &DropRow) -> Result<(), ApiError> {
+    let mut conn = st.redis.clone();
+    let k = st.keys.drop(d.drop_id());
+    match st.scripts.manage(&mut conn, &k, &cfg_fields(d)).await? {
+        ManageOutcome::Applied => Ok(register(&mut conn, &st.keys, d).await?),
+        ManageOutcome::NoDrop | ManageOutcome::NeedsRebuild => Err(ApiError::Unavailable {
+            code: "needs_rebuild",
+            message: NEEDS_REBUILD,
+        }),
+    }
+}
+
+/// Drop creation and the rebuild command only: writes the configuration and creates the
+/// stock counter when absent (the only paths allowed to create it).
 ///
 /// The drop's own keys change in one MULTI (they share a slot); the global drop sets live
 /// in other slots on a Redis Cluster, so they are updated by separate commands afterwards
 /// (the admission loop and workers only find the drop once its configuration is there).
-pub async fn mirror(st: &AppState, d: &DropRow) -> Result<(), ApiError> {
-    let mut conn = st.redis.clone();
-    Ok(mirror_to(&mut conn, &st.keys, d).await?)
-}
-
-/// `mirror` for callers without an `AppState` (the rebuild command).
 pub async fn mirror_to(conn: &mut RedisConn, keys: &Keys, d: &DropRow) -> redis::RedisResult<()> {
     let k = keys.drop(d.drop_id());
     let _: () = redis::pipe()
         .atomic()
-        .hset_multiple(
-            k.cfg(),
-            &[
-                ("state", d.state.to_string()),
-                ("starts_at", d.starts_at.timestamp_millis().to_string()),
-                ("prequeue", (i64::from(d.prequeue_s) * 1000).to_string()),
-                ("limit", d.per_user_limit.to_string()),
-                ("rate", d.admission_rate.to_string()),
-                ("max_holders", d.max_holders.to_string()),
-                ("ttl", (i64::from(d.token_ttl_s) * 1000).to_string()),
-                ("initial_stock", d.stock.to_string()),
-            ],
-        )
+        .hset_multiple(k.cfg(), &cfg_fields(d))
         .ignore()
         .set_nx(k.stock(), d.stock)
         .ignore()
         .query_async(conn)
         .await?;
+    register(conn, keys, d).await
+}
+
+/// The order stream's consumer group and the global drop sets.
+async fn register(conn: &mut RedisConn, keys: &Keys, d: &DropRow) -> redis::RedisResult<()> {
+    let k = keys.drop(d.drop_id());
     vq_orders::ensure_group(conn, &k.orders()).await?;
     if d.state == DropState::Closed {
         let _: () = conn.srem(keys.active_drops(), d.id).await?;
@@ -130,7 +148,7 @@ pub async fn create(st: &AppState, n: NewDrop) -> Result<DropRow, ApiError> {
     .bind(n.product_id)
     .fetch_one(&mut *tx)
     .await?;
-    mirror(st, &row).await?;
+    mirror_to(&mut st.redis.clone(), &st.keys, &row).await?;
     tx.commit().await?;
     Ok(row)
 }

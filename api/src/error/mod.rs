@@ -2,6 +2,7 @@
 //! `{code, message, ...details}`. Internal errors are logged and hidden from clients.
 
 mod rejections;
+pub use rejections::NEEDS_REBUILD;
 
 use crate::accounts::codes::CodeReject;
 use axum::http::{header, HeaderValue, StatusCode};

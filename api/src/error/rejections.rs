@@ -7,6 +7,10 @@ use serde_json::{json, Value};
 use vq_core::clock::rfc3339;
 use vq_core::scripts::{JoinReject, PurchaseReject};
 
+/// Message of every 503 `needs_rebuild` (the drop's Redis state is missing).
+pub const NEEDS_REBUILD: &str =
+    "this drop's live state is being restored; nothing was changed, retry shortly";
+
 /// An error as the client sees it; `details` (an object or null) is merged into the body.
 pub(crate) struct Parts {
     pub status: StatusCode,
@@ -63,6 +67,8 @@ impl Rejection for PurchaseReject {
             )
             .details(json!({ "allowance": allowance })),
             P::SoldOut => Parts::new(StatusCode::CONFLICT, code, "sold out"),
+            P::NoDrop => Parts::new(StatusCode::NOT_FOUND, code, "no such drop"),
+            P::NeedsRebuild => Parts::new(StatusCode::SERVICE_UNAVAILABLE, code, NEEDS_REBUILD),
             P::InsufficientStock { remaining } => {
                 Parts::new(StatusCode::CONFLICT, code, format!("only {remaining} left"))
                     .details(json!({ "remaining": remaining }))
@@ -77,6 +83,11 @@ impl Rejection for JoinReject {
             JoinReject::NoDrop => {
                 Parts::new(StatusCode::NOT_FOUND, "drop_not_found", "no such drop")
             }
+            JoinReject::NeedsRebuild => Parts::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "needs_rebuild",
+                NEEDS_REBUILD,
+            ),
             JoinReject::Closed => {
                 Parts::new(StatusCode::CONFLICT, "drop_closed", "the drop is closed")
             }

@@ -196,6 +196,12 @@ async fn prequeue_joiners_are_shuffled_uniformly() {
     );
 
     clock.set(start.timestamp_millis() + 1);
+    // The pre-queue buyers are still there (their open sockets mark them present).
+    let k = app.keys.drop(drop);
+    for u in &users {
+        let here = app.state.scripts.touch(&mut r, &k, u.user, &clock).await;
+        assert!(here.unwrap());
+    }
     let late = app.shopper();
     let (_, b) = app.join(drop, &late).await;
     assert_eq!(

@@ -52,7 +52,13 @@ async fn tokens_are_single_use_bound_to_their_account_with_clear_reasons() {
         (body["status"].as_str(), body["remaining"].as_i64()),
         (Some("reserved"), Some(2))
     );
-    let (st, body) = app.purchase(drop, &a, &ta, 1).await;
+    let (st, again) = app.purchase(drop, &a, &ta, 1).await;
+    assert_eq!(
+        (st, &again),
+        (201, &body),
+        "a retry replays the same success"
+    );
+    let (st, body) = app.purchase(drop, &a, &ta, 2).await;
     assert_eq!((st, body["code"].as_str()), (409, Some("token_used")));
 
     let (st, body) = app.purchase(drop, &b, &tb, 3).await;

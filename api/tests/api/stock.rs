@@ -166,3 +166,52 @@ async fn redis_is_rebuilt_from_postgres_after_data_loss_without_overselling() {
     assert!(rec.ok && rec.redis_remaining == 0, "{rec:?}");
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn manager_actions_after_redis_loss_answer_needs_rebuild_and_never_recreate_stock() {
+    let app = spawn_app().await;
+    let drop = app.create_drop(json!({ "stock": 5 })).await;
+    let buyer = app.shopper();
+    app.buy(drop, &buyer, 1).await;
+    app.flush_orders().await;
+    let mut r = app.redis.clone();
+    delete_prefix(&mut r, app.keys.prefix()).await;
+
+    let m = app.manager();
+    let admin = format!("/v1/admin/drops/{drop}");
+    let patch = json!({ "admission_rate": 7 });
+    for (method, path, body) in [
+        ("PATCH", admin.clone(), Some(patch.clone())),
+        ("POST", format!("{admin}/pause"), None),
+        ("POST", format!("{admin}/close"), None),
+    ] {
+        let (st, b) = app.call(method, &path, Some(&m), body).await;
+        assert_eq!(
+            (st, b["code"].as_str()),
+            (503, Some("needs_rebuild")),
+            "{path}"
+        );
+    }
+    let stock: Option<i64> = r.get(app.keys.drop(drop).stock()).await.unwrap();
+    assert_eq!(stock, None, "no manager action recreated the stock");
+    let (state, rate): (String, i32) =
+        sqlx::query_as("SELECT state, admission_rate FROM drops WHERE id = $1")
+            .bind(drop.get())
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!((state.as_str(), rate), ("active", 1000), "nothing changed");
+
+    let rebuilt = vq_api::stock::rebuild(&app.db, &mut r, &app.keys, drop)
+        .await
+        .unwrap();
+    assert_eq!(rebuilt, 4, "5 minus the one unit reserved");
+    let unpaid: i64 = r.hlen(app.keys.drop(drop).unpaid()).await.unwrap();
+    assert_eq!(unpaid, 1, "the unpaid reservation may still come back");
+    let (st, _) = app
+        .call("POST", &format!("{admin}/pause"), Some(&m), None)
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(app.remaining(drop).await, 4);
+    app.cleanup().await;
+}

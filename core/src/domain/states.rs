@@ -101,19 +101,27 @@ impl Phase {
 #[serde(rename_all = "snake_case")]
 pub enum AdmitStatus {
     Ok,
+    /// No cfg: unknown to Redis (the admission loop drops it from the active set).
     NoDrop,
+    /// cfg without a stock key: Redis lost state; the tick changed nothing.
+    NeedsRebuild,
     Paused,
     Closed,
     NotStarted,
+    /// Stock 0, but a live token or an unpaid reservation may still give units back.
+    SoldOutPending,
+    /// Stock 0, no live token, no unpaid reservation: nothing can come back.
     SoldOut,
 }
 
 spelled!(AdmitStatus {
     Ok => "ok",
     NoDrop => "no_drop",
+    NeedsRebuild => "needs_rebuild",
     Paused => "paused",
     Closed => "closed",
     NotStarted => "not_started",
+    SoldOutPending => "sold_out_pending",
     SoldOut => "sold_out",
 });
 

@@ -3,7 +3,7 @@
 
 use crate::env::*;
 use serde_json::Value as Json;
-use vq_core::scripts::{Admission, AdmitOutcome, JoinOutcome};
+use vq_core::scripts::{Admission, AdmitOutcome, AdmitStatus, JoinOutcome};
 
 /// Asserts an admit call with `status` admitted nobody and left the queue of `queue_len` alone.
 async fn assert_admits_nothing(e: &mut Env, status: &str, queue_len: u64) -> AdmitOutcome {
@@ -23,12 +23,15 @@ async fn admit_without_drop_config_is_no_drop_and_silent() {
     assert_eq!(
         out,
         AdmitOutcome {
-            status: "no_drop".into(),
+            status: AdmitStatus::NoDrop,
             admitted: vec![],
             admitted_total: 0,
             queue_len: 0,
             live_holders: 0,
             expired: 0,
+            remaining: 0,
+            open_reservations: 0,
+            left: vec![],
         }
     );
     assert_eq!(e.events(&mut ps).await, Vec::<Json>::new());

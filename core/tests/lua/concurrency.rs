@@ -48,6 +48,8 @@ async fn concurrent_purchases_never_oversell() {
     }
     assert_eq!(ranks, (0..BUYERS as u64).collect::<BTreeSet<_>>());
 
+    // Every buyer gets a token (no stock-aware cap) so the purchases race for the stock.
+    e.set_cfg("overbook", BUYERS).await;
     let out = e.admit(BUYERS as u32).await;
     assert_eq!(out.admitted.len(), BUYERS);
     let holders: Vec<(UserId, String)> = out
@@ -82,6 +84,7 @@ async fn concurrent_purchases_never_oversell() {
             PurchaseOutcome::Reserved {
                 remaining: left,
                 user_total,
+                replayed: false,
             } => {
                 assert!(left >= 0, "stock went negative: {left}");
                 assert!(remaining.insert(left), "two purchases saw {left} left");

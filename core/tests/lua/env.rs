@@ -1,12 +1,9 @@
 //! Shared harness: a per-test [`Env`] (connection, unique key prefix, manual clock), the
 //! [`DropCfg`] written into Redis, and small constructors for users and expected outcomes.
 
-use futures::StreamExt;
-use redis::aio::{MultiplexedConnection, PubSub};
+use redis::aio::MultiplexedConnection;
 use redis::{FromRedisValue, ToRedisArgs};
-use serde_json::Value as Json;
 use std::sync::Arc;
-use std::time::Duration;
 use uuid::Uuid;
 use vq_core::domain::{DropId, Quantity, UserId};
 use vq_core::scripts::{AdmitOutcome, JoinOutcome, PurchaseOutcome, PurchaseReject};
@@ -16,8 +13,6 @@ use vq_core::{Clock, DropKeys, Keys, Scripts};
 pub(crate) const T0: i64 = 1_700_000_000_000;
 /// Default token TTL in ms.
 pub(crate) const TTL: i64 = 30_000;
-/// Published on the events channel to mark "everything before this has been delivered".
-const MARKER: &str = "__test_marker__";
 
 /// The fields of the drop config hash the scripts read, plus the stock key.
 #[derive(Clone, Debug)]
@@ -49,7 +44,7 @@ impl Default for DropCfg {
 
 /// One test's world: a connection, a drop's keys under a unique prefix, a manual clock.
 pub(crate) struct Env {
-    client: redis::Client,
+    pub(crate) client: redis::Client,
     pub(crate) conn: MultiplexedConnection,
     pub(crate) k: DropKeys,
     pub(crate) clock: Clock,
@@ -88,6 +83,16 @@ pub(crate) fn reserved(remaining: i64, user_total: i64) -> PurchaseOutcome {
     PurchaseOutcome::Reserved {
         remaining,
         user_total,
+        replayed: false,
+    }
+}
+
+/// The success a retry of an earlier successful purchase answers.
+pub(crate) fn replayed(remaining: i64, user_total: i64) -> PurchaseOutcome {
+    PurchaseOutcome::Reserved {
+        remaining,
+        user_total,
+        replayed: true,
     }
 }
 
@@ -275,33 +280,6 @@ impl Env {
             .purchase(&mut self.conn, &self.k, token, u, qty(n), &self.clock)
             .await
             .expect("purchase.lua")
-    }
-
-    /// A separate connection subscribed to the drop's events channel.
-    pub(crate) async fn subscribe(&self) -> PubSub {
-        let mut ps = self.client.get_async_pubsub().await.expect("pubsub");
-        ps.subscribe(self.k.events()).await.expect("subscribe");
-        ps
-    }
-
-    /// Every event published so far: publishes a marker and collects messages up to it.
-    pub(crate) async fn events(&mut self, ps: &mut PubSub) -> Vec<Json> {
-        let _: i64 = self
-            .q(redis::cmd("PUBLISH").arg(self.k.events()).arg(MARKER))
-            .await;
-        let mut out = Vec::new();
-        let mut stream = ps.on_message();
-        loop {
-            let msg = tokio::time::timeout(Duration::from_secs(10), stream.next())
-                .await
-                .expect("event within 10 s")
-                .expect("pubsub stream open");
-            let payload: String = msg.get_payload().expect("text payload");
-            if payload == MARKER {
-                return out;
-            }
-            out.push(serde_json::from_str(&payload).expect("event is JSON"));
-        }
     }
 
     /// Best-effort removal of every key of the test drop.

@@ -65,6 +65,8 @@ async fn admit_publishes_one_tick_event_per_call() {
             "rate": 1000,
             "live": 2,
             "remaining": 100,
+            "open": 0,
+            "left_total": 0,
             "admitted": [
                 [us[0].to_string(), "cc33.1", T0 + TTL, 1],
                 [us[1].to_string(), "cc33.2", T0 + TTL, 2],

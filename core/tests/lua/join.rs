@@ -49,11 +49,11 @@ async fn join_sold_out_drop_is_rejected() {
         JoinOutcome::Rejected(JoinReject::SoldOut)
     );
 
-    // A missing stock key counts as sold out too.
+    // A missing stock key is lost state, never "sold out" nor a fresh counter.
     let _: i64 = e.q(redis::cmd("DEL").arg(e.k.stock())).await;
     assert_eq!(
         e.join(user()).await,
-        JoinOutcome::Rejected(JoinReject::SoldOut)
+        JoinOutcome::Rejected(JoinReject::NeedsRebuild)
     );
     assert_eq!(e.queue_len().await, 0);
     e.cleanup().await;

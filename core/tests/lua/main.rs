@@ -1,4 +1,4 @@
-//! Integration tests for lua/{join,admit,purchase}.lua, driven through the typed wrappers in
+//! Integration tests for lua/{join,touch,admit,purchase,restock,manage}.lua, driven through the typed wrappers in
 //! `vq_core::scripts::Scripts` against a real Redis (`VQ_TEST_REDIS_URL`, default
 //! `redis://127.0.0.1:6379`).
 //!
@@ -12,4 +12,9 @@ mod concurrency;
 mod env;
 mod events;
 mod join;
+mod leave;
+mod ops;
 mod purchase;
+mod rebuild;
+mod replay;
+mod stockcap;

@@ -41,8 +41,10 @@ async fn purchase_token_is_single_use() {
     let u = user();
     let token = e.admit_one(u).await;
     assert_eq!(e.purchase(&token, u, 1).await, reserved(99, 1));
+    // A retry of the same request replays its success; another quantity is a new request.
+    assert_eq!(e.purchase(&token, u, 1).await, replayed(99, 1));
     assert_eq!(
-        e.purchase(&token, u, 1).await,
+        e.purchase(&token, u, 2).await,
         rejected(PurchaseReject::TokenUsed)
     );
     assert_eq!(e.stock().await, 99);
