@@ -1,6 +1,13 @@
 //! VitaQueue api role: HTTP + WebSocket front door. `Application::build` binds the
 //! listener (port 0 in tests) and `run_until_stopped` serves until the shutdown fires,
 //! then closes every WebSocket with "reconnect" and waits for them to drain.
+//!
+//! Layout, by resource: `drops/` (public and admin routes, request specs, the store, views,
+//! stock), `room/` (the WebSocket waiting room) with `hub` (pub/sub fan-out) and `messages`
+//! (every server push), `accounts/`, `orders`, `products`, `wishlist`, `notifications`;
+//! around them `state` (AppState), `extract`, `error`, `limits`, `pagination`, `web`,
+//! `health`, `observe`. Arrows run from routes down to the store and `error`; only this
+//! file assembles the routers.
 
 pub mod accounts;
 pub mod drops;
