@@ -6,6 +6,13 @@
 //! Arrows: depends on `vq-core` and `vq-orders` (order transitions, payment, restock,
 //! the stream group), never on `vq-worker`; built by `vitaqueue` (app), which also runs the
 //! operator commands (reconcile, rebuild, create-manager) found here.
+//!
+//! Layout, by resource: `drops/` (public and admin routes, request specs, the store, views,
+//! stock), `room/` (the WebSocket waiting room) with `hub` (pub/sub fan-out) and `messages`
+//! (every server push), `accounts/`, `orders`, `products`, `wishlist`, `notifications`;
+//! around them `state` (AppState), `extract`, `error`, `limits`, `pagination`, `web`,
+//! `health`, `observe`. Arrows run from routes down to the store and `error`; only this
+//! file assembles the routers.
 
 pub mod accounts;
 pub mod drops;

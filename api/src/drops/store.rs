@@ -15,7 +15,8 @@ use vq_core::{Keys, RedisConn};
 
 #[derive(Debug, Clone, Serialize, FromRow)]
 pub struct DropRow {
-    pub id: i64,
+    #[sqlx(try_from = "i64")]
+    pub id: DropId,
     pub product_name: String,
     pub price_cents: i64,
     pub stock: i32,
@@ -31,7 +32,7 @@ pub struct DropRow {
 
 impl DropRow {
     pub fn drop_id(&self) -> DropId {
-        DropId::new(self.id).expect("ids from the database are positive")
+        self.id
     }
 
     pub fn opens_at(&self) -> DateTime<Utc> {
@@ -108,11 +109,11 @@ async fn register(conn: &mut RedisConn, keys: &Keys, d: &DropRow) -> redis::Redi
     let k = keys.drop(d.drop_id());
     vq_orders::ensure_group(conn, &k.orders()).await?;
     if d.state == DropState::Closed {
-        let _: () = conn.srem(keys.active_drops(), d.id).await?;
+        let _: () = conn.srem(keys.active_drops(), d.id.get()).await?;
     } else {
-        let _: () = conn.sadd(keys.active_drops(), d.id).await?;
+        let _: () = conn.sadd(keys.active_drops(), d.id.get()).await?;
     }
-    let _: () = conn.sadd(keys.stream_drops(), d.id).await?;
+    let _: () = conn.sadd(keys.stream_drops(), d.id.get()).await?;
     Ok(())
 }
 
@@ -161,7 +162,7 @@ pub async fn save(st: &AppState, d: &DropRow) -> Result<DropRow, ApiError> {
          admission_rate = $5, max_holders = $6, token_ttl_s = $7, prequeue_s = $8, \
          starts_at = $9, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
     ))
-    .bind(d.id)
+    .bind(d.id.get())
     .bind(&d.product_name)
     .bind(d.price_cents)
     .bind(d.per_user_limit)
