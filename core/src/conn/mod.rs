@@ -85,7 +85,7 @@ async fn single(url: &str) -> redis::RedisResult<ConnectionManager> {
 /// Clients for pub/sub. On a cluster a classic PUBLISH reaches every node, and behind
 /// Sentinels every PUBLISH is replicated, so subscribing on any one node hears every
 /// drop; the others are fall-backs when that node is unreachable (the primary after a
-/// failover). Behind Sentinels the nodes are the primary and replicas they know now.
+/// failover). Behind Sentinels the nodes are the replicas and the primary they know now.
 pub fn pubsub_clients(cfg: &RedisCfg) -> redis::RedisResult<Vec<redis::Client>> {
     if cfg.uses_sentinels() {
         if let Some(nodes) = sentinel::known_nodes(cfg) {

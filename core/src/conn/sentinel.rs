@@ -201,8 +201,10 @@ fn at(node: &ConnectionInfo, host: String, port: u16) -> ConnectionInfo {
     }
 }
 
-/// The primary and the replicas the first answering Sentinel knows, as clients (used for
-/// pub/sub, where any node hears every PUBLISH). `None` when no Sentinel answers.
+/// The replicas and then the primary the first answering Sentinel knows, as clients for
+/// pub/sub, where any node hears every PUBLISH. Replicas come first: a room hears of an
+/// admission only once a replica has it, so a buyer is never shown a token that a
+/// failover right after could lose. `None` when no Sentinel answers.
 pub fn known_nodes(cfg: &RedisCfg) -> Option<Vec<Client>> {
     let node = cfg.urls().first()?.into_connection_info().ok()?;
     let master = cfg.master_name.as_deref()?;
@@ -229,8 +231,8 @@ pub fn known_nodes(cfg: &RedisCfg) -> Option<Vec<Client>> {
         let rest = replicas
             .into_iter()
             .filter_map(|r| Some((r.get("ip")?.clone(), r.get("port")?.parse().ok()?)));
-        let nodes = std::iter::once(head)
-            .chain(rest)
+        let nodes = rest
+            .chain(std::iter::once(head))
             .filter_map(|(h, p)| Client::open(at(&node, h, p)).ok())
             .collect();
         return Some(nodes);
