@@ -9,11 +9,14 @@ use crate::faults::{admitted_at_least, counter, crowd, fast, finish, pending};
 use crate::helpers::*;
 use crate::multinode::audit;
 use crate::procs::{api_node, vitaqueue};
-use crate::sentinel_procs::RedisHa;
+use crate::sentinel_procs::{RedisHa, MASTER};
+use redis::AsyncCommands;
 use serde_json::json;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
+use vq_core::config::Secret;
 use vq_core::domain::DropId;
+use vq_core::{Durable, RedisConn};
 
 /// The queue as (user, score): the score is the buyer's place.
 async fn queue(app: &TestApp, drop: DropId) -> HashMap<String, f64> {
@@ -125,4 +128,66 @@ async fn primary_killed_mid_drop_fails_over_without_losing_an_acknowledged_write
     );
     std::mem::drop(procs);
     app.cleanup().await;
+}
+
+/// A graceful failover demotes the old primary (its clients are disconnected, and a
+/// reconnect there meets READONLY): the same `RedisConn` finds the new primary, keeps the
+/// data written before, and `WAIT` counts the demoted node once it replicates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_follows_a_manual_failover_and_keeps_waiting_for_a_replica() {
+    let ha = RedisHa::start().await;
+    let mut cfg = vq_core::Settings::default().redis;
+    cfg.url = Secret::new(ha.primary_url.clone());
+    cfg.sentinels = ha.sentinel_urls.clone();
+    cfg.master_name = Some(MASTER.into());
+    cfg.wait_replicas = 1;
+    let mut conn = RedisConn::connect(&cfg).await.unwrap();
+    let key = format!("vqt-failover-{}", uuid::Uuid::new_v4().simple());
+    let _: () = conn.set(&key, 1).await.unwrap();
+    assert_eq!(
+        conn.wait_durable("test").await.unwrap(),
+        Durable::Replicated
+    );
+    ha.manual_failover().await;
+    let took = ha.wait_promoted(Duration::from_secs(20)).await;
+    let t0 = Instant::now();
+    let (mut errors, mut unconfirmed) = (0, 0i64);
+    // Until the old primary is demoted it still takes writes (which the failover then
+    // drops): WAIT reports them as short. Only a write WAIT confirmed is acknowledged.
+    let acked: i64 = loop {
+        assert!(t0.elapsed() < Duration::from_secs(15), "no write confirmed");
+        match conn.incr::<_, _, i64>(&key, 1).await {
+            Ok(v) => match conn.wait_durable("test").await {
+                Ok(Durable::Replicated) => break v,
+                Ok(_) => unconfirmed += 1,
+                Err(_) => errors += 1,
+            },
+            Err(_) => errors += 1,
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let confirmed_after = t0.elapsed();
+    assert!(acked >= 2, "the write before the failover survived it");
+    let now: i64 = conn.get(&key).await.unwrap();
+    assert!(now >= acked, "a confirmed write survives: {acked} → {now}");
+    // The first short WAIT makes the connection ask the Sentinels, who already name the
+    // new primary: at most a write or two went to the old one and were dropped with it.
+    let lost = (unconfirmed + 2) - acked;
+    assert!(lost <= 2, "{lost} writes went to the demoted primary");
+    let role: Vec<redis::Value> = redis::cmd("ROLE")
+        .query_async(
+            &mut redis::Client::open(format!("redis://127.0.0.1:{}", ha.replica_port))
+                .unwrap()
+                .get_multiplexed_async_connection()
+                .await
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(role[0], redis::Value::BulkString(b"master".to_vec()));
+    println!(
+        "manual failover: promoted after {took:?}; first write confirmed by a replica \
+         {confirmed_after:?} later, after {unconfirmed} unconfirmed writes ({lost} of them \
+         to the old primary, lost) and {errors} errors"
+    );
 }

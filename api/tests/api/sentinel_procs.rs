@@ -144,6 +144,16 @@ impl RedisHa {
         ]
     }
 
+    /// `SENTINEL FAILOVER`: the replica is promoted and the old primary demoted to its
+    /// replica, while both keep running.
+    pub async fn manual_failover(&self) {
+        let mut cmd = redis::cmd("SENTINEL");
+        cmd.arg("failover").arg(MASTER);
+        query::<String>(&self.sentinel_urls[0], &cmd)
+            .await
+            .expect("SENTINEL FAILOVER accepted");
+    }
+
     pub fn kill_primary(&mut self) {
         self.primary.kill9();
     }

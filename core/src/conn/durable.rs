@@ -89,6 +89,7 @@ impl RedisConn {
             return Ok(Durable::Replicated);
         }
         metrics::counter!("vq_redis_wait_short_total", "op" => op).increment(1);
+        self.recheck_primary().await;
         if !probe {
             d.set_degraded(true);
             tracing::warn!(

@@ -73,6 +73,13 @@ impl RedisConn {
         })
     }
 
+    /// Behind Sentinels: checks whether the primary moved (see `Sentinel::recheck`).
+    async fn recheck_primary(&self) {
+        if let Link::Sentinel(s) = &self.link {
+            s.recheck().await;
+        }
+    }
+
     pub fn is_cluster(&self) -> bool {
         matches!(self.link, Link::Cluster(_))
     }

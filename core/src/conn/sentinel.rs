@@ -21,12 +21,14 @@ const STEP: Duration = Duration::from_millis(500);
 /// Callers failing together trigger one lookup, not one each.
 const MIN_GAP: Duration = Duration::from_millis(100);
 
+type Addr = (String, u16);
+
 pub struct Sentinel {
     sentinels: Vec<Client>,
     master: String,
     /// Credentials and database number for the data nodes (from `redis.url`).
     node: ConnectionInfo,
-    current: RwLock<ConnectionManager>,
+    current: RwLock<(ConnectionManager, Addr)>,
     generation: AtomicU64,
     last_lookup: tokio::sync::Mutex<Instant>,
 }
@@ -53,12 +55,12 @@ impl Sentinel {
         master: String,
         node: ConnectionInfo,
     ) -> RedisResult<Self> {
-        let conn = primary(&sentinels, &master, &node).await?;
+        let current = primary(&sentinels, &master, &node).await?;
         Ok(Sentinel {
             sentinels,
             master,
             node,
-            current: RwLock::new(conn),
+            current: RwLock::new(current),
             generation: AtomicU64::new(0),
             last_lookup: tokio::sync::Mutex::new(Instant::now()),
         })
@@ -79,7 +81,7 @@ impl Sentinel {
     }
 
     fn current(&self) -> (u64, ConnectionManager) {
-        let c = self.current.read().expect("lock").clone();
+        let c = self.current.read().expect("lock").0.clone();
         (self.generation.load(Ordering::Acquire), c)
     }
 
@@ -124,10 +126,8 @@ impl Sentinel {
         }
         *last = Instant::now();
         match primary(&self.sentinels, &self.master, &self.node).await {
-            Ok(conn) => {
-                *self.current.write().expect("lock") = conn;
-                self.generation.fetch_add(1, Ordering::AcqRel);
-                tracing::info!(master = %self.master, "Redis primary looked up again through the Sentinels");
+            Ok((conn, addr)) => {
+                self.swap(conn, addr);
                 never_ran
             }
             Err(err) => {
@@ -138,20 +138,55 @@ impl Sentinel {
     }
 }
 
+impl Sentinel {
+    /// Asks the Sentinels whether the primary moved although nothing failed: a WAIT came
+    /// back short, and the node may have been replaced while it still takes writes (a
+    /// running old primary keeps doing so for seconds after its replica was promoted,
+    /// until Sentinel demotes it). Swaps only when they name another node.
+    pub async fn recheck(&self) {
+        let mut last = self.last_lookup.lock().await;
+        if last.elapsed() < MIN_GAP {
+            return;
+        }
+        *last = Instant::now();
+        let here = self.current.read().expect("lock").1.clone();
+        for s in &self.sentinels {
+            let Some(named) = master_addr(s, &self.master).await else {
+                continue;
+            };
+            if named != here {
+                match connect_primary(&self.node, named.0.clone(), named.1).await {
+                    Ok(conn) => self.swap(conn, named),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the primary the Sentinels name is not reachable yet")
+                    }
+                }
+            }
+            return;
+        }
+    }
+
+    fn swap(&self, conn: ConnectionManager, addr: Addr) {
+        tracing::info!(master = %self.master, host = %addr.0, port = addr.1, "Redis primary looked up again through the Sentinels");
+        *self.current.write().expect("lock") = (conn, addr);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
 /// The first address a Sentinel names whose server says it is the primary (during a
 /// failover a Sentinel may still name the old one, or the new one may not be promoted yet).
 async fn primary(
     sentinels: &[Client],
     master: &str,
     node: &ConnectionInfo,
-) -> RedisResult<ConnectionManager> {
+) -> RedisResult<(ConnectionManager, Addr)> {
     let mut last: RedisError = (ErrorKind::IoError, "no Sentinel answered").into();
     for s in sentinels {
         let Some((host, port)) = master_addr(s, master).await else {
             continue;
         };
-        match connect_primary(node, host, port).await {
-            Ok(c) => return Ok(c),
+        match connect_primary(node, host.clone(), port).await {
+            Ok(c) => return Ok((c, (host, port))),
             Err(e) => last = e,
         }
     }
