@@ -19,7 +19,7 @@ pub mod telemetry;
 
 pub use clock::Clock;
 pub use config::Settings;
-pub use conn::RedisConn;
+pub use conn::{Durable, RedisConn};
 pub use keys::{DropKeys, Keys};
 pub use scripts::Scripts;
 pub use shutdown::Shutdown;

@@ -195,6 +195,9 @@ async fn purchase(
         .scripts
         .purchase(&mut conn, &k, &body.token, p.user, qty, &st.clock)
         .await?;
+    if matches!(out, PurchaseOutcome::Reserved { .. }) {
+        conn.wait_durable("purchase").await?;
+    }
     metrics::histogram!("vq_purchase_duration_seconds").record(started.elapsed().as_secs_f64());
     let outcome = match &out {
         PurchaseOutcome::Reserved { .. } => "reserved",
