@@ -5,7 +5,10 @@ use serde::Deserialize;
 use std::fmt;
 
 mod limits;
+mod proxies;
+pub mod secrets;
 pub use limits::{Limit, Limits};
+pub use proxies::{Cidr, TrustedProxies};
 
 /// A secret string: usable, but never printed by `Debug` or logs.
 #[derive(Clone, Deserialize, PartialEq, Eq)]
@@ -111,6 +114,8 @@ pub struct Http {
     /// 0 picks a free port (tests); the bound port is reported by `build()`.
     pub port: u16,
     pub max_body_bytes: usize,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (CIDRs); empty: none.
+    pub trusted_proxies: TrustedProxies,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -156,6 +161,8 @@ pub struct Auth {
     pub email_hash_key: Option<Secret>,
     pub access_ttl_s: i64,
     pub refresh_ttl_s: i64,
+    /// Absolute session lifetime from login: refreshing never extends a session past it.
+    pub session_max_s: i64,
     /// Lifetime of an e-mailed verification code.
     pub code_ttl_s: i64,
     /// Wrong guesses after which a code is dead.
@@ -183,6 +190,7 @@ impl Default for Auth {
             email_hash_key: None,
             access_ttl_s: 900,
             refresh_ttl_s: 30 * 86_400,
+            session_max_s: 30 * 86_400,
             code_ttl_s: 300,
             code_max_tries: 5,
         }
@@ -244,6 +252,7 @@ impl Default for Http {
             host: "127.0.0.1".into(),
             port: 8080,
             max_body_bytes: 16 * 1024,
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }
