@@ -29,6 +29,9 @@ pub enum ApiError {
     },
     #[error("too many requests; retry in {retry_after_s} s")]
     RateLimited { retry_after_s: u64 },
+    /// 503 `busy`: the password hashing queue is full (see `accounts::gate`).
+    #[error("the server is busy; retry in {retry_after_s} s")]
+    Busy { retry_after_s: u64 },
     #[error("e-mail code rejected")]
     Code(CodeReject),
     #[error("{message}")]
@@ -123,6 +126,12 @@ impl ApiError {
             ApiError::RateLimited { retry_after_s } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
+                msg,
+                json!({ "retry_after": retry_after_s }),
+            ),
+            ApiError::Busy { retry_after_s } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
                 msg,
                 json!({ "retry_after": retry_after_s }),
             ),
@@ -237,6 +246,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let retry_after = match &self {
             ApiError::RateLimited { retry_after_s } => Some(*retry_after_s),
+            ApiError::Busy { retry_after_s } => Some(*retry_after_s),
             _ => None,
         };
         let (status, code, message, details) = self.parts();

@@ -170,10 +170,15 @@ mod tests {
             ..good.clone()
         };
         for c in [wrong_aud, wrong_iss, later] {
-            assert_eq!(keys.verify(&keys.sign(&c)), Err(AuthError::Invalid), "{c:?}");
+            assert_eq!(
+                keys.verify(&keys.sign(&c)),
+                Err(AuthError::Invalid),
+                "{c:?}"
+            );
         }
         // A token without the claims at all (an older or foreign format) is refused too.
-        let bare = serde_json::json!({"sub": user.0, "role": "shopper", "exp": good.exp, "jti": good.jti});
+        let bare =
+            serde_json::json!({"sub": user.0, "role": "shopper", "exp": good.exp, "jti": good.jti});
         let t = encode(&Header::new(Algorithm::HS256), &bare, &keys.enc).unwrap();
         assert_eq!(keys.verify(&t), Err(AuthError::Invalid));
     }

@@ -18,7 +18,9 @@ impl Cidr {
             Some((a, l)) => (a, Some(l)),
             None => (s, None),
         };
-        let net: IpAddr = addr.parse().map_err(|_| format!("{s:?} is not an IP network"))?;
+        let net: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("{s:?} is not an IP network"))?;
         let max = if net.is_ipv4() { 32 } else { 128 };
         let len = match len {
             None => max,
@@ -37,8 +39,10 @@ impl Cidr {
             v4 => v4,
         };
         match (self.net, ip) {
-            (IpAddr::V4(n), IpAddr::V4(a)) => masked(u32::from(n).into(), 32, self.len)
-                == masked(u32::from(a).into(), 32, self.len),
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                masked(u32::from(n).into(), 32, self.len)
+                    == masked(u32::from(a).into(), 32, self.len)
+            }
             (IpAddr::V6(n), IpAddr::V6(a)) => {
                 masked(u128::from(n), 128, self.len) == masked(u128::from(a), 128, self.len)
             }
@@ -113,7 +117,9 @@ mod tests {
         assert!(!t.trusts(ip("192.168.1.8")));
         assert!(t.trusts(ip("2001:db8:ffff::1")));
         assert!(!t.trusts(ip("2001:db9::1")));
-        assert!(TrustedProxies::parse(&["0.0.0.0/0"]).unwrap().trusts(ip("8.8.8.8")));
+        assert!(TrustedProxies::parse(&["0.0.0.0/0"])
+            .unwrap()
+            .trusts(ip("8.8.8.8")));
         assert!(TrustedProxies::default().is_empty());
         assert!(Cidr::parse("10.0.0.0/33").is_err());
         assert!(Cidr::parse("proxy.local").is_err());

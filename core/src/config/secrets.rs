@@ -11,6 +11,11 @@ pub const MIN_KEY_BYTES: usize = 32;
 /// e-mail-hash keys may both be absent (accounts are then off), but a key that is set
 /// and empty is a mistake, not "off".
 pub fn check_secrets(auth: &Auth) -> anyhow::Result<()> {
+    check_jwt_secret(auth)?;
+    check_data_keys(auth)
+}
+
+pub fn check_jwt_secret(auth: &Auth) -> anyhow::Result<()> {
     let jwt = auth.jwt_secret.as_ref().ok_or_else(|| {
         anyhow::anyhow!(
             "auth.jwt_secret (VQ_AUTH__JWT_SECRET) must be set to at least {MIN_KEY_BYTES} bytes"
@@ -22,6 +27,11 @@ pub fn check_secrets(auth: &Auth) -> anyhow::Result<()> {
             jwt.expose().len()
         );
     }
+    Ok(())
+}
+
+/// The PII and e-mail-hash keys, where set (roles without tokens need only these).
+pub fn check_data_keys(auth: &Auth) -> anyhow::Result<()> {
     check_key("pii_key", "VQ_AUTH__PII_KEY", auth.pii_key.as_ref())?;
     check_key(
         "email_hash_key",
@@ -73,10 +83,22 @@ mod tests {
             (auth(None, None, None), "auth.jwt_secret"),
             (auth(Some(""), None, None), "auth.jwt_secret"),
             (auth(Some(&"x".repeat(31)), None, None), "is 31 bytes"),
-            (auth(Some(&long), Some(Secret::new("")), None), "auth.pii_key"),
-            (auth(Some(&long), Some(b64(16)), None), "decodes to 16 bytes"),
-            (auth(Some(&long), None, Some(b64(31))), "auth.email_hash_key"),
-            (auth(Some(&long), Some(Secret::new("not base64!")), None), "must be base64"),
+            (
+                auth(Some(&long), Some(Secret::new("")), None),
+                "auth.pii_key",
+            ),
+            (
+                auth(Some(&long), Some(b64(16)), None),
+                "decodes to 16 bytes",
+            ),
+            (
+                auth(Some(&long), None, Some(b64(31))),
+                "auth.email_hash_key",
+            ),
+            (
+                auth(Some(&long), Some(Secret::new("not base64!")), None),
+                "must be base64",
+            ),
         ];
         for (a, needle) in cases {
             let e = check_secrets(&a).unwrap_err().to_string();

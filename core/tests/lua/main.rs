@@ -1,4 +1,4 @@
-//! Integration tests for lua/{join,admit,purchase}.lua, driven through the typed wrappers in
+//! Integration tests for lua/{join,admit,purchase,ratelimit}.lua, driven through the typed wrappers in
 //! `vq_core::scripts::Scripts` against a real Redis (`VQ_TEST_REDIS_URL`, default
 //! `redis://127.0.0.1:6379`).
 //!
@@ -13,3 +13,4 @@ mod env;
 mod events;
 mod join;
 mod purchase;
+mod ratelimit;
