@@ -6,11 +6,12 @@
 //! let a flood of requests plus guesses wear the code down.
 
 use super::crypto::{Hasher, PiiCipher};
+use base64::Engine;
 use redis::Script;
 use vq_core::account::{Email, EmailCode};
 use vq_core::{Clock, Keys, RedisConn};
 
-/// KEYS[1] the code; ARGV: code hash, ttl ms, now ('' = Redis clock), sealed code.
+/// KEYS[1] the code; ARGV: code hash, ttl ms, now ('' = Redis clock), sealed code (base64).
 /// Returns the sealed code that is live afterwards: the earlier one while it lives,
 /// else the new one (stored with a fresh try counter).
 const STORE: &str = r#"
@@ -91,15 +92,17 @@ impl Codes {
         let code = EmailCode::random();
         let id = hex::encode(hasher.email(email));
         let aad = format!("email-code:{id}");
-        let sealed: Vec<u8> = self
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let sealed: String = self
             .store
             .key(keys.email_code(&id))
             .arg(hasher.code(email, code.as_str()))
             .arg(self.ttl_ms)
             .arg(clock.argv())
-            .arg(cipher.seal(code.as_str(), &aad))
+            .arg(b64.encode(cipher.seal(code.as_str(), &aad)))
             .invoke_async(conn)
             .await?;
+        let sealed = b64.decode(sealed).map_err(anyhow::Error::from)?;
         let live = cipher.open(&sealed, &aad)?;
         EmailCode::parse(&live)
             .map_err(|e| crate::error::ApiError::Internal(anyhow::anyhow!("stored code: {e}")))

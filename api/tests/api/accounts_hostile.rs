@@ -82,16 +82,6 @@ async fn accounts_short_or_empty_keys_stop_the_api_with_a_clear_message() {
             .to_string();
         assert!(err.contains(needle) && err.contains("32 bytes"), "{err}");
     }
-    // The binary refuses too, before it listens anywhere.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vitaqueue"))
-        .arg("api")
-        .env("VQ_AUTH__JWT_SECRET", "")
-        .env("VQ_HTTP__PORT", "0")
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("auth.jwt_secret"), "{stderr}");
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 
 use crate::accounts::*;
 use crate::helpers::*;
-use crate::procs::api_node;
+use crate::procs::Proc;
 use crate::smtp_sink::SmtpSink;
 use futures::StreamExt;
 use serde_json::json;
@@ -82,6 +82,35 @@ async fn crowd(port: u16, path: &str, bodies: Vec<serde_json::Value>) -> HashMap
     counts
 }
 
+/// `vitaqueue api` as its own process. `VQ_TEST_BIN` may name the binary when several
+/// checkouts share one target directory (its `vitaqueue` is then whichever built last).
+async fn spawn_api(s: &vq_core::Settings, env: &[(&str, String)]) -> (Proc, u16) {
+    let port = crate::procs::free_port();
+    let bin = std::env::var("VQ_TEST_BIN").unwrap_or(env!("CARGO_BIN_EXE_vitaqueue").into());
+    let mut cmd = std::process::Command::new(bin);
+    cmd.arg("api")
+        .env("VQ_HTTP__PORT", port.to_string())
+        .env("VQ_REDIS__URL", s.redis.url.expose())
+        .env("VQ_REDIS__PREFIX", &s.redis.prefix)
+        .env("VQ_DATABASE__URL", s.database.url.expose())
+        .env(
+            "VQ_AUTH__JWT_SECRET",
+            s.auth.jwt_secret.as_ref().unwrap().expose(),
+        )
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+    let mut p = Proc::spawn("argon2-crowd", &mut cmd);
+    let http = reqwest::Client::new();
+    for _ in 0..400 {
+        assert!(p.is_running(), "the api exited");
+        let url = format!("http://127.0.0.1:{port}/healthz");
+        if http.get(url).send().await.is_ok_and(|r| r.status() == 200) {
+            return (p, port);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the api did not become healthy");
+}
+
 #[tokio::test]
 async fn hostile_300_logins_and_300_sign_ups_keep_the_server_under_400_mb() {
     let mut sink = SmtpSink::start().await;
@@ -110,7 +139,7 @@ async fn hostile_300_logins_and_300_sign_ups_keep_the_server_under_400_mb() {
         let k: &'static str = Box::leak(format!("VQ_LIMITS__{l}__PER_MINUTE").into_boxed_str());
         env.push((k, "0".into()));
     }
-    let (proc, port) = api_node(s, "argon2-crowd", &env).await;
+    let (proc, port) = spawn_api(s, &env).await;
     let pid = proc.pid();
     let idle = vm_hwm_kb(pid);
 
