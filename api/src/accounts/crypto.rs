@@ -1,7 +1,7 @@
 //! Secrets at rest: AES-256-GCM for personal data, HMAC-SHA256 for the e-mail lookup
-//! hash and stored verification codes, argon2id for passwords (on the blocking pool, so
-//! a burst of logins cannot stall the runtime that serves the hot purchase path, and
-//! only with a [`Permit`] of the process-wide gate, so a burst cannot exhaust memory).
+//! hash and stored verification codes, argon2id for passwords (on the threads of the
+//! process-wide gate, never on the runtime that serves the hot purchase path, and only
+//! with a [`Permit`], so a burst cannot exhaust memory).
 
 use super::gate::Permit;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
@@ -133,15 +133,15 @@ pub fn refresh_hash(token: &str) -> Vec<u8> {
 
 /// argon2id (library defaults: 19 MiB, 2 passes) with a random salt, in PHC format.
 pub async fn hash_password(pw: Password, permit: Permit) -> anyhow::Result<String> {
-    tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
-        Argon2::default()
-            .hash_password(pw.expose().as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| anyhow::anyhow!("argon2: {e}"))
-    })
-    .await?
+    permit
+        .run(move || {
+            let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+            Argon2::default()
+                .hash_password(pw.expose().as_bytes(), &salt)
+                .map(|h| h.to_string())
+                .map_err(|e| anyhow::anyhow!("argon2: {e}"))
+        })
+        .await?
 }
 
 /// Checks a password against a PHC hash. With `None` (unknown account) it still does
@@ -151,17 +151,18 @@ pub async fn verify_password(
     phc: Option<String>,
     permit: Permit,
 ) -> anyhow::Result<bool> {
-    tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        let known = phc.is_some();
-        let phc = phc.unwrap_or_else(dummy_hash);
-        let parsed = PasswordHash::new(&phc).map_err(|e| anyhow::anyhow!("stored hash: {e}"))?;
-        let ok = Argon2::default()
-            .verify_password(candidate.as_bytes(), &parsed)
-            .is_ok();
-        Ok(ok && known)
-    })
-    .await?
+    permit
+        .run(move || {
+            let known = phc.is_some();
+            let phc = phc.unwrap_or_else(dummy_hash);
+            let parsed =
+                PasswordHash::new(&phc).map_err(|e| anyhow::anyhow!("stored hash: {e}"))?;
+            let ok = Argon2::default()
+                .verify_password(candidate.as_bytes(), &parsed)
+                .is_ok();
+            Ok(ok && known)
+        })
+        .await?
 }
 
 fn dummy_hash() -> String {
