@@ -36,7 +36,7 @@ async fn upgrade(
     AuthUser(p): AuthUser,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    st.limits.join(ip, p.user)?;
+    st.limits.join(ip, p.user).await?;
     let ws = match ws {
         Ok(ws) => ws,
         Err(r) => {

@@ -126,7 +126,7 @@ async fn join(
     DropPath(id): DropPath,
     AuthUser(p): AuthUser,
 ) -> Result<Json<Value>, ApiError> {
-    st.limits.join(ip, p.user)?;
+    st.limits.join(ip, p.user).await?;
     let out = join_or_peek(&st, id, p.user, false).await?;
     Ok(Json(place_body(&st, id, out).await?))
 }
@@ -174,7 +174,7 @@ async fn purchase(
     AuthUser(p): AuthUser,
     ApiJson(body): ApiJson<PurchaseBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    st.limits.purchase(ip, p.user)?;
+    st.limits.purchase(ip, p.user).await?;
     let qty = u32::try_from(body.quantity)
         .map_err(|_| vq_core::domain::Invalid("must be between 1 and 100".into()))
         .and_then(Quantity::new)

@@ -1,6 +1,8 @@
 //! Integration tests of the whole drop path against real Redis and PostgreSQL.
 
 mod accounts;
+mod accounts_codes;
+mod accounts_hostile;
 mod accounts_limits;
 mod accounts_sessions;
 mod accounts_signup;
@@ -18,6 +20,7 @@ mod fuzz_http;
 mod fuzz_tokens;
 mod fuzz_ws;
 mod helpers;
+mod hostile_http;
 mod lifecycle;
 mod multinode;
 mod observe;

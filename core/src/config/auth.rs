@@ -16,6 +16,8 @@ pub struct Auth {
     pub email_hash_key: Option<Secret>,
     pub access_ttl_s: i64,
     pub refresh_ttl_s: i64,
+    /// Absolute session lifetime from login: refreshing never extends a session past it.
+    pub session_max_s: i64,
     /// Lifetime of an e-mailed verification code.
     pub code_ttl_s: i64,
     /// Wrong guesses after which a code is dead.
@@ -43,6 +45,7 @@ impl Default for Auth {
             email_hash_key: None,
             access_ttl_s: 900,
             refresh_ttl_s: 30 * 86_400,
+            session_max_s: 30 * 86_400,
             code_ttl_s: 300,
             code_max_tries: 5,
         }

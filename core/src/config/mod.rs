@@ -8,12 +8,15 @@ mod auth;
 mod duration;
 mod limits;
 mod orders;
+mod proxies;
 mod roles;
+pub mod secrets;
 mod stores;
 
 pub use auth::{Auth, Smtp};
 pub use limits::{Limit, Limits};
 pub use orders::{Orders, Payment};
+pub use proxies::{Cidr, TrustedProxies};
 pub use roles::{Admission, Http, Metrics, Worker, Ws};
 pub use stores::{Database, Redis};
 

@@ -10,6 +10,8 @@ pub struct Http {
     /// 0 picks a free port (tests); the bound port is reported by `build()`.
     pub port: u16,
     pub max_body_bytes: usize,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (CIDRs); empty: none.
+    pub trusted_proxies: super::TrustedProxies,
 }
 
 /// Where roles without the HTTP api (admission, worker) serve `/metrics`.
@@ -60,6 +62,7 @@ impl Default for Http {
             host: "127.0.0.1".into(),
             port: 8080,
             max_body_bytes: 16 * 1024,
+            trusted_proxies: super::TrustedProxies::default(),
         }
     }
 }
