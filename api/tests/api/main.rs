@@ -24,6 +24,7 @@ mod hostile_http;
 mod lifecycle;
 mod multinode;
 mod observe;
+mod overbook;
 mod procs;
 mod purchase;
 mod redis_procs;
