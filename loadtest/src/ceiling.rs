@@ -106,6 +106,44 @@ async fn both(a: &CeilingArgs, s: &Settings, api: &str) -> anyhow::Result<(PathR
     let http_drop = vq_path::prepare(&http, api, &jwt, n, stock, c, limit).await?;
     let keys = Keys::new(&s.redis.prefix);
 
+    let (raw, raw_cpu) = fire_raw(a, s, &keys, &raw_drop, limit).await?;
+    let cpu = Snapshot::take();
+    let over_http = vq_path::fire(&http, api, &http_drop, c, limit).await;
+    let http_cpu = cpu.share_until(&Snapshot::take());
+
+    let mut redis = vq_core::store::redis(s).await?;
+    let db = vq_core::store::postgres(s).await?;
+    let wait = Duration::from_secs(60);
+    let mut rows = Vec::new();
+    for (path, p, m, cpu) in [
+        ("raw_evalsha", &raw_drop, raw, raw_cpu),
+        ("vitaqueue_http", &http_drop, over_http, http_cpu),
+    ] {
+        let v = crate::audit::read(&mut redis, &db, &keys, p.drop, wait)
+            .await
+            .map_err(|e| audit_error(p.drop, e))?;
+        rows.push(PathRow {
+            path,
+            measured: m,
+            oversold: oversold(p.stock, v.orders_in_db, v.reconciliation.redis_remaining),
+            orders_in_db: v.orders_in_db,
+            cpu,
+        });
+    }
+    db.close().await;
+    let http_row = rows.pop().expect("two rows");
+    Ok((rows.pop().expect("two rows"), http_row))
+}
+
+/// The raw path: EVALSHA of purchase.lua straight on Redis connections, no HTTP.
+async fn fire_raw(
+    a: &CeilingArgs,
+    s: &Settings,
+    keys: &Keys,
+    raw_drop: &vq_path::Prepared,
+    limit: Duration,
+) -> anyhow::Result<(Measured, CpuShare)> {
+    let (n, c) = (a.purchases, a.concurrency.max(1));
     let mut conns = Vec::new();
     for _ in 0..a.connections.max(1) {
         conns.push(vq_core::store::redis(s).await?);
@@ -134,33 +172,7 @@ async fn both(a: &CeilingArgs, s: &Settings, api: &str) -> anyhow::Result<(PathR
         }
     })
     .await;
-    let raw_cpu = cpu.share_until(&Snapshot::take());
-    let cpu = Snapshot::take();
-    let over_http = vq_path::fire(&http, api, &http_drop, c, limit).await;
-    let http_cpu = cpu.share_until(&Snapshot::take());
-
-    let mut redis = vq_core::store::redis(s).await?;
-    let db = vq_core::store::postgres(s).await?;
-    let wait = Duration::from_secs(60);
-    let mut rows = Vec::new();
-    for (path, p, m, cpu) in [
-        ("raw_evalsha", &raw_drop, raw, raw_cpu),
-        ("vitaqueue_http", &http_drop, over_http, http_cpu),
-    ] {
-        let v = crate::audit::read(&mut redis, &db, &keys, p.drop, wait)
-            .await
-            .map_err(|e| audit_error(p.drop, e))?;
-        rows.push(PathRow {
-            path,
-            measured: m,
-            oversold: oversold(p.stock, v.orders_in_db, v.reconciliation.redis_remaining),
-            orders_in_db: v.orders_in_db,
-            cpu,
-        });
-    }
-    db.close().await;
-    let http_row = rows.pop().expect("two rows");
-    Ok((rows.pop().expect("two rows"), http_row))
+    Ok((raw, cpu.share_until(&Snapshot::take())))
 }
 
 pub fn print(r: &CeilingReport) {

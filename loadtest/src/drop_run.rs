@@ -106,14 +106,7 @@ pub async fn run(a: DropArgs, settings: &Settings) -> anyhow::Result<summary::Su
         .trim_start_matches("http://")
         .trim_end_matches('/')
         .parse()?;
-    let sources = a.sources.clamp(1, 250);
-    let http: Vec<reqwest::Client> = (0..sources)
-        .map(|i| {
-            reqwest::Client::builder()
-                .local_address(std::net::IpAddr::from([127, 0, 0, 1 + i]))
-                .build()
-        })
-        .collect::<Result<_, _>>()?;
+    let http = clients(a.sources)?;
     let drop = create_drop(
         &http[0],
         &a,
@@ -127,7 +120,6 @@ pub async fn run(a: DropArgs, settings: &Settings) -> anyhow::Result<summary::Su
         a.rate,
         a.buyers
     );
-
     let shared = Arc::new(Shared {
         http,
         api,
@@ -140,11 +132,34 @@ pub async fn run(a: DropArgs, settings: &Settings) -> anyhow::Result<summary::Su
         finished: 0.into(),
     });
     let start = Instant::now();
-    let deadline = start + Duration::from_secs(a.timeout_s);
-    let gap = Duration::from_secs_f64(a.ramp_s / a.buyers.max(1) as f64);
     // Sample from the first connection on, so the charts show the crowd arriving.
     let manager = jwt.issue(UserId(uuid::Uuid::new_v4()), Role::Manager, 3600);
     let sampler = report::sample(shared.http[0].clone(), a.api.clone(), drop, manager, start);
+    let results = crowd(&a, &jwt, &shared, start).await?;
+    finish(&a, settings, drop, &results, sampler, start, &shared).await
+}
+
+/// One HTTP client per source address (127.0.0.1 + i), so per-IP limits see a crowd.
+fn clients(sources: u8) -> anyhow::Result<Vec<reqwest::Client>> {
+    (0..sources.clamp(1, 250))
+        .map(|i| {
+            reqwest::Client::builder()
+                .local_address(std::net::IpAddr::from([127, 0, 0, 1 + i]))
+                .build()
+                .map_err(Into::into)
+        })
+        .collect()
+}
+
+/// Starts every buyer (spread over the ramp) and waits for all of them.
+async fn crowd(
+    a: &DropArgs,
+    jwt: &JwtKeys,
+    shared: &Arc<Shared>,
+    start: Instant,
+) -> anyhow::Result<Vec<buyer::BuyerResult>> {
+    let deadline = start + Duration::from_secs(a.timeout_s);
+    let gap = Duration::from_secs_f64(a.ramp_s / a.buyers.max(1) as f64);
     let mut tasks = Vec::with_capacity(a.buyers);
     for n in 0..a.buyers {
         let token = jwt.issue(UserId(uuid::Uuid::new_v4()), Role::Shopper, 3600);
@@ -160,15 +175,28 @@ pub async fn run(a: DropArgs, settings: &Settings) -> anyhow::Result<summary::Su
     }
     progress.abort();
     eprintln!();
+    Ok(results)
+}
 
+/// Audits both stores once the workers caught up (sampling until then), then summarises
+/// and writes the report.
+async fn finish(
+    a: &DropArgs,
+    settings: &Settings,
+    drop: DropId,
+    results: &[buyer::BuyerResult],
+    sampler: report::Sampler,
+    start: Instant,
+    shared: &Shared,
+) -> anyhow::Result<summary::Summary> {
     let mut redis = vq_core::store::redis(settings).await?;
     let db = vq_core::store::postgres(settings).await?;
     let keys = Keys::new(&settings.redis.prefix);
     let view = audit::read(&mut redis, &db, &keys, drop, Duration::from_secs(20)).await?;
     let samples = report::stop(sampler).await;
-    let summary = summary::summarize(&a, drop, &results, view, start, &shared);
+    let summary = summary::summarize(a, drop, results, view, start, shared);
     if let Some(path) = &a.html {
-        std::fs::write(path, report::html(&summary, &samples, &results, start))?;
+        std::fs::write(path, report::html(&summary, &samples, results, start))?;
         println!("report written to {}", path.display());
     }
     Ok(summary)

@@ -69,6 +69,75 @@ pub fn summarize(
     start: Instant,
     sh: &Shared,
 ) -> Summary {
+    let (outcomes, error_samples) = tally(results);
+    let bought: HashSet<String> = results.iter().filter_map(|r| r.token.clone()).collect();
+    let paid_as = |s: &str| {
+        results
+            .iter()
+            .filter(|r| r.payment.as_deref() == Some(s))
+            .count()
+    };
+    let rec = &v.reconciliation;
+    let (fifo_violations, fifo_checked) = fifo(results);
+    let p = |f: fn(&BuyerResult) -> Option<f64>, q| {
+        percentile(&mut results.iter().filter_map(f).collect::<Vec<_>>(), q)
+    };
+    let mut push: Vec<f64> = results.iter().flat_map(|r| r.push_ms.clone()).collect();
+    let (purchases_per_s, sell_out_s) = pace(results, rec.redis_remaining, start);
+    let taken = rec.pg_sold + rec.pg_reserved + rec.in_flight;
+    let mut s = Summary {
+        drop_id: drop.get(),
+        buyers: a.buyers,
+        stock: a.stock,
+        sold: rec.pg_sold,
+        reserved: rec.pg_reserved,
+        remaining: rec.redis_remaining,
+        bought_by_clients: bought.len(),
+        paid: paid_as("PAID"),
+        payment_failed: paid_as("PAYMENT_FAILED"),
+        oversold: (taken - a.stock).max(0) + (-rec.redis_remaining).max(0),
+        orders_in_db: v.orders_in_db,
+        duplicates: v.orders_in_db - v.distinct_tokens_in_db,
+        lost_orders: bought.difference(&v.db_tokens).count(),
+        stock_drift: rec.drift,
+        fifo_violations: fifo_violations + v.fifo_log_violations,
+        fifo_batches_checked: v.fifo_log_batches,
+        fifo_buyers_checked: fifo_checked,
+        max_admissions_per_s: v.max_admissions_per_s,
+        rate: a.rate,
+        admitted_total: v.admitted_total,
+        purchases_per_s,
+        purchase_p50_ms: p(|r| r.purchase_ms, 0.5),
+        purchase_p99_ms: p(|r| r.purchase_ms, 0.99),
+        join_p99_ms: p(|r| r.join_ms, 0.99),
+        position_push_p99_ms: percentile(&mut push, 0.99),
+        sell_out_s,
+        peak_ws_connections: sh.peak.load(Ordering::Relaxed),
+        server_rss_mb: a.server_pid.and_then(rss_mb),
+        outcomes,
+        error_samples,
+        failures: Vec::new(),
+    };
+    s.failures = check(&s, rec.ok);
+    s
+}
+
+/// Each buyer who knows their join index and admission seq: seq must be index + 1.
+/// Returns (violations, buyers checked).
+fn fifo(results: &[BuyerResult]) -> (usize, usize) {
+    let known: Vec<(u64, u64)> = results
+        .iter()
+        .filter_map(|r| Some((r.index?, r.seq?)))
+        .collect();
+    let bad = known
+        .iter()
+        .filter(|(index, seq)| *seq != index + 1)
+        .count();
+    (bad, known.len())
+}
+
+/// Buyers per final outcome, and up to five distinct error texts with their counts.
+fn tally(results: &[BuyerResult]) -> (BTreeMap<String, usize>, BTreeMap<String, usize>) {
     let mut outcomes = BTreeMap::new();
     let mut error_samples: BTreeMap<String, usize> = BTreeMap::new();
     for r in results {
@@ -86,27 +155,12 @@ pub fn summarize(
         };
         *outcomes.entry(key).or_insert(0) += 1;
     }
-    let bought: HashSet<String> = results.iter().filter_map(|r| r.token.clone()).collect();
-    let paid = results
-        .iter()
-        .filter(|r| r.payment.as_deref() == Some("PAID"))
-        .count();
-    let payment_failed = results
-        .iter()
-        .filter(|r| r.payment.as_deref() == Some("PAYMENT_FAILED"))
-        .count();
-    let rec = &v.reconciliation;
-    let fifo: Vec<(u64, u64)> = results
-        .iter()
-        .filter_map(|r| Some((r.index?, r.seq?)))
-        .collect();
-    let fifo_violations = fifo.iter().filter(|(index, seq)| *seq != index + 1).count();
-    let mut purchase: Vec<f64> = results.iter().filter_map(|r| r.purchase_ms).collect();
-    let mut join: Vec<f64> = results.iter().filter_map(|r| r.join_ms).collect();
-    let mut push: Vec<f64> = results
-        .iter()
-        .flat_map(|r| r.push_ms.iter().copied())
-        .collect();
+    (outcomes, error_samples)
+}
+
+/// Purchases per second between the first and last sale, and the time from the first
+/// admission to the last sale (the whole run when stock is left).
+fn pace(results: &[BuyerResult], remaining: i64, start: Instant) -> (f64, f64) {
     let bought_at: Vec<Instant> = results
         .iter()
         .filter(|r| r.outcome == Outcome::Bought)
@@ -119,45 +173,10 @@ pub fn summarize(
         _ => 0.0,
     };
     let sell_out_s = match (first_admit, last_buy) {
-        (Some(f), Some(l)) if rec.redis_remaining <= 0 => (*l - f).as_secs_f64(),
+        (Some(f), Some(l)) if remaining <= 0 => (*l - f).as_secs_f64(),
         _ => (Instant::now() - start).as_secs_f64(),
     };
-    let taken = rec.pg_sold + rec.pg_reserved + rec.in_flight;
-    let mut s = Summary {
-        drop_id: drop.get(),
-        buyers: a.buyers,
-        stock: a.stock,
-        sold: rec.pg_sold,
-        reserved: rec.pg_reserved,
-        remaining: rec.redis_remaining,
-        bought_by_clients: bought.len(),
-        paid,
-        payment_failed,
-        oversold: (taken - a.stock).max(0) + (-rec.redis_remaining).max(0),
-        orders_in_db: v.orders_in_db,
-        duplicates: v.orders_in_db - v.distinct_tokens_in_db,
-        lost_orders: bought.difference(&v.db_tokens).count(),
-        stock_drift: rec.drift,
-        fifo_violations: fifo_violations + v.fifo_log_violations,
-        fifo_batches_checked: v.fifo_log_batches,
-        fifo_buyers_checked: fifo.len(),
-        max_admissions_per_s: v.max_admissions_per_s,
-        rate: a.rate,
-        admitted_total: v.admitted_total,
-        purchases_per_s,
-        purchase_p50_ms: percentile(&mut purchase, 0.5),
-        purchase_p99_ms: percentile(&mut purchase, 0.99),
-        join_p99_ms: percentile(&mut join, 0.99),
-        position_push_p99_ms: percentile(&mut push, 0.99),
-        sell_out_s,
-        peak_ws_connections: sh.peak.load(Ordering::Relaxed),
-        server_rss_mb: a.server_pid.and_then(rss_mb),
-        outcomes,
-        error_samples,
-        failures: Vec::new(),
-    };
-    s.failures = check(&s, rec.ok);
-    s
+    (purchases_per_s, sell_out_s)
 }
 
 /// The invariants; any failure makes the run exit non-zero.
@@ -202,8 +221,9 @@ pub fn check(s: &Summary, stores_agree: bool) -> Vec<String> {
     f
 }
 
-pub fn print(s: &Summary) {
-    let rows: Vec<(&str, String)> = vec![
+/// The summary table's rows: stores and invariants first, then speed and outcomes.
+fn rows(s: &Summary) -> Vec<(&'static str, String)> {
+    vec![
         ("drop", s.drop_id.to_string()),
         ("buyers", s.buyers.to_string()),
         ("stock", s.stock.to_string()),
@@ -247,8 +267,11 @@ pub fn print(s: &Summary) {
             s.server_rss_mb.map_or("n/a".into(), |m| format!("{m:.1}")),
         ),
         ("outcomes", format!("{:?}", s.outcomes)),
-    ];
-    let rows: Vec<(&str, String)> = rows
+    ]
+}
+
+pub fn print(s: &Summary) {
+    let rows: Vec<(&str, String)> = rows(s)
         .into_iter()
         .chain(
             s.error_samples

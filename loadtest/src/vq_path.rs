@@ -54,31 +54,16 @@ pub async fn prepare(
     c: usize,
     limit: Duration,
 ) -> anyhow::Result<Prepared> {
-    let cap = n.clamp(1, 1_000_000);
     let manager = jwt.issue(UserId(uuid::Uuid::new_v4()), Role::Manager, 3600);
-    let body = json!({
-        "product_name": "strategy comparison",
-        "price_cents": 100,
-        "stock": stock,
-        "starts_at": chrono::Utc::now().to_rfc3339(),
-        "per_user_limit": 1,
-        "admission_rate": cap,
-        "max_holders": cap,
-        "token_ttl_s": 3600,
-        "overbook": (n as f64 / stock.max(1) as f64).clamp(1.0, 100.0),
-    });
-    let req = http
-        .post(format!("{api}/v1/admin/drops"))
-        .bearer_auth(&manager);
-    let created = call(req.json(&body), 201, "creating the drop").await?;
-    let drop = DropId::new(created["id"].as_i64().unwrap_or(0))?;
-    let users: Vec<(UserId, String)> = (0..n)
-        .map(|_| {
-            let u = UserId(uuid::Uuid::new_v4());
-            (u, jwt.issue(u, Role::Shopper, 3600))
-        })
-        .collect();
-    let users = Arc::new(users);
+    let drop = create(http, api, &manager, n, stock).await?;
+    let users: Arc<Vec<(UserId, String)>> = Arc::new(
+        (0..n)
+            .map(|_| {
+                let u = UserId(uuid::Uuid::new_v4());
+                (u, jwt.issue(u, Role::Shopper, 3600))
+            })
+            .collect(),
+    );
     let queue = format!("{api}/v1/drops/{}/queue", drop.get());
     // Setup reuses the measurement loop for its bounded concurrency; "Bought" = step done.
     let (h, q, us) = (http.clone(), queue.clone(), users.clone());
@@ -94,21 +79,7 @@ pub async fn prepare(
         joined.first_error
     );
     wait_admitted(http, api, &manager, drop, n as u64, limit).await?;
-    let tokens = Arc::new(std::sync::Mutex::new(vec![String::new(); n]));
-    let (h, us, tk) = (http.clone(), users.clone(), tokens.clone());
-    let got = drive(n, c, limit, move |i| {
-        let (req, tk) = (h.get(&queue).bearer_auth(&us[i].1), tk.clone());
-        async move {
-            let v = call(req, 200, "reading the place").await?;
-            let token = v["token"].as_str().unwrap_or_default();
-            anyhow::ensure!(v["status"] == "admitted", "not admitted: {v}");
-            tk.lock().expect("tokens")[i] = token.to_string();
-            Ok(Attempt::Bought)
-        }
-    })
-    .await;
-    anyhow::ensure!(got.bought == n, "tokens: {:?}", got.first_error);
-    let tokens = std::mem::take(&mut *tokens.lock().expect("tokens"));
+    let tokens = collect_tokens(http, &queue, &users, c, limit).await?;
     let buyers = users
         .iter()
         .zip(tokens)
@@ -123,6 +94,64 @@ pub async fn prepare(
         stock,
         buyers,
     })
+}
+
+async fn create(
+    http: &reqwest::Client,
+    api: &str,
+    manager: &str,
+    n: usize,
+    stock: i64,
+) -> anyhow::Result<DropId> {
+    let cap = n.clamp(1, 1_000_000);
+    let body = json!({
+        "product_name": "strategy comparison",
+        "price_cents": 100,
+        "stock": stock,
+        "starts_at": chrono::Utc::now().to_rfc3339(),
+        "per_user_limit": 1,
+        "admission_rate": cap,
+        "max_holders": cap,
+        "token_ttl_s": 3600,
+        "overbook": (n as f64 / stock.max(1) as f64).clamp(1.0, 100.0),
+    });
+    let req = http
+        .post(format!("{api}/v1/admin/drops"))
+        .bearer_auth(manager);
+    let created = call(req.json(&body), 201, "creating the drop").await?;
+    Ok(DropId::new(created["id"].as_i64().unwrap_or(0))?)
+}
+
+/// Reads every buyer's purchase token from their place (index i = buyer i).
+async fn collect_tokens(
+    http: &reqwest::Client,
+    queue: &str,
+    users: &Arc<Vec<(UserId, String)>>,
+    c: usize,
+    limit: Duration,
+) -> anyhow::Result<Vec<String>> {
+    let n = users.len();
+    let tokens = Arc::new(std::sync::Mutex::new(vec![String::new(); n]));
+    let (h, q, us, tk) = (
+        http.clone(),
+        queue.to_string(),
+        users.clone(),
+        tokens.clone(),
+    );
+    let got = drive(n, c, limit, move |i| {
+        let (req, tk) = (h.get(&q).bearer_auth(&us[i].1), tk.clone());
+        async move {
+            let v = call(req, 200, "reading the place").await?;
+            let token = v["token"].as_str().unwrap_or_default();
+            anyhow::ensure!(v["status"] == "admitted", "not admitted: {v}");
+            tk.lock().expect("tokens")[i] = token.to_string();
+            Ok(Attempt::Bought)
+        }
+    })
+    .await;
+    anyhow::ensure!(got.bought == n, "tokens: {:?}", got.first_error);
+    let tokens = std::mem::take(&mut *tokens.lock().expect("tokens"));
+    Ok(tokens)
 }
 
 /// Polls the admin view until `n` buyers were admitted (the admission role runs on its own
