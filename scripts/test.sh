@@ -29,6 +29,8 @@ vq_raise_nofile
 # The observability test runs Debian's Prometheus on loopback; the browser tests drive
 # Debian's Chromium with playwright-core (from the npm registry, pinned in e2e/).
 command -v prometheus >/dev/null 2>&1 || vq_apt_install prometheus
+# The failover tests run a primary, a replica and three Sentinels of their own.
+command -v redis-sentinel >/dev/null 2>&1 || vq_apt_install redis-sentinel
 [ -x /usr/bin/chromium ] || vq_apt_install chromium
 command -v npm >/dev/null 2>&1 || vq_apt_install nodejs npm
 if [ ! -d e2e/node_modules/playwright-core ]; then
