@@ -32,12 +32,12 @@ pub use state::AppState;
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
 use error::ApiError;
+use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use vq_core::auth::JwtKeys;
 use vq_core::config::Settings;
-use sqlx::PgPool;
 use vq_core::{Clock, Keys, RedisConn, Scripts, Shutdown};
 
 /// One clone of the drain's sender rides in every `AppState`; a WebSocket session owns its
@@ -101,7 +101,7 @@ impl Application {
         }
         let (drain, drained) = mpsc::channel(1);
         let state = AppState {
-            redis,
+            redis: redis.clone(),
             db,
             scripts: Arc::new(Scripts::default()),
             keys: Keys::new(&settings.redis.prefix),
@@ -112,6 +112,8 @@ impl Application {
             orders: settings.orders.clone(),
             payments: Arc::new(vq_orders::payment::SimulatedProvider::from_config(
                 &settings.payment,
+                redis,
+                &settings.redis.prefix,
             )),
             shutdown,
             accounts,

@@ -1,5 +1,5 @@
 //! Rate limits (governor token buckets, in process) per client IP and per account, on
-//! login, code sending, joining and purchasing. A refused request is 429 with
+//! login, code sending, joining, purchasing and paying. A refused request is 429 with
 //! `Retry-After`, before any work or state change.
 
 use crate::error::ApiError;
@@ -65,6 +65,7 @@ pub struct Limiters {
     pub join_account: Bucket<UserId>,
     pub purchase_ip: Bucket<IpAddr>,
     pub purchase_account: Bucket<UserId>,
+    pub pay_account: Bucket<UserId>,
 }
 
 impl Limiters {
@@ -78,6 +79,7 @@ impl Limiters {
             join_account: Bucket::new(l.join_account),
             purchase_ip: Bucket::new(l.purchase_ip),
             purchase_account: Bucket::new(l.purchase_account),
+            pay_account: Bucket::new(l.pay_account),
         }
     }
 
@@ -100,6 +102,7 @@ impl Limiters {
         self.join_account.prune();
         self.purchase_ip.prune();
         self.purchase_account.prune();
+        self.pay_account.prune();
     }
 }
 

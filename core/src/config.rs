@@ -65,6 +65,10 @@ pub struct Orders {
     /// A requested return is received (and restocked) after this long.
     pub return_process_s: u64,
     pub scheduler_tick_ms: u64,
+    /// An order still CHARGING after this long was left by a crash mid-payment: the
+    /// scheduler asks the provider again (same idempotency key) and finalises it. Keep it
+    /// above the provider's longest answer time.
+    pub charge_recover_after_s: u64,
 }
 
 /// The simulated payment provider, and the simulated buyers that pay (or not) by themselves.
@@ -89,6 +93,7 @@ impl Default for Orders {
             return_window_s: 14 * 86_400,
             return_process_s: 86_400,
             scheduler_tick_ms: 1000,
+            charge_recover_after_s: 120,
         }
     }
 }
@@ -221,6 +226,9 @@ pub struct Worker {
     /// Pending entries idle this long belong to a dead consumer and are reclaimed.
     pub claim_idle_ms: u64,
     pub claim_every_ms: u64,
+    /// An entry delivered this many times without being written is poison: it goes to
+    /// the drop's dead-letter stream (`…:orders:dead`) and is acknowledged.
+    pub max_attempts: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -284,6 +292,7 @@ impl Default for Worker {
             block_ms: 200,
             claim_idle_ms: 5000,
             claim_every_ms: 1000,
+            max_attempts: 5,
         }
     }
 }
