@@ -47,32 +47,56 @@ impl SimulatedProvider {
         }
     }
 
-    /// How many charges were really made for the order (0 or 1: retries are answered
-    /// from memory). For tests and reconciliation.
-    pub async fn charges(&self, order_id: OrderId) -> redis::RedisResult<i64> {
+    /// How often the provider was asked to charge this order (retries included; only the
+    /// first ask charges, the others are answered from memory). For tests.
+    pub async fn charge_calls(&self, order_id: OrderId) -> redis::RedisResult<i64> {
+        let field = format!("calls:{order_id}");
+        Ok(match &self.memory {
+            Memory::Local(m) => (m.lock().expect("memory").get(&field))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+            Memory::Redis { conn, key } => {
+                let n: Option<i64> =
+                    redis::AsyncCommands::hget(&mut conn.clone(), key, &field).await?;
+                n.unwrap_or(0)
+            }
+        })
+    }
+
+    /// The stored answer for a charge (`approved|ref|amount` or `declined|reason`).
+    pub async fn charge_record(&self, order_id: OrderId) -> redis::RedisResult<Option<String>> {
         let field = format!("charged:{order_id}");
         Ok(match &self.memory {
-            Memory::Local(m) => i64::from(m.lock().expect("memory").contains_key(&field)),
+            Memory::Local(m) => m.lock().expect("memory").get(&field).cloned(),
             Memory::Redis { conn, key } => {
-                redis::AsyncCommands::hexists(&mut conn.clone(), key, &field).await?
+                redis::AsyncCommands::hget(&mut conn.clone(), key, &field).await?
             }
         })
     }
 
     /// Stores `value` under `field` unless something is stored already; returns what is
     /// stored now (the first answer wins, so concurrent retries agree).
+    /// Every ask is counted under `calls:{id}` (the part after the first ':' of `field`).
     async fn remember(&self, field: String, value: String) -> redis::RedisResult<String> {
+        let calls = format!("calls:{}", field.split_once(':').map_or("", |x| x.1));
+        let counted = field.starts_with("charged:");
         match &self.memory {
-            Memory::Local(m) => Ok(m
-                .lock()
-                .expect("memory")
-                .entry(field)
-                .or_insert(value)
-                .clone()),
+            Memory::Local(m) => {
+                let mut m = m.lock().expect("memory");
+                if counted {
+                    let n: i64 = m.get(&calls).and_then(|v| v.parse().ok()).unwrap_or(0);
+                    m.insert(calls, (n + 1).to_string());
+                }
+                Ok(m.entry(field).or_insert(value).clone())
+            }
             Memory::Redis { conn, key } => {
                 let mut c = conn.clone();
-                let (_, stored): (i64, String) = redis::pipe()
-                    .atomic()
+                let mut p = redis::pipe();
+                p.atomic();
+                if counted {
+                    p.hincr(key, &calls, 1).ignore();
+                }
+                let (_, stored): (i64, String) = p
                     .hset_nx(key, &field, &value)
                     .hget(key, &field)
                     .query_async(&mut c)
@@ -185,8 +209,14 @@ mod tests {
         for _ in 0..20 {
             assert_eq!(p.charge(OrderId(7), 100, "pm_card_ok").await, first);
         }
-        assert_eq!(p.charges(OrderId(7)).await.unwrap(), 1);
-        assert_eq!(p.charges(OrderId(8)).await.unwrap(), 0);
+        assert_eq!(p.charge_calls(OrderId(7)).await.unwrap(), 21);
+        assert_eq!(p.charge_calls(OrderId(8)).await.unwrap(), 0);
+        let stored = p.charge_record(OrderId(7)).await.unwrap().unwrap();
+        let same = match &first {
+            PaymentResult::Approved { reference } => stored.contains(reference.as_str()),
+            PaymentResult::Declined { reason } => stored.ends_with(reason.as_str()),
+        };
+        assert!(same, "{stored} vs {first:?}");
         let declined = p.charge(OrderId(9), 100, "pm_card_declined").await;
         assert_eq!(p.charge(OrderId(9), 100, "pm_card_ok").await, declined);
         let r1 = p.refund(OrderId(7), 100).await;

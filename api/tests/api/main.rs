@@ -20,6 +20,7 @@ mod helpers;
 mod lifecycle;
 mod multinode;
 mod observe;
+mod payments;
 mod procs;
 mod purchase;
 mod redis_procs;
