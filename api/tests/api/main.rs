@@ -20,6 +20,7 @@ mod helpers;
 mod lifecycle;
 mod multinode;
 mod observe;
+mod outbox;
 mod payments;
 mod procs;
 mod purchase;

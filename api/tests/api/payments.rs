@@ -86,7 +86,10 @@ async fn forty_concurrent_pays_charge_once_while_other_requests_stay_fast() {
     let p = provider(&app);
     assert_eq!(p.charge_calls(OrderId(id)).await.unwrap(), 1, "one charge");
     assert_eq!(unpaid_open(&app, drop).await, 0, "paid: settled in Redis");
-    println!("GET /v1/drops during 40 pays: p50 {:?} p99 {p99:?}", lat[lat.len() / 2]);
+    println!(
+        "GET /v1/drops during 40 pays: p50 {:?} p99 {p99:?}",
+        lat[lat.len() / 2]
+    );
     app.cleanup().await;
 }
 
@@ -110,19 +113,30 @@ async fn the_scheduler_resolves_charges_a_crash_left_with_the_same_key() {
     // a: the api crashed after the provider charged; b: before it asked; c: declined.
     let charging = begin(ia, "pm_card_ok").await.unwrap();
     assert_eq!(charging.status, Status::Charging);
-    let first = p.charge(OrderId(ia), charging.amount_cents, "pm_card_ok").await;
+    let first = p
+        .charge(OrderId(ia), charging.amount_cents, "pm_card_ok")
+        .await;
     begin(ib, "pm_card_ok").await.unwrap();
     begin(ic, "pm_card_declined").await.unwrap();
     let (st, r) = pay(&app, &a, ia, "pm_card_ok").await;
     assert_eq!((st, r["code"].as_str()), (409, Some("payment_in_progress")));
     let (st, r) = app
-        .call("POST", &format!("/v1/orders/{ia}/cancel"), Some(&a.token), None)
+        .call(
+            "POST",
+            &format!("/v1/orders/{ia}/cancel"),
+            Some(&a.token),
+            None,
+        )
         .await;
     assert_eq!((st, r["state"].as_str()), (409, Some("CHARGING")));
 
     let mut sched = app.scheduler(Payment::default());
     clock.advance(60_000);
-    assert_eq!(sched.tick().await.unwrap().recovered, 0, "not before the bound");
+    assert_eq!(
+        sched.tick().await.unwrap().recovered,
+        0,
+        "not before the bound"
+    );
     assert_eq!(order(&app, &a, ia).await["status"], "CHARGING");
     clock.advance(61_000);
     let r = sched.tick().await.unwrap();
@@ -141,11 +155,19 @@ async fn the_scheduler_resolves_charges_a_crash_left_with_the_same_key() {
     assert_eq!(p.charge_calls(OrderId(ia)).await.unwrap(), 2, "asked twice");
     assert_eq!(order(&app, &a, ia).await["status"], "PAID");
     assert_eq!(order(&app, &b, ib).await["status"], "PAID");
-    assert_eq!(p.charge_calls(OrderId(ib)).await.unwrap(), 1, "charged once");
+    assert_eq!(
+        p.charge_calls(OrderId(ib)).await.unwrap(),
+        1,
+        "charged once"
+    );
     let failed = order(&app, &c, ic).await;
     assert_eq!(failed["status"], "PAYMENT_FAILED");
     assert_eq!(failed["failure_reason"], "card_declined");
-    assert_eq!(app.remaining(drop).await, 3, "the declined unit is back once");
+    assert_eq!(
+        app.remaining(drop).await,
+        3,
+        "the declined unit is back once"
+    );
     assert_eq!(unpaid_open(&app, drop).await, 0, "paid ones settled");
     assert_eq!(sched.tick().await.unwrap().recovered, 0);
     app.cleanup().await;
@@ -171,7 +193,10 @@ async fn the_price_is_fixed_at_reservation() {
     assert_eq!((st, paid["status"].as_str()), (200, Some("PAID")), "{paid}");
     assert_eq!(paid["amount_cents"], 25800, "the price when reserved");
     let record = provider(&app).charge_record(OrderId(id)).await.unwrap();
-    assert!(record.unwrap().ends_with("|25800"), "charged the fixed amount");
+    assert!(
+        record.unwrap().ends_with("|25800"),
+        "charged the fixed amount"
+    );
     let (later, il) = bought(&app, drop, 1).await;
     assert_eq!(order(&app, &later, il).await["amount_cents"], 99900);
     app.cleanup().await;
@@ -195,12 +220,21 @@ async fn cancel_after_payment_and_returns_are_refunded_through_the_provider() {
     assert_eq!(app.remaining(drop).await, 2);
 
     let (st, c) = app
-        .call("POST", &format!("/v1/orders/{ia}/cancel"), Some(&a.token), None)
+        .call(
+            "POST",
+            &format!("/v1/orders/{ia}/cancel"),
+            Some(&a.token),
+            None,
+        )
         .await;
     assert_eq!((st, c["status"].as_str()), (200, Some("CANCELLED")), "{c}");
     assert!(c["refund_ref"].as_str().unwrap().starts_with("re_"), "{c}");
     assert!(c["refunded_at"].is_string());
-    assert_eq!(app.remaining(drop).await, 3, "paid, settled, cancelled: back");
+    assert_eq!(
+        app.remaining(drop).await,
+        3,
+        "paid, settled, cancelled: back"
+    );
 
     let mut sched = app.scheduler(Payment::default());
     clock.advance(DAY);
@@ -208,7 +242,12 @@ async fn cancel_after_payment_and_returns_are_refunded_through_the_provider() {
     clock.advance(DAY);
     sched.tick().await.unwrap();
     let (st, _) = app
-        .call("POST", &format!("/v1/orders/{ib}/return"), Some(&b.token), None)
+        .call(
+            "POST",
+            &format!("/v1/orders/{ib}/return"),
+            Some(&b.token),
+            None,
+        )
         .await;
     assert_eq!(st, 200);
     clock.advance(DAY);
@@ -242,6 +281,9 @@ async fn pay_has_a_per_account_limit() {
     }
     let (st, b) = pay(&app, &s, 999_999, "pm_card_ok").await;
     assert_eq!((st, b["code"].as_str()), (429, Some("rate_limited")), "{b}");
-    assert_eq!(pay(&app, &app.shopper(), 999_999, "pm_card_ok").await.0, 404);
+    assert_eq!(
+        pay(&app, &app.shopper(), 999_999, "pm_card_ok").await.0,
+        404
+    );
     app.cleanup().await;
 }
