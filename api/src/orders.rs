@@ -8,6 +8,7 @@ use crate::extract::{ApiJson, ApiQuery, AuthUser, IdPath, ORDER};
 use crate::pagination::{paged, PageQuery, Paged};
 use crate::AppState;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, TimeZone, Utc};
@@ -75,7 +76,7 @@ async fn pay(
     AuthUser(p): AuthUser,
     IdPath(id): IdPath<ORDER>,
     ApiJson(body): ApiJson<PayBody>,
-) -> Result<Json<Order>, ApiError> {
+) -> Result<(StatusCode, Json<Order>), ApiError> {
     st.limits.pay_account.check(&p.user)?;
     if !st.payments.accepts(&body.payment_method) {
         return Err(ApiError::Validation(
@@ -99,7 +100,12 @@ async fn pay(
     let mut conn = st.redis.clone();
     orders::pay::settle(&mut conn, &st.scripts, &st.keys, &order).await;
     restock_now(&st, &order).await;
-    Ok(Json(order))
+    // No answer from the provider: still CHARGING, resolved by the scheduler; 202 says so.
+    let code = match order.status {
+        orders::Status::Charging => StatusCode::ACCEPTED,
+        _ => StatusCode::OK,
+    };
+    Ok((code, Json(order)))
 }
 
 async fn cancel(

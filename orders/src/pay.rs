@@ -17,7 +17,7 @@ use vq_core::domain::DropId;
 use vq_core::{Keys, RedisConn, Scripts};
 
 use crate::payment::{PaymentProvider, PaymentResult};
-use crate::transition::{apply, lock, Order, TransitionError};
+use crate::transition::{apply, lock, Order, TransitionError, COLUMNS};
 use crate::{OrderId, Status};
 
 /// Charges the order and returns it PAID or PAYMENT_FAILED. A second pay while the first
@@ -74,14 +74,19 @@ pub async fn resolve(
 }
 
 /// Stores the provider's answer: the reference and PAID when approved, PAYMENT_FAILED with
-/// the reason (and its restock) when declined. When someone else finalised first, returns
-/// the order as it is now.
+/// the reason (and its restock) when declined, nothing when there was no answer (the order
+/// stays CHARGING for the scheduler). When someone else finalised first, returns the order
+/// as it is now.
 pub async fn finalise(
     db: &PgPool,
     id: OrderId,
     result: PaymentResult,
     at: DateTime<Utc>,
 ) -> Result<Order, TransitionError> {
+    if let PaymentResult::Unknown { reason } = &result {
+        tracing::warn!(order = id.get(), %reason, "no answer from the provider; left CHARGING");
+        return load(db, id).await;
+    }
     let mut tx = db.begin().await?;
     let order = lock(&mut tx, id, None).await?;
     if order.status != Status::Charging {
@@ -108,9 +113,18 @@ pub async fn finalise(
             )
             .await?
         }
+        PaymentResult::Unknown { .. } => order,
     };
     tx.commit().await?;
     Ok(updated)
+}
+
+async fn load(db: &PgPool, id: OrderId) -> Result<Order, TransitionError> {
+    sqlx::query_as::<_, Order>(&format!("SELECT {COLUMNS} FROM orders WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await?
+        .ok_or(TransitionError::NotFound)
 }
 
 /// A paid reservation's units can no longer come back: tell Redis, so it stops counting as

@@ -10,8 +10,17 @@ pub use crate::simulator::SimulatedProvider;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PaymentResult {
-    Approved { reference: String },
-    Declined { reason: String },
+    Approved {
+        reference: String,
+    },
+    Declined {
+        reason: String,
+    },
+    /// No answer (timeout, provider or its memory unreachable): the charge may or may not
+    /// have happened, so the order stays CHARGING until the scheduler asks again.
+    Unknown {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -146,8 +146,8 @@ impl PaymentProvider for SimulatedProvider {
                 Ok(stored) => parse(&stored),
                 Err(e) => {
                     tracing::warn!(order = order_id.get(), error = %e, "payment memory unreachable");
-                    PaymentResult::Declined {
-                        reason: "processing_error".into(),
+                    PaymentResult::Unknown {
+                        reason: e.to_string(),
                     }
                 }
             }
@@ -215,6 +215,7 @@ mod tests {
         let same = match &first {
             PaymentResult::Approved { reference } => stored.contains(reference.as_str()),
             PaymentResult::Declined { reason } => stored.ends_with(reason.as_str()),
+            PaymentResult::Unknown { .. } => false,
         };
         assert!(same, "{stored} vs {first:?}");
         let declined = p.charge(OrderId(9), 100, "pm_card_declined").await;

@@ -1,11 +1,11 @@
-//! Payments outside the database transaction: CHARGING, the provider asked with the order id
-//! as idempotency key, then PAID or PAYMENT_FAILED; crash recovery by the scheduler; prices
-//! fixed at reservation; refunds; the per-account pay limit.
+//! Payments outside the database transaction (CHARGING, the provider asked with the order id
+//! as idempotency key, then PAID or PAYMENT_FAILED), crash recovery, prices fixed at
+//! reservation, refunds, and the per-account pay limit.
 
 use crate::helpers::*;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use vitaqueue::orders::payment::{PaymentProvider, SimulatedProvider};
+use vitaqueue::orders::payment::{PaymentProvider, PaymentResult, SimulatedProvider};
 use vitaqueue::orders::{OrderId, Status};
 use vq_core::config::{Limit, Payment};
 use vq_core::Clock;
@@ -86,10 +86,6 @@ async fn forty_concurrent_pays_charge_once_while_other_requests_stay_fast() {
     let p = provider(&app);
     assert_eq!(p.charge_calls(OrderId(id)).await.unwrap(), 1, "one charge");
     assert_eq!(unpaid_open(&app, drop).await, 0, "paid: settled in Redis");
-    println!(
-        "GET /v1/drops during 40 pays: p50 {:?} p99 {p99:?}",
-        lat[lat.len() / 2]
-    );
     app.cleanup().await;
 }
 
@@ -118,6 +114,15 @@ async fn the_scheduler_resolves_charges_a_crash_left_with_the_same_key() {
         .await;
     begin(ib, "pm_card_ok").await.unwrap();
     begin(ic, "pm_card_declined").await.unwrap();
+    let unknown = PaymentResult::Unknown {
+        reason: "timeout".into(),
+    };
+    let still = vitaqueue::orders::pay::finalise(&app.db, OrderId(ib), unknown, at).await;
+    assert_eq!(
+        still.unwrap().status,
+        Status::Charging,
+        "no answer: left for recovery"
+    );
     let (st, r) = pay(&app, &a, ia, "pm_card_ok").await;
     assert_eq!((st, r["code"].as_str()), (409, Some("payment_in_progress")));
     let (st, r) = app
@@ -153,7 +158,7 @@ async fn the_scheduler_resolves_charges_a_crash_left_with_the_same_key() {
         .await
         .unwrap();
     match first {
-        vitaqueue::orders::payment::PaymentResult::Approved { reference } => {
+        PaymentResult::Approved { reference } => {
             assert_eq!(ref_a, Some(reference), "the first charge's answer")
         }
         other => panic!("{other:?}"),
