@@ -112,7 +112,7 @@ impl Application {
         let (drain, drained) = mpsc::channel(1);
         let limits = limits::Limiters::new(settings, redis.clone(), clock.clone());
         let state = AppState {
-            redis,
+            redis: redis.clone(),
             db,
             scripts: Arc::new(Scripts::default()),
             keys: Keys::new(&settings.redis.prefix),
@@ -123,6 +123,8 @@ impl Application {
             orders: settings.orders.clone(),
             payments: Arc::new(vq_orders::payment::SimulatedProvider::from_config(
                 &settings.payment,
+                redis,
+                &settings.redis.prefix,
             )),
             shutdown,
             accounts,

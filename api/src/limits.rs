@@ -1,5 +1,5 @@
-//! Rate limits per client IP and per account on login, code sending, sign-up, joining
-//! and purchasing. The buckets live in Redis (lua/ratelimit.lua, GCRA), so every api
+//! Rate limits per client IP and per account on login, code sending, sign-up, joining,
+//! purchasing and paying. The buckets live in Redis (lua/ratelimit.lua, GCRA), so every api
 //! node draws on one budget. A refused request is 429 `rate_limited` with
 //! `Retry-After`, before any work or state change.
 
@@ -75,6 +75,12 @@ impl Limiters {
             .await?;
         let l = self.limits.purchase_account;
         self.take("purchase_account", l, &user.to_string()).await
+    }
+
+    /// Each pay may reach the payment provider: per account.
+    pub async fn pay(&self, user: UserId) -> Result<(), ApiError> {
+        self.take("pay_account", self.limits.pay_account, &user.to_string())
+            .await
     }
 
     /// Every login attempt from one client, right or wrong (each costs an argon2 run).

@@ -1,11 +1,14 @@
 //! A buyer's orders: list and detail (owner only: other accounts' orders do not exist for
-//! them), payment, cancellation before shipping, and returns within the window.
+//! them), payment, cancellation before shipping (refunded when paid), and returns within
+//! the window. Paying holds no transaction or row lock while the provider answers (see
+//! `vq_orders::pay`), so slow payments never take connections from other requests.
 
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery, AuthUser, IdPath, ORDER};
 use crate::pagination::{paged, PageQuery, Paged};
 use crate::AppState;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, TimeZone, Utc};
@@ -73,7 +76,8 @@ async fn pay(
     AuthUser(p): AuthUser,
     IdPath(id): IdPath<ORDER>,
     ApiJson(body): ApiJson<PayBody>,
-) -> Result<Json<Order>, ApiError> {
+) -> Result<(StatusCode, Json<Order>), ApiError> {
+    st.limits.pay(p.user).await?;
     if !st.payments.accepts(&body.payment_method) {
         return Err(ApiError::Validation(
             [(
@@ -93,8 +97,15 @@ async fn pay(
     )
     .await?;
     metrics::counter!("vq_payments_total", "result" => order.status.as_str()).increment(1);
+    let mut conn = st.redis.clone();
+    orders::pay::settle(&mut conn, &st.scripts, &st.keys, &order).await;
     restock_now(&st, &order).await;
-    Ok(Json(order))
+    // No answer from the provider: still CHARGING, resolved by the scheduler; 202 says so.
+    let code = match order.status {
+        orders::Status::Charging => StatusCode::ACCEPTED,
+        _ => StatusCode::OK,
+    };
+    Ok((code, Json(order)))
 }
 
 async fn cancel(
@@ -104,7 +115,14 @@ async fn cancel(
 ) -> Result<Json<Order>, ApiError> {
     let order = orders::cancel(&st.db, OrderId(id), p.user.0, now(&st)).await?;
     restock_now(&st, &order).await;
-    Ok(Json(order))
+    // Paid: refund now; if the provider fails or we crash, the scheduler retries.
+    let refunded = orders::refund::refund_due(&st.db, st.payments.as_ref(), order.id, now(&st))
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(order = order.id.get(), error = %e, "refund deferred to the scheduler");
+            None
+        });
+    Ok(Json(refunded.unwrap_or(order)))
 }
 
 async fn request_return(
@@ -121,9 +139,7 @@ async fn request_return(
 /// Gives the units back right away when the order just freed stock. Best effort: the
 /// scheduler applies whatever is still pending, and applying twice is harmless.
 async fn restock_now(st: &AppState, order: &Order) {
-    let freed =
-        ["CANCELLED", "PAYMENT_FAILED", "EXPIRED", "RETURNED"].contains(&order.status.as_str());
-    if freed {
+    if order.status.restocks() {
         let mut conn = st.redis.clone();
         let r = vq_orders::restock::apply_pending(
             &st.db,

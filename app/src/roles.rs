@@ -68,7 +68,11 @@ pub fn build_scheduler(
         keys,
         clock,
         orders: settings.orders.clone(),
-        provider: Arc::new(SimulatedProvider::from_config(&payment)),
+        provider: Arc::new(SimulatedProvider::from_config(
+            &payment,
+            stores.redis.clone(),
+            &settings.redis.prefix,
+        )),
         payment,
         mailer: accounts.map(|accounts| {
             Arc::new(NotifyByMail {

@@ -3,7 +3,9 @@
 //! - [`status`]: `Status` (decoded by sqlx from the TEXT column) and `OrderId`;
 //! - [`transition`]: the status machine, one locked-row transaction per move, restocks
 //!   written to the `restocks` outbox in the same transaction;
-//! - [`pay`] and [`payment`]: the payment provider trait, its simulator, and the charge;
+//! - [`pay`], [`payment`], [`simulator`], [`refund`]: the charge outside any transaction
+//!   (CHARGING, then the provider with the order id as idempotency key, then PAID or
+//!   PAYMENT_FAILED), the provider trait and its simulator, and refunds;
 //! - [`restock`]: applies the outbox to Redis (idempotent per order);
 //! - [`scheduler`]: time-driven moves, the outbox, stock sync, simulated buyers, notices;
 //! - [`notify`]: pre-queue notifications (stored, pushed, emailed);
@@ -16,8 +18,10 @@
 pub mod notify;
 pub mod pay;
 pub mod payment;
+pub mod refund;
 pub mod restock;
 pub mod scheduler;
+pub mod simulator;
 pub mod status;
 pub mod stream;
 pub mod transition;

@@ -18,11 +18,16 @@ use vq_core::{Clock, Keys, RedisConn, Scripts, Shutdown};
 pub struct TickReport {
     pub autopaid: u64,
     pub abandoned: u64,
+    /// Orders a crash left in CHARGING, finalised after asking the provider again.
+    pub recovered: u64,
+    pub refunded: u64,
     pub expired: u64,
     pub shipped: u64,
     pub delivered: u64,
     pub returned: u64,
     pub restocked: usize,
+    /// Restocks left pending because their drop needs a rebuild.
+    pub restocks_deferred: usize,
     pub synced: usize,
     pub notified: u64,
     pub emailed: u64,
@@ -58,11 +63,20 @@ impl Scheduler {
         if self.payment.autopay {
             (r.autopaid, r.abandoned) = self.autopay(at).await?;
         }
+        r.recovered = self.recover_charging(at).await?;
         [r.expired, r.shipped, r.delivered, r.returned] = self.sweeps(at).await?;
         let db = &self.db.clone();
-        r.restocked =
-            crate::restock::apply_pending(db, &mut self.redis, &self.scripts, &self.keys, None, at)
-                .await?;
+        r.refunded = crate::refund::refund_all_due(db, self.provider.as_ref(), at).await?;
+        let pass = crate::restock::apply_pending_pass(
+            db,
+            &mut self.redis,
+            &self.scripts,
+            &self.keys,
+            None,
+            at,
+        )
+        .await?;
+        (r.restocked, r.restocks_deferred) = (pass.applied, pass.deferred);
         r.synced = self.sync_stock(at).await?;
         r.notified = crate::notify::prequeue_opened(db, &mut self.redis, &self.keys, at).await?;
         if let Some(m) = &self.mailer {
@@ -70,6 +84,7 @@ impl Scheduler {
         }
         for (to, n) in [
             ("EXPIRED", r.expired),
+            ("RECOVERED", r.recovered),
             ("SHIPPING", r.shipped),
             ("DELIVERED", r.delivered),
             ("RETURNED", r.returned),
@@ -132,13 +147,45 @@ impl Scheduler {
             } else {
                 match crate::pay(&self.db, self.provider.as_ref(), id, None, "pm_card_ok", at).await
                 {
-                    Ok(_) => paid += 1,
+                    Ok(o) => {
+                        paid += 1;
+                        self.settle(&o).await;
+                    }
                     Err(crate::TransitionError::Db(e)) => return Err(e.into()),
                     Err(_) => {} // cancelled or expired meanwhile
                 }
             }
         }
         Ok((paid, abandoned))
+    }
+
+    /// Orders left in CHARGING longer than `charge_recover_after_s` (the api crashed or lost
+    /// its connection mid-charge): asks the provider again with the same idempotency key,
+    /// which answers from memory (or charges now if the first call never arrived), and
+    /// finalises. Returns how many were finalised.
+    async fn recover_charging(&self, at: DateTime<Utc>) -> anyhow::Result<u64> {
+        let due = at - secs(self.orders.charge_recover_after_s);
+        let stuck = sqlx::query_as::<_, crate::Order>(&format!(
+            "SELECT {} FROM orders WHERE status = 'CHARGING' AND payment_attempted_at <= $1 \
+             ORDER BY id LIMIT 100",
+            crate::COLUMNS
+        ))
+        .bind(due)
+        .fetch_all(&self.db)
+        .await?;
+        let mut n = 0;
+        for order in stuck {
+            let done = crate::pay::resolve(&self.db, self.provider.as_ref(), &order, at).await?;
+            tracing::info!(order = order.id.get(), status = %done.status, "charge recovered");
+            self.settle(&done).await;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    async fn settle(&self, order: &crate::Order) {
+        let mut conn = self.redis.clone();
+        crate::pay::settle(&mut conn, &self.scripts, &self.keys, order).await;
     }
 
     /// Copies each drop's live Redis stock into PostgreSQL (for reports and reconcile).

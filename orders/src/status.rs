@@ -30,6 +30,8 @@ impl std::fmt::Display for OrderId {
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Status {
     PendingPayment,
+    /// Committed before the provider is called; finalised to PAID or PAYMENT_FAILED.
+    Charging,
     Paid,
     Shipping,
     Delivered,
@@ -40,8 +42,9 @@ pub enum Status {
     Expired,
 }
 
-const ALL: [Status; 9] = [
+const ALL: [Status; 10] = [
     Status::PendingPayment,
+    Status::Charging,
     Status::Paid,
     Status::Shipping,
     Status::Delivered,
@@ -56,6 +59,7 @@ impl Status {
     pub fn as_str(self) -> &'static str {
         match self {
             Status::PendingPayment => "PENDING_PAYMENT",
+            Status::Charging => "CHARGING",
             Status::Paid => "PAID",
             Status::Shipping => "SHIPPING",
             Status::Delivered => "DELIVERED",
@@ -70,6 +74,7 @@ impl Status {
     /// The timestamp column a move into this status sets.
     pub(crate) fn column(self) -> &'static str {
         match self {
+            Status::Charging => "payment_attempted_at",
             Status::Paid => "paid_at",
             Status::Shipping => "shipped_at",
             Status::Delivered => "delivered_at",

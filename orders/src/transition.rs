@@ -2,8 +2,9 @@
 //! a change that frees stock writes its restock into the `restocks` outbox in the same
 //! transaction, so each order restocks exactly once however often a call is retried or raced.
 //!
-//! PENDING_PAYMENT → PAID → SHIPPING → DELIVERED → RETURN_REQUESTED → RETURNED
-//! PENDING_PAYMENT → PAYMENT_FAILED | EXPIRED | CANCELLED;  PAID → CANCELLED
+//! PENDING_PAYMENT → CHARGING → PAID → SHIPPING → DELIVERED → RETURN_REQUESTED → RETURNED
+//! PENDING_PAYMENT → EXPIRED | CANCELLED;  CHARGING → PAYMENT_FAILED;  PAID → CANCELLED
+//! (CHARGING and PAID → … are in [`crate::pay`]; refunds of paid orders in [`crate::refund`].)
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -20,6 +21,9 @@ pub struct Order {
     #[serde(skip)]
     pub user_id: uuid::Uuid,
     pub quantity: i32,
+    /// What the holder pays, fixed when the order was written (a later price edit does
+    /// not change it).
+    pub amount_cents: i64,
     pub status: Status,
     pub reserved_at: DateTime<Utc>,
     pub paid_at: Option<DateTime<Utc>>,
@@ -28,10 +32,15 @@ pub struct Order {
     pub return_requested_at: Option<DateTime<Utc>>,
     pub closed_at: Option<DateTime<Utc>>,
     pub failure_reason: Option<String>,
+    #[serde(skip)]
+    pub payment_method: Option<String>,
+    pub refund_ref: Option<String>,
+    pub refunded_at: Option<DateTime<Utc>>,
 }
 
-pub const COLUMNS: &str = "id, drop_id, token, user_id, quantity, status, reserved_at, paid_at, \
-    shipped_at, delivered_at, return_requested_at, closed_at, failure_reason";
+pub const COLUMNS: &str = "id, drop_id, token, user_id, quantity, amount_cents, status, \
+    reserved_at, paid_at, shipped_at, delivered_at, return_requested_at, closed_at, \
+    failure_reason, payment_method, refund_ref, refunded_at";
 
 #[derive(Debug, thiserror::Error)]
 pub enum TransitionError {

@@ -1,17 +1,19 @@
 //! Order writer: reads reservations from every drop's Redis Stream through one consumer
 //! group, writes them to PostgreSQL in batches (idempotent on the token id), then acks.
 //! Entries a dead worker left pending are reclaimed with XAUTOCLAIM, so a crash between
-//! read and ack loses nothing and, thanks to the unique token, duplicates nothing.
+//! read and ack loses nothing and, thanks to the unique token, duplicates nothing. Entries
+//! that can never be written go to a dead-letter stream after `max_attempts` (see `dead`).
 //!
 //! Only the stream → PostgreSQL writer lives here. What happens to an order afterwards (status
 //! machine, payment, restocks, the scheduler the `worker` command also runs) is `vq-orders`.
 //! Arrows: `vq-core` ← `vq-orders` ← this crate ← `vitaqueue` (app). The api never imports it.
 
+mod dead;
 mod stream;
 
 use futures::future::BoxFuture;
 use sqlx::PgPool;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vq_core::config::Worker as WorkerCfg;
@@ -144,30 +146,84 @@ impl Worker {
             return Ok(0);
         }
         self.hook(Stage::Read).await;
-        let mut rows = Vec::new();
-        for (key, entries) in &batch {
-            let Some(&drop) = self.streams.get(key) else {
-                continue;
-            };
-            for e in entries {
-                match &e.reservation {
-                    Some(r) => rows.push((drop, r.clone())),
-                    None => {
-                        tracing::error!(stream = %key, id = %e.id, "malformed reservation entry")
-                    }
-                }
-            }
-        }
+        let (rows, at, mut poison) = self.sort(&batch).await?;
         let started = Instant::now();
-        let written = stream::write_orders(&self.db, &rows).await?;
+        let written = self.write(&rows, &at, &mut poison).await?;
         metrics::histogram!("vq_worker_batch_duration_seconds")
             .record(started.elapsed().as_secs_f64());
         metrics::counter!("vq_orders_written_total").increment(written);
         self.hook(Stage::Written).await;
-        for (key, entries) in &batch {
-            stream::ack(&mut self.redis, key, entries).await?;
+        let bad: HashSet<(usize, usize)> = poison.iter().map(|&(k, e, _)| (k, e)).collect();
+        for (ki, (key, entries)) in batch.iter().enumerate() {
+            let good: Vec<&stream::Entry> = (entries.iter().enumerate())
+                .filter(|(ei, _)| !bad.contains(&(ki, *ei)))
+                .map(|(_, e)| e)
+                .collect();
+            stream::ack(&mut self.redis, key, &good).await?;
+        }
+        for (ki, ei, why) in poison {
+            let (key, entries) = &batch[ki];
+            let max = self.cfg.max_attempts;
+            dead::handle(&mut self.redis, key, &entries[ei], why, max).await?;
         }
         tracing::debug!(rows = rows.len(), written, "batch stored");
         Ok(rows.len())
     }
+
+    /// Splits a batch into rows to write (with where each came from) and poison entries,
+    /// checked before any insert so one bad entry cannot fail the others.
+    async fn sort(&self, batch: &[(String, Vec<stream::Entry>)]) -> sqlx::Result<Sorted> {
+        let drops: Vec<i64> = (batch.iter())
+            .filter_map(|(key, _)| self.streams.get(key).map(|d| d.get()))
+            .collect();
+        let known = dead::known_drops(&self.db, &drops).await?;
+        let (mut rows, mut at, mut poison) = (Vec::new(), Vec::new(), Vec::new());
+        for (ki, (key, entries)) in batch.iter().enumerate() {
+            let Some(&drop) = self.streams.get(key) else {
+                continue;
+            };
+            for (ei, e) in entries.iter().enumerate() {
+                match dead::check(e, drop, &known) {
+                    Ok(r) => {
+                        rows.push((drop, r));
+                        at.push((ki, ei));
+                    }
+                    Err(why) => poison.push((ki, ei, why)),
+                }
+            }
+        }
+        Ok((rows, at, poison))
+    }
+
+    /// One insert for the batch; if the database refuses it, one insert per row, and the
+    /// rows it refuses alone become poison. Connection errors fail the step (retried).
+    async fn write(
+        &self,
+        rows: &[(DropId, Reservation)],
+        at: &[(usize, usize)],
+        poison: &mut Vec<(usize, usize, dead::Poison)>,
+    ) -> sqlx::Result<u64> {
+        match stream::write_orders(&self.db, rows).await {
+            Err(sqlx::Error::Database(e)) => {
+                tracing::warn!(error = %e, "batch insert refused; writing row by row")
+            }
+            other => return other,
+        }
+        let mut written = 0;
+        for (row, &(ki, ei)) in rows.iter().zip(at) {
+            match stream::write_orders(&self.db, std::slice::from_ref(row)).await {
+                Ok(n) => written += n,
+                Err(sqlx::Error::Database(_)) => poison.push((ki, ei, dead::Poison::Refused)),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(written)
+    }
 }
+
+/// Rows to write, the (stream, entry) index of each, and the poison entries with why.
+type Sorted = (
+    Vec<(DropId, Reservation)>,
+    Vec<(usize, usize)>,
+    Vec<(usize, usize, dead::Poison)>,
+);

@@ -22,6 +22,8 @@ pub struct Entry {
     pub id: String,
     /// None when the entry cannot be parsed (never written by our script).
     pub reservation: Option<Reservation>,
+    /// The fields as read, for the dead-letter stream.
+    pub fields: Vec<(String, String)>,
 }
 
 fn field<T: redis::FromRedisValue>(e: &StreamId, name: &str) -> Option<T> {
@@ -37,9 +39,15 @@ fn entry(e: StreamId) -> Entry {
             ts_ms: field(&e, "ts")?,
         })
     })();
+    let fields = e
+        .map
+        .iter()
+        .map(|(k, v)| (k.clone(), from_redis_value(v).unwrap_or_default()))
+        .collect();
     Entry {
         id: e.id,
         reservation,
+        fields,
     }
 }
 
@@ -117,7 +125,7 @@ pub async fn autoclaim(
     Ok(vec![(key.to_string(), entries)])
 }
 
-pub async fn ack(conn: &mut RedisConn, key: &str, entries: &[Entry]) -> redis::RedisResult<()> {
+pub async fn ack(conn: &mut RedisConn, key: &str, entries: &[&Entry]) -> redis::RedisResult<()> {
     if entries.is_empty() {
         return Ok(());
     }
@@ -127,7 +135,10 @@ pub async fn ack(conn: &mut RedisConn, key: &str, entries: &[Entry]) -> redis::R
 }
 
 /// Inserts all rows in one statement; a token already stored is skipped, which makes a
-/// replayed batch (after a crash before ack) harmless. Returns rows newly inserted.
+/// replayed batch (after a crash before ack) harmless. Returns rows newly inserted. Each
+/// order's amount is fixed here from its drop's price at this moment, so a later price
+/// edit does not change what the holder pays. Rows of unknown drops are not written (the
+/// worker dead-letters them before).
 pub async fn write_orders(db: &PgPool, rows: &[(DropId, Reservation)]) -> sqlx::Result<u64> {
     if rows.is_empty() {
         return Ok(0);
@@ -138,9 +149,10 @@ pub async fn write_orders(db: &PgPool, rows: &[(DropId, Reservation)]) -> sqlx::
     let qtys: Vec<i32> = rows.iter().map(|(_, r)| r.qty).collect();
     let ts: Vec<i64> = rows.iter().map(|(_, r)| r.ts_ms).collect();
     let done = sqlx::query(
-        "INSERT INTO orders (token, drop_id, user_id, quantity, reserved_at)
-         SELECT t, d, u, q, to_timestamp(ms / 1000.0)
+        "INSERT INTO orders (token, drop_id, user_id, quantity, reserved_at, amount_cents)
+         SELECT t, d, u, q, to_timestamp(ms / 1000.0), q * dr.price_cents
          FROM UNNEST($1::text[], $2::bigint[], $3::uuid[], $4::int[], $5::bigint[]) AS x(t, d, u, q, ms)
+         JOIN drops dr ON dr.id = x.d
          ON CONFLICT (token) DO NOTHING",
     )
     .bind(&tokens)

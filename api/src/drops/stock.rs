@@ -21,7 +21,7 @@ type Held = (
 );
 
 /// Statuses whose units are out of stock (sold or reserved).
-const TAKEN: &str = "'PENDING_PAYMENT','PAID','SHIPPING','DELIVERED','RETURN_REQUESTED'";
+const TAKEN: &str = "'PENDING_PAYMENT','CHARGING','PAID','SHIPPING','DELIVERED','RETURN_REQUESTED'";
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
 pub struct Reconciliation {
@@ -47,7 +47,7 @@ async fn sums(db: &PgPool, drop: i64) -> sqlx::Result<(i64, i64, i64, i64)> {
     sqlx::query_as(&format!(
         "SELECT \
            COALESCE(SUM(quantity) FILTER (WHERE status IN ('PAID','SHIPPING','DELIVERED','RETURN_REQUESTED')), 0)::bigint, \
-           COALESCE(SUM(quantity) FILTER (WHERE status = 'PENDING_PAYMENT'), 0)::bigint, \
+           COALESCE(SUM(quantity) FILTER (WHERE status IN ('PENDING_PAYMENT','CHARGING')), 0)::bigint, \
            COALESCE(SUM(quantity) FILTER (WHERE status NOT IN ({TAKEN})), 0)::bigint, \
            COALESCE((SELECT SUM(quantity) FROM restocks WHERE drop_id = $1 AND applied_at IS NULL), 0)::bigint \
          FROM orders WHERE drop_id = $1"
@@ -171,10 +171,11 @@ fn restore_pipe(
         p.hset(k.buyers(), user.to_string(), q).ignore();
     }
     p.del(k.reservations()).ignore().del(k.unpaid()).ignore();
-    for (token, _, q, _, _) in held
-        .iter()
-        .filter(|h| h.4 == vq_orders::Status::PendingPayment)
-    {
+    let unpaid = [
+        vq_orders::Status::PendingPayment,
+        vq_orders::Status::Charging,
+    ];
+    for (token, _, q, _, _) in held.iter().filter(|h| unpaid.contains(&h.4)) {
         p.hset(k.unpaid(), token, q).ignore();
     }
     for (token, user, q, at, _) in held {

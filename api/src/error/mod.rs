@@ -72,6 +72,14 @@ impl From<vq_orders::TransitionError> for ApiError {
         use vq_orders::TransitionError as T;
         match e {
             T::NotFound => ApiError::NotFound("order_not_found", "no such order".into()),
+            T::Illegal {
+                current: vq_orders::Status::Charging,
+                ..
+            } => ApiError::conflict(
+                "payment_in_progress",
+                "this order's payment is being processed; fetch the order for the outcome",
+                json!({ "state": vq_orders::Status::Charging }),
+            ),
             T::Illegal { current, to } => ApiError::conflict(
                 "invalid_transition",
                 format!("an order in {current} cannot become {to}"),

@@ -147,3 +147,124 @@ async fn replayed_reservations_are_written_once() {
     assert_eq!(q, 3);
     app.cleanup().await;
 }
+
+/// The dead-letter stream of a drop's order stream.
+fn dead(stream: &str) -> String {
+    format!("{stream}:dead")
+}
+
+#[tokio::test]
+async fn poison_entries_are_dead_lettered_after_max_attempts_and_never_hold_back_valid_ones() {
+    let app = spawn_app_tuned(Opts::default(), |s| s.worker.max_attempts = 3).await;
+    let drop = app.create_drop(json!({ "stock": 10 })).await;
+    let buyers: Vec<Shopper> = (0..3).map(|_| app.shopper()).collect();
+    let mut sold = HashSet::new();
+    for s in &buyers {
+        sold.insert(app.buy(drop, s, 1).await);
+    }
+    let mut r = app.redis.clone();
+    let stream = app.keys.drop(drop).orders();
+    let user = uuid::Uuid::new_v4().to_string();
+    let poison: [&[(&str, &str)]; 3] = [
+        &[
+            ("token", "t-zero"),
+            ("user", &user),
+            ("qty", "0"),
+            ("ts", "1"),
+        ],
+        &[("token", "t-nouser"), ("qty", "1"), ("ts", "1")],
+        // Valid to the checks, refused by PostgreSQL (timestamp out of range): the batch
+        // insert fails and the worker falls back to row-by-row inserts.
+        &[
+            ("token", "t-ts"),
+            ("user", &user),
+            ("qty", "1"),
+            ("ts", "99999999999999999"),
+        ],
+    ];
+    for fields in poison {
+        let _: String = r.xadd(&stream, "*", fields).await.unwrap();
+    }
+    // A stream whose drop PostgreSQL does not know.
+    let ghost = vq_core::domain::DropId::new(987_654).unwrap();
+    let ghost_stream = app.keys.drop(ghost).orders();
+    let fields = [
+        ("token", "t-ghost"),
+        ("user", user.as_str()),
+        ("qty", "1"),
+        ("ts", "1"),
+    ];
+    let _: String = r.xadd(&ghost_stream, "*", &fields).await.unwrap();
+    let _: i64 = r.sadd(app.keys.stream_drops(), ghost.get()).await.unwrap();
+
+    let mut w = app.worker("P", 0, 100).await;
+    w.step().await.unwrap();
+    let tokens: Vec<String> = sqlx::query_scalar("SELECT token FROM orders")
+        .fetch_all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(
+        tokens.into_iter().collect::<HashSet<_>>(),
+        sold,
+        "valid orders written after one pass"
+    );
+    assert_eq!(
+        pending(&app, &stream).await,
+        3,
+        "poison kept for another try"
+    );
+    let dead_len: usize = r.xlen(dead(&stream)).await.unwrap();
+    assert_eq!(dead_len, 0, "not before max_attempts");
+
+    for _ in 0..30 {
+        tokio::time::sleep(std::time::Duration::from_millis(120)).await;
+        w.step().await.unwrap();
+        if pending(&app, &stream).await + pending(&app, &ghost_stream).await == 0 {
+            break;
+        }
+    }
+    assert_eq!(
+        pending(&app, &stream).await,
+        0,
+        "dead-lettered entries are acked"
+    );
+    assert_eq!(pending(&app, &ghost_stream).await, 0);
+    let reply: redis::streams::StreamRangeReply = r.xrange_all(dead(&stream)).await.unwrap();
+    let mut reasons: Vec<(String, String, String)> = reply
+        .ids
+        .iter()
+        .map(|e| {
+            let get = |k: &str| e.get::<String>(k).unwrap_or_default();
+            (get("f_token"), get("reason"), get("attempts"))
+        })
+        .collect();
+    reasons.sort();
+    let three = "3".to_string();
+    assert_eq!(
+        reasons,
+        vec![
+            ("t-nouser".into(), "malformed".into(), three.clone()),
+            ("t-ts".into(), "insert_refused".into(), three.clone()),
+            ("t-zero".into(), "bad_quantity".into(), three.clone()),
+        ]
+    );
+    let ghost_dead: redis::streams::StreamRangeReply =
+        r.xrange_all(dead(&ghost_stream)).await.unwrap();
+    assert_eq!(ghost_dead.ids.len(), 1);
+    assert_eq!(
+        ghost_dead.ids[0].get::<String>("reason").unwrap(),
+        "unknown_drop"
+    );
+    assert_eq!(app.orders(drop).await, 3, "poison never became an order");
+    let (_, text) = metrics_text(&app).await;
+    assert!(
+        text.contains("vq_worker_dead_letters_total"),
+        "metric exported"
+    );
+    app.cleanup().await;
+}
+
+async fn metrics_text(app: &TestApp) -> (u16, String) {
+    let res = app.http.get(app.url("/metrics")).send().await.unwrap();
+    (res.status().as_u16(), res.text().await.unwrap())
+}

@@ -30,6 +30,8 @@ pub struct Limits {
     pub join_account: Limit,
     pub purchase_ip: Limit,
     pub purchase_account: Limit,
+    /// `POST /v1/orders/{id}/pay` per account (each call may reach the payment provider).
+    pub pay_account: Limit,
 }
 
 /// A limit as configured: either half may be left out and keeps its default.
@@ -64,6 +66,7 @@ struct RawLimits {
     join_account: PartialLimit,
     purchase_ip: PartialLimit,
     purchase_account: PartialLimit,
+    pay_account: PartialLimit,
 }
 
 impl From<RawLimits> for Limits {
@@ -80,6 +83,7 @@ impl From<RawLimits> for Limits {
             join_account: r.join_account.over(d.join_account),
             purchase_ip: r.purchase_ip.over(d.purchase_ip),
             purchase_account: r.purchase_account.over(d.purchase_account),
+            pay_account: r.pay_account.over(d.pay_account),
         }
     }
 }
@@ -101,6 +105,7 @@ impl Default for Limits {
             join_account: limit(60, 20),
             purchase_ip: limit(120_000, 20_000),
             purchase_account: limit(60, 10),
+            pay_account: limit(30, 10),
         }
     }
 }

@@ -15,6 +15,10 @@ pub struct Orders {
     /// A requested return is received (and restocked) after this long.
     pub return_process_s: u64,
     pub scheduler_tick_ms: u64,
+    /// An order still CHARGING after this long was left by a crash mid-payment: the
+    /// scheduler asks the provider again (same idempotency key) and finalises it. Keep it
+    /// above the provider's longest answer time.
+    pub charge_recover_after_s: u64,
 }
 
 /// The simulated payment provider, and the simulated buyers that pay (or not) by themselves.
@@ -39,6 +43,7 @@ impl Default for Orders {
             return_window_s: 14 * 86_400,
             return_process_s: 86_400,
             scheduler_tick_ms: 1000,
+            charge_recover_after_s: 120,
         }
     }
 }

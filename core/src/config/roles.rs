@@ -39,6 +39,9 @@ pub struct Worker {
     /// Pending entries idle this long belong to a dead consumer and are reclaimed.
     pub claim_idle_ms: u64,
     pub claim_every_ms: u64,
+    /// An entry delivered this many times without being written is poison: it goes to
+    /// the drop's dead-letter stream (`…:orders:dead`) and is acknowledged.
+    pub max_attempts: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -84,6 +87,7 @@ impl Default for Worker {
             block_ms: 200,
             claim_idle_ms: 5000,
             claim_every_ms: 1000,
+            max_attempts: 5,
         }
     }
 }
