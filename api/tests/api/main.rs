@@ -24,6 +24,8 @@ mod procs;
 mod purchase;
 mod redis_procs;
 mod room;
+mod room_guard;
+mod room_waitlist;
 mod shutdown;
 mod smtp_sink;
 mod stock;
