@@ -23,6 +23,7 @@ KEYS[6] admitted  KEYS[7] bucket (HASH level, ts)  KEYS[8] window (ZSET "first:c
 KEYS[9] stock  KEYS[10] admlog (STREAM ts, first, n, lo, hi per batch)  KEYS[11] events (channel)
 KEYS[12] expired counter  KEYS[13] unpaid (HASH token -> qty, open reservations)
 KEYS[14] seen (HASH user -> last-seen ms)  KEYS[15] left counter
+KEYS[16] seqs (HASH token -> admission seq, read back by join.lua)
 ARGV[1] now in ms, or "" to use the Redis server clock
 ARGV[2] max buyers to admit in this call
 ARGV[3] random token prefix (hex); token i of this call is prefix .. "." .. i
@@ -119,6 +120,7 @@ local function pop(want, total, out, left)
         redis.call('HSET', KEYS[3], t, 'L|' .. u)
         redis.call('ZADD', KEYS[4], now + ttl, t)
         redis.call('HSET', KEYS[5], u, t)
+        redis.call('HSET', KEYS[16], t, total + got)
         table.insert(out, u); table.insert(out, t); table.insert(out, total + got)
         lo = lo or score
         hi = score

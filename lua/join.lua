@@ -23,6 +23,7 @@ KEYS[9] admitted STRING total buyers ever admitted (popped from the queue)
 KEYS[10] expired STRING count of tokens that expired unused
 KEYS[11] seen    HASH  user -> last-seen ms
 KEYS[12] left    STRING count of buyers removed after the leave grace
+KEYS[13] seqs    HASH  token -> admission seq (written by admit.lua)
 ARGV[1] user id
 ARGV[2] now in ms, or "" to use the Redis server clock
 ARGV[3] random score in [0,1) used for a pre-queue joiner (uniform shuffle at start)
@@ -30,7 +31,7 @@ ARGV[4] "join" or "peek" (peek never inserts)
 
 Returns one of
   {"queued", rank0, admitted_total, prequeue(0|1)}
-  {"admitted", token, expires_at_ms}
+  {"admitted", token, expires_at_ms, seq}   seq 0 when unknown
   {"not_queued"}                       (peek only)
   {"err", code, detail}  code: no_drop (no cfg) | needs_rebuild (cfg but no stock key)
                                | closed | sold_out | limit_reached | not_open
@@ -54,7 +55,9 @@ local now = now_ms()
 local tok = redis.call('HGET', KEYS[4], user)
 if tok then
   local exp = tonumber(redis.call('ZSCORE', KEYS[8], tok) or '0')
-  if exp > now then return {'admitted', tok, exp} end
+  if exp > now then
+    return {'admitted', tok, exp, tonumber(redis.call('HGET', KEYS[13], tok) or '0')}
+  end
   -- the turn ran out: free the slot now; the buyer may queue again at the back
   redis.call('HSET', KEYS[7], tok, 'E|' .. user)
   redis.call('ZREM', KEYS[8], tok)

@@ -119,9 +119,8 @@ impl<S: Send + Sync> FromRequestParts<S> for DropPath {
     }
 }
 
-/// The verified claims of the caller's access token. The token comes from
-/// `Authorization: Bearer …` or, for browsers opening a WebSocket (which cannot set
-/// headers), `?access_token=…`. A token revoked by logout or refresh-reuse detection is
+/// The verified claims of the caller's access token, from `Authorization: Bearer …` only
+/// (never the URL: browsers open the room socket with a single-use ticket). A token revoked by logout or refresh-reuse detection is
 /// refused until it expires (one Redis `EXISTS`, see `accounts::sessions`).
 pub struct AuthClaims(pub Claims);
 
@@ -135,16 +134,7 @@ impl FromRequestParts<AppState> for AuthClaims {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::to_owned);
-        let from_query = || {
-            parts.uri.query().and_then(|q| {
-                q.split('&')
-                    .find_map(|kv| kv.strip_prefix("access_token="))
-                    .map(str::to_owned)
-            })
-        };
-        let token = from_header
-            .or_else(from_query)
-            .ok_or(ApiError::Unauthorized("missing bearer token"))?;
+        let token = from_header.ok_or(ApiError::Unauthorized("missing bearer token"))?;
         let claims = state
             .jwt
             .verify_claims(token.trim())
@@ -184,5 +174,32 @@ impl FromRequestParts<AppState> for Manager {
         } else {
             Err(ApiError::Forbidden)
         }
+    }
+}
+
+/// A signed-in shopper: the waiting room, the room socket and the purchase are shopper-only
+/// (a manager running a drop must not be able to queue or buy in it), so a manager token
+/// gets 403 `wrong_role`.
+pub struct Shopper(pub Principal);
+
+impl FromRequestParts<AppState> for Shopper {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let AuthUser(p) = AuthUser::from_request_parts(parts, state).await?;
+        shopper_only(p).map(Shopper)
+    }
+}
+
+/// 403 `wrong_role` unless the caller is a shopper.
+pub fn shopper_only(p: Principal) -> Result<Principal, ApiError> {
+    if p.role == Role::Shopper {
+        Ok(p)
+    } else {
+        Err(ApiError::BadRequest {
+            status: StatusCode::FORBIDDEN,
+            code: "wrong_role",
+            message: "this action is for shoppers; managers cannot queue or buy".into(),
+        })
     }
 }

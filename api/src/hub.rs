@@ -24,7 +24,11 @@ pub enum RoomEvent {
         rate: u64,
         /// Redis time of the tick (ms), so clients can measure push latency.
         now: i64,
+        /// Buyers ever removed for leaving: they were ahead, so positions count them.
+        left_total: u64,
     },
+    /// purchase.lua reserved the last unit: a hint only (the tick status says whether
+    /// units may still come back).
     SoldOut,
     State(DropState),
 }
@@ -38,6 +42,11 @@ pub enum Direct {
         seq: Option<u64>,
     },
     Expired,
+    /// The account gave up its place in this room (HTTP `DELETE .../queue`, another socket,
+    /// or removed after the leave grace).
+    Left,
+    /// A newer socket of the account pushed this one over the per-account cap.
+    Replaced,
     /// An account-level notification, pushed to every open socket of the account.
     Notify(Notification),
 }
@@ -89,7 +98,9 @@ impl Hub {
         self.connections.load(Ordering::SeqCst)
     }
 
-    pub fn register(self: &Arc<Self>, drop: DropId, user: UserId) -> Registration {
+    /// Registers a socket; when the account then has more than `cap` sockets on this node,
+    /// the oldest is told `Replaced`.
+    pub fn register(self: &Arc<Self>, drop: DropId, user: UserId, cap: usize) -> Registration {
         let events = self
             .rooms
             .lock()
@@ -100,12 +111,18 @@ impl Hub {
         let (tx, direct) = mpsc::unbounded_channel();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let user = user.to_string();
-        self.users
-            .lock()
-            .expect("hub lock")
-            .entry(user.clone())
-            .or_default()
-            .insert(id, (drop, tx));
+        {
+            let mut users = self.users.lock().expect("hub lock");
+            let conns = users.entry(user.clone()).or_default();
+            conns.insert(id, (drop, tx));
+            if conns.len() > cap.max(1) {
+                if let Some(oldest) = conns.keys().min().copied() {
+                    if let Some((_, tx)) = conns.remove(&oldest) {
+                        let _ = tx.send(Direct::Replaced);
+                    }
+                }
+            }
+        }
         self.connections.fetch_add(1, Ordering::SeqCst);
         Registration {
             hub: self.clone(),
@@ -130,15 +147,20 @@ impl Hub {
 
     /// Handles one message of the account-events channel.
     pub fn dispatch_users(&self, payload: &[u8]) {
-        let AccountEvent::Notification { note, users } = match serde_json::from_slice(payload) {
-            Ok(ev) => ev,
-            Err(e) => {
-                tracing::warn!(error = %e, "unreadable account event");
-                return;
+        match serde_json::from_slice(payload) {
+            Ok(AccountEvent::Notification { note, users }) => {
+                for user in &users {
+                    self.tell(None, user, Direct::Notify(note.clone()));
+                }
             }
-        };
-        for user in &users {
-            self.tell(None, user, Direct::Notify(note.clone()));
+            Ok(AccountEvent::Left { drop_id, users }) => {
+                if let Ok(drop) = DropId::new(drop_id) {
+                    for user in &users {
+                        self.tell(Some(drop), user, Direct::Left);
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "unreadable account event"),
         }
     }
 
@@ -152,7 +174,10 @@ impl Hub {
     pub fn dispatch(&self, drop: DropId, payload: &[u8]) {
         match serde_json::from_slice(payload) {
             Ok(DropEvent::Tick(t)) => self.on_tick(drop, t),
-            Ok(DropEvent::SoldOut { .. }) => self.broadcast(drop, RoomEvent::SoldOut),
+            Ok(DropEvent::SoldOut { .. }) => {
+                metrics::counter!("vq_drop_sold_out_events_total").increment(1);
+                self.broadcast(drop, RoomEvent::SoldOut);
+            }
             Ok(DropEvent::State { state }) => self.broadcast(drop, RoomEvent::State(state)),
             Ok(DropEvent::Restock { .. }) => {}
             Err(e) => tracing::warn!(error = %e, "unreadable drop event"),
@@ -179,12 +204,16 @@ impl Hub {
         for user in t.expired {
             self.tell(Some(drop), &user, Direct::Expired);
         }
+        for user in t.left {
+            self.tell(Some(drop), &user, Direct::Left);
+        }
         let ev = RoomEvent::Tick {
             status: t.status,
             admitted_total: t.admitted_total,
             queue_len: t.queue_len,
             rate: t.rate,
             now: t.now,
+            left_total: t.left_total,
         };
         self.broadcast(drop, ev);
     }

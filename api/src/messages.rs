@@ -9,8 +9,8 @@ use vq_core::domain::{AdmitStatus, Notification};
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMsg {
     Position(Position),
-    /// `seq` is the buyer's 1-based admission number when known (it is, when pushed by a
-    /// tick).
+    /// Sent once per token per socket. `seq` is the buyer's 1-based admission number (null
+    /// only for a token issued before seqs were stored).
     Admitted {
         seq: Option<u64>,
         token: String,
@@ -22,7 +22,23 @@ pub enum ServerMsg {
     },
     Paused,
     Resumed,
-    SoldOut,
+    /// `final: false`: stock is 0 but units may come back; the buyer keeps the place on the
+    /// waitlist and may stay (the socket stays open) or leave. `final: true`: nothing can
+    /// come back; the socket is closed right after.
+    SoldOut {
+        #[serde(rename = "final")]
+        is_final: bool,
+        waitlist: bool,
+    },
+    /// The sale phase changed while waiting: `live` when units came back after a sell-out.
+    Phase {
+        phase: &'static str,
+    },
+    /// Answer to `status` when the buyer holds no rank: `admitted` (the token was sent) or
+    /// `waitlist`.
+    Status {
+        place: &'static str,
+    },
     Closed,
     Pong,
     Left,
@@ -40,6 +56,13 @@ impl ServerMsg {
             token,
             expires_at: rfc3339(expires_at_ms),
             expires_at_ms,
+        }
+    }
+
+    pub fn sold_out(is_final: bool) -> Self {
+        ServerMsg::SoldOut {
+            is_final,
+            waitlist: !is_final,
         }
     }
 
@@ -117,9 +140,13 @@ mod tests {
             json!({"type": "position", "position": 5, "ahead": 4, "eta_s": 2,
                    "queue_len": 9, "prequeue": false})
         );
-        let a = wire(ServerMsg::admitted("t".into(), 0, None));
+        assert_eq!(
+            wire(ServerMsg::sold_out(false)),
+            json!({"type": "sold_out", "final": false, "waitlist": true})
+        );
+        let a = wire(ServerMsg::admitted("t".into(), 0, Some(3)));
         assert_eq!(a["type"], "admitted");
-        assert_eq!(a["seq"], serde_json::Value::Null);
+        assert_eq!(a["seq"], 3);
         assert_eq!(a["expires_at"], "1970-01-01T00:00:00.000Z");
     }
 }

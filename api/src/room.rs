@@ -1,15 +1,18 @@
 //! The waiting room over WebSocket: `GET /v1/drops/{id}/room`.
 //!
 //! The join happens before the upgrade, so a closed, sold-out or unknown drop is a plain
-//! HTTP error. After that the server pushes `position`, `admitted`, `expired`, `paused`,
-//! `resumed`, `sold_out` and `closed` (see `crate::messages::ServerMsg`); the client may send
-//! `ping`, `status` and `leave`. One `Session` (room/session.rs) per socket.
+//! HTTP error (a buyer on the waitlist may still open the room). After that the server
+//! pushes `position`, `admitted`, `expired`, `paused`, `resumed`, `sold_out`, `phase`,
+//! `left` and `closed`; the client may send `ping`, `status` and `leave`. One `Session`
+//! (room/session.rs) per socket. Browsers authenticate the upgrade with a single-use
+//! ticket (room/ticket.rs), other clients with `Authorization: Bearer`.
 
 mod session;
+mod ticket;
 
 use crate::drops::join_or_peek;
 use crate::error::ApiError;
-use crate::extract::{AuthUser, DropPath};
+use crate::extract::DropPath;
 use crate::limits::ClientIp;
 use crate::AppState;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -17,12 +20,19 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
+use redis::AsyncCommands;
 use serde::Deserialize;
+use vq_core::domain::{AccountEvent, DropId, UserId};
+use vq_core::scripts::{JoinOutcome, JoinReject};
+
+pub use ticket::RoomAuth;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/drops/{id}/room", get(upgrade))
+    Router::new()
+        .route("/v1/drops/{id}/room", get(upgrade))
+        .route("/v1/drops/{id}/ticket", post(ticket::issue))
 }
 
 /// Close code 1012 ("service restart"): the client should reconnect, to any node.
@@ -33,16 +43,16 @@ async fn upgrade(
     State(st): State<AppState>,
     ClientIp(ip): ClientIp,
     DropPath(id): DropPath,
-    AuthUser(p): AuthUser,
+    auth: RoomAuth,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    st.limits.join(ip, p.user).await?;
+    st.limits.join(ip, auth.user).await?;
     let ws = match ws {
         Ok(ws) => ws,
         Err(r) => {
             // Unknown or closed drops are plain HTTP errors, whatever the request looked
             // like; only a valid room asks the client to upgrade.
-            if let Err(e @ ApiError::Join(_)) = join_or_peek(&st, id, p.user, true).await {
+            if let Err(e @ ApiError::Join(_)) = join_or_peek(&st, id, auth.user, true).await {
                 return Err(e);
             }
             return Err(ApiError::BadRequest {
@@ -52,14 +62,42 @@ async fn upgrade(
             });
         }
     };
-    // The join itself rejects unknown, closed and sold-out drops before the upgrade.
-    let first = join_or_peek(&st, id, p.user, false).await?;
+    // The join itself rejects unknown, closed and sold-out drops before the upgrade; a
+    // buyer on the waitlist keeps the place and may wait in the room.
+    let first = match join_or_peek(&st, id, auth.user, false).await {
+        Err(ApiError::Join(JoinReject::Waitlisted)) => {
+            JoinOutcome::Rejected(JoinReject::Waitlisted)
+        }
+        other => other?,
+    };
     let max = st.ws.max_message_bytes;
     Ok(ws
         .read_buffer_size(st.ws.read_buffer_bytes)
         .max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| session::Session::new(st, id, p.user).run(socket, first)))
+        .on_upgrade(move |socket| session::Session::new(st, id, auth).run(socket, first)))
+}
+
+/// Gives up the place (HTTP `DELETE .../queue` or the socket's `leave`): removes it and its
+/// last-seen entry, then tells every node's sockets of the account in this room.
+pub async fn leave(st: &AppState, id: DropId, user: UserId) -> Result<(), ApiError> {
+    let k = st.keys.drop(id);
+    let mut conn = st.redis.clone();
+    let who = user.to_string();
+    let _: () = redis::pipe()
+        .zrem(k.queue(), &who)
+        .ignore()
+        .hdel(k.seen(), &who)
+        .ignore()
+        .query_async(&mut conn)
+        .await?;
+    let ev = AccountEvent::Left {
+        drop_id: id.get(),
+        users: vec![who],
+    };
+    let payload = serde_json::to_string(&ev).map_err(anyhow::Error::from)?;
+    let _: i64 = conn.publish(st.keys.user_events(), payload).await?;
+    Ok(())
 }
 
 #[derive(Deserialize)]

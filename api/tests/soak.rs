@@ -225,9 +225,14 @@ async fn open(src: IpAddr, port: u16, drop: i64, jwt: &str, c: Arc<Counters>) ->
         .connect(SocketAddr::from(([127, 0, 0, 1], port)))
         .await
         .unwrap();
-    let url = format!("ws://127.0.0.1:{port}/v1/drops/{drop}/room?access_token={jwt}");
+    let url = format!("ws://127.0.0.1:{port}/v1/drops/{drop}/room");
+    let mut req =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)
+            .expect("ws url");
+    req.headers_mut()
+        .insert("authorization", format!("Bearer {jwt}").parse().unwrap());
     let cfg = WebSocketConfig::default().read_buffer_size(4096);
-    let (ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(cfg))
+    let (ws, _) = tokio_tungstenite::client_async_with_config(req, stream, Some(cfg))
         .await
         .expect("handshake");
     let (sink, mut rx) = ws.split();

@@ -19,6 +19,33 @@ export async function api(method, path, body) {
   return data;
 }
 
+/// Swaps the refresh token for a new pair (the access token expired); false when the
+/// session is gone and the buyer must sign in again.
+export async function renew() {
+  const refresh = sessionStorage.getItem("vq_refresh");
+  if (!refresh) return false;
+  try {
+    const t = await api("POST", "/v1/auth/refresh", { refresh_token: refresh });
+    sessionStorage.setItem("vq_token", t.access_token);
+    sessionStorage.setItem("vq_refresh", t.refresh_token);
+    return true;
+  } catch {
+    sessionStorage.removeItem("vq_refresh");
+    return false;
+  }
+}
+
+/// A single-use room ticket: browsers cannot send the Authorization header on a WebSocket
+/// upgrade, and a JWT in the URL would end up in logs.
+export async function roomTicket(dropId) {
+  try {
+    return (await api("POST", `/v1/drops/${dropId}/ticket`)).ticket;
+  } catch (e) {
+    if (e.status === 401 && (await renew())) return (await api("POST", `/v1/drops/${dropId}/ticket`)).ticket;
+    throw e;
+  }
+}
+
 export function requireLogin() {
   if (!token()) location.href = "/login?next=" + encodeURIComponent(location.pathname);
 }
@@ -32,6 +59,7 @@ export function header() {
   if (out) out.onclick = async () => {
     try { await api("POST", "/v1/auth/logout"); } catch { /* already gone */ }
     sessionStorage.removeItem("vq_token");
+    sessionStorage.removeItem("vq_refresh");
     location.href = "/";
   };
 }

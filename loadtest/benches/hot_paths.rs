@@ -42,7 +42,7 @@ fn hub(c: &mut Criterion) {
     let hub = Arc::new(Hub::default());
     let drop = DropId::new(1).unwrap();
     let users: Vec<UserId> = (0..SOCKETS).map(|_| UserId(uuid::Uuid::new_v4())).collect();
-    let mut regs: Vec<Registration> = users.iter().map(|u| hub.register(drop, *u)).collect();
+    let mut regs: Vec<Registration> = users.iter().map(|u| hub.register(drop, *u, 3)).collect();
     // One 50 ms tick at 2000 admissions/s admits 100 buyers.
     let payload = tick_payload(&users[..100], 100);
     // Sanity check before timing: one dispatch reaches every registered socket.
@@ -100,7 +100,7 @@ fn hub(c: &mut Criterion) {
     c.bench_function("hub/register_and_drop_one", |b| {
         b.iter_batched(
             || UserId(uuid::Uuid::new_v4()),
-            |u| drop_reg(hub.register(drop, u)),
+            |u| drop_reg(hub.register(drop, u, 3)),
             BatchSize::SmallInput,
         )
     });

@@ -68,11 +68,17 @@ async fn connect(src: IpAddr, sh: &Shared, jwt: &str) -> Result<crate::Ws, Outco
             .map_err(|e| Outcome::Error(format!("bind {src}: {e}")))?;
         match sock.connect(sh.api).await {
             Ok(stream) => {
-                let url = format!(
-                    "ws://{}/v1/drops/{}/room?access_token={jwt}",
-                    sh.api, sh.drop_id
-                );
-                return match tokio_tungstenite::client_async(url, stream).await {
+                let url = format!("ws://{}/v1/drops/{}/room", sh.api, sh.drop_id);
+                let mut req =
+                    tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+                        url,
+                    )
+                    .map_err(|e| Outcome::Error(format!("ws url: {e}")))?;
+                let bearer = format!("Bearer {jwt}")
+                    .parse()
+                    .map_err(|_| Outcome::Error("token is not a header value".into()))?;
+                req.headers_mut().insert("authorization", bearer);
+                return match tokio_tungstenite::client_async(req, stream).await {
                     Ok((ws, _)) => Ok(ws),
                     Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
                         let body: Value = res

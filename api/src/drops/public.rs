@@ -3,7 +3,7 @@
 
 use crate::drops::{store, views};
 use crate::error::ApiError;
-use crate::extract::{ApiJson, AuthUser, DropPath};
+use crate::extract::{ApiJson, DropPath, Shopper};
 use crate::limits::ClientIp;
 use crate::messages::{Position, ServerMsg};
 use crate::AppState;
@@ -104,9 +104,11 @@ async fn place_body(st: &AppState, id: DropId, out: JoinOutcome) -> Result<Value
         JoinOutcome::Admitted {
             token,
             expires_at_ms,
+            seq,
         } => json!({
             "status": "admitted",
             "token": token,
+            "seq": seq,
             "expires_at": rfc3339(expires_at_ms),
             "expires_at_ms": expires_at_ms,
         }),
@@ -124,7 +126,7 @@ async fn join(
     State(st): State<AppState>,
     ClientIp(ip): ClientIp,
     DropPath(id): DropPath,
-    AuthUser(p): AuthUser,
+    Shopper(p): Shopper,
 ) -> Result<Json<Value>, ApiError> {
     st.limits.join(ip, p.user).await?;
     let out = join_or_peek(&st, id, p.user, false).await?;
@@ -134,7 +136,7 @@ async fn join(
 async fn status(
     State(st): State<AppState>,
     DropPath(id): DropPath,
-    AuthUser(p): AuthUser,
+    Shopper(p): Shopper,
 ) -> Result<Json<Value>, ApiError> {
     let out = join_or_peek(&st, id, p.user, true).await?;
     Ok(Json(place_body(&st, id, out).await?))
@@ -144,14 +146,14 @@ async fn status(
 async fn leave(
     State(st): State<AppState>,
     DropPath(id): DropPath,
-    AuthUser(p): AuthUser,
+    Shopper(p): Shopper,
 ) -> Result<StatusCode, ApiError> {
     let k = st.keys.drop(id);
     let mut conn = st.redis.clone();
     if !conn.exists::<_, bool>(k.cfg()).await? {
         return Err(ApiError::drop_not_found());
     }
-    let _: i64 = conn.zrem(k.queue(), p.user.to_string()).await?;
+    crate::room::leave(&st, id, p.user).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -171,7 +173,7 @@ async fn purchase(
     State(st): State<AppState>,
     ClientIp(ip): ClientIp,
     DropPath(id): DropPath,
-    AuthUser(p): AuthUser,
+    Shopper(p): Shopper,
     ApiJson(body): ApiJson<PurchaseBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     st.limits.purchase(ip, p.user).await?;

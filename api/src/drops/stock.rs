@@ -148,7 +148,7 @@ pub async fn rebuild(
     );
     let p = restore_pipe(&k, stock, &out, &held, &applied);
     let _: () = p.query_async(redis).await?;
-    mirror_to(redis, keys, &d).await?;
+    mirror_to(redis, keys, &d, None).await?;
     Ok(stock)
 }
 

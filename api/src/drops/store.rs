@@ -58,9 +58,10 @@ pub async fn load_from(db: &sqlx::PgPool, id: DropId) -> sqlx::Result<Option<Dro
         .await
 }
 
-/// The cfg fields the scripts read, from the durable row.
-fn cfg_fields(d: &DropRow) -> Vec<(&'static str, String)> {
-    vec![
+/// The cfg fields the scripts read, from the durable row, and the node's leave grace
+/// (`ws.leave_grace_ms`; None keeps what the cfg has, the scripts default to 60 s).
+fn cfg_fields(d: &DropRow, grace_ms: Option<u64>) -> Vec<(&'static str, String)> {
+    let mut f = vec![
         ("state", d.state.to_string()),
         ("starts_at", d.starts_at.timestamp_millis().to_string()),
         ("prequeue", (i64::from(d.prequeue_s) * 1000).to_string()),
@@ -70,7 +71,11 @@ fn cfg_fields(d: &DropRow) -> Vec<(&'static str, String)> {
         ("ttl", (i64::from(d.token_ttl_s) * 1000).to_string()),
         ("initial_stock", d.stock.to_string()),
         ("overbook", d.overbook.to_string()),
-    ]
+    ];
+    if let Some(g) = grace_ms {
+        f.push(("leave_grace_ms", g.to_string()));
+    }
+    f
 }
 
 /// Mirrors a change of an existing drop (edit, state change) through lua/manage.lua, which
@@ -79,7 +84,11 @@ fn cfg_fields(d: &DropRow) -> Vec<(&'static str, String)> {
 pub async fn mirror(st: &AppState, d: &DropRow) -> Result<(), ApiError> {
     let mut conn = st.redis.clone();
     let k = st.keys.drop(d.drop_id());
-    match st.scripts.manage(&mut conn, &k, &cfg_fields(d)).await? {
+    match st
+        .scripts
+        .manage(&mut conn, &k, &cfg_fields(d, Some(st.ws.leave_grace_ms)))
+        .await?
+    {
         ManageOutcome::Applied => Ok(register(&mut conn, &st.keys, d).await?),
         ManageOutcome::NoDrop | ManageOutcome::NeedsRebuild => Err(ApiError::Unavailable {
             code: "needs_rebuild",
@@ -94,11 +103,16 @@ pub async fn mirror(st: &AppState, d: &DropRow) -> Result<(), ApiError> {
 /// The drop's own keys change in one MULTI (they share a slot); the global drop sets live
 /// in other slots on a Redis Cluster, so they are updated by separate commands afterwards
 /// (the admission loop and workers only find the drop once its configuration is there).
-pub async fn mirror_to(conn: &mut RedisConn, keys: &Keys, d: &DropRow) -> redis::RedisResult<()> {
+pub async fn mirror_to(
+    conn: &mut RedisConn,
+    keys: &Keys,
+    d: &DropRow,
+    grace_ms: Option<u64>,
+) -> redis::RedisResult<()> {
     let k = keys.drop(d.drop_id());
     let _: () = redis::pipe()
         .atomic()
-        .hset_multiple(k.cfg(), &cfg_fields(d))
+        .hset_multiple(k.cfg(), &cfg_fields(d, grace_ms))
         .ignore()
         .set_nx(k.stock(), d.stock)
         .ignore()
@@ -154,7 +168,13 @@ pub async fn create(st: &AppState, n: NewDrop) -> Result<DropRow, ApiError> {
     .bind(n.overbook)
     .fetch_one(&mut *tx)
     .await?;
-    mirror_to(&mut st.redis.clone(), &st.keys, &row).await?;
+    mirror_to(
+        &mut st.redis.clone(),
+        &st.keys,
+        &row,
+        Some(st.ws.leave_grace_ms),
+    )
+    .await?;
     tx.commit().await?;
     Ok(row)
 }

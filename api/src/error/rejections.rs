@@ -92,6 +92,12 @@ impl Rejection for JoinReject {
                 Parts::new(StatusCode::CONFLICT, "drop_closed", "the drop is closed")
             }
             JoinReject::SoldOut => Parts::new(StatusCode::CONFLICT, "sold_out", "sold out"),
+            JoinReject::Waitlisted => Parts::new(
+                StatusCode::CONFLICT,
+                "sold_out",
+                "sold out for now; you keep your place in case units come back",
+            )
+            .details(serde_json::json!({ "waitlist": true })),
             JoinReject::LimitReached => Parts::new(
                 StatusCode::CONFLICT,
                 "limit_reached",

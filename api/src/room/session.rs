@@ -2,41 +2,57 @@
 //! pushes from the hub, answers client messages, and re-reads the exact place now and then.
 
 mod client;
+mod guard;
 mod place;
 
-use super::CLOSE_RECONNECT;
+use super::{RoomAuth, CLOSE_RECONNECT};
 use crate::hub::Direct;
 use crate::messages::ServerMsg;
 use crate::AppState;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
+use guard::Bucket;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::time::{interval_at, Instant};
 use vq_core::domain::{AdmitStatus, DropId, UserId};
 use vq_core::scripts::JoinOutcome;
 
 enum Place {
-    /// Rank at the last exact read, and the admitted count at that moment.
+    /// Rank at the last exact read, and the admitted and left counts at that moment.
     Queued {
         rank: u64,
         base: u64,
+        left_base: u64,
         prequeue: bool,
     },
-    Admitted,
+    /// Stock is 0 and the buyer keeps the place on the waitlist (rank not read).
+    Waiting,
+    /// The token already sent on this socket (sent once per token).
+    Admitted { token: String },
 }
 
 pub(super) struct Session {
     st: AppState,
     id: DropId,
     user: UserId,
+    auth: RoomAuth,
     place: Place,
     rate: u64,
     queue_len: u64,
+    /// Last tick's counts, so `status` is answered without Redis.
+    admitted_total: Option<u64>,
+    left_total: u64,
     last_sent: Option<u64>,
     last_status: Option<AdmitStatus>,
-    last_push: Option<tokio::time::Instant>,
+    last_push: Option<Instant>,
     push_every: Duration,
+    /// A non-final `sold_out` was sent and no restock since.
+    waitlisted: bool,
+    bucket: Bucket,
+    refused_in_row: u32,
+    last_heard: Instant,
 }
 
 enum Flow {
@@ -45,31 +61,47 @@ enum Flow {
 }
 
 impl Session {
-    pub(super) fn new(st: AppState, id: DropId, user: UserId) -> Self {
+    pub(super) fn new(st: AppState, id: DropId, auth: RoomAuth) -> Self {
         let push_every = Duration::from_millis(st.ws.position_interval_ms);
+        let bucket = Bucket::new(st.ws.client_msgs_per_s, st.ws.client_msgs_burst);
         Session {
-            st,
             id,
-            user,
-            place: Place::Admitted,
+            user: auth.user,
+            auth,
+            place: Place::Waiting,
             rate: 1,
             queue_len: 0,
+            admitted_total: None,
+            left_total: 0,
             last_sent: None,
             last_status: None,
             last_push: None,
             push_every,
+            waitlisted: false,
+            bucket,
+            refused_in_row: 0,
+            last_heard: Instant::now(),
+            st,
         }
     }
 
+    /// Exact re-reads (which also mark the buyer present) run well inside the leave grace.
+    fn resync_every(&self) -> Duration {
+        let every = self.st.ws.resync_ms.min(self.st.ws.leave_grace_ms / 3);
+        Duration::from_millis(every.max(100))
+    }
+
     pub(super) async fn run(mut self, socket: WebSocket, first: JoinOutcome) {
-        let mut reg = self.st.hub.register(self.id, self.user);
+        let cap = self.st.ws.max_sockets_per_account;
+        let mut reg = self.st.hub.register(self.id, self.user, cap);
         let (mut tx, mut rx) = socket.split();
         let mut shutdown = self.st.shutdown.clone();
-        let resync_every = Duration::from_millis(self.st.ws.resync_ms.max(100));
+        let resync_every = self.resync_every();
         // Spread the exact re-reads of all connections over the interval.
         let offset = resync_every.mul_f64(rand::random::<f64>());
-        let mut resync =
-            tokio::time::interval_at(tokio::time::Instant::now() + offset, resync_every);
+        let mut resync = interval_at(Instant::now() + offset, resync_every);
+        let ping_every = Duration::from_millis(self.st.ws.ping_interval_ms.max(50));
+        let mut ping = interval_at(Instant::now() + ping_every, ping_every);
 
         let mut out = Vec::new();
         let mut flow = self.apply(first, &mut out);
@@ -79,7 +111,7 @@ impl Session {
         }
         loop {
             if !flush(&mut tx, &mut out, &flow).await {
-                return;
+                break;
             }
             flow = tokio::select! {
                 _ = shutdown.wait() => Flow::Close(CLOSE_RECONNECT, "server shutting down; reconnect"),
@@ -90,11 +122,46 @@ impl Session {
                 },
                 d = reg.direct.recv() => self.on_direct(d, &mut out),
                 m = rx.next() => match m {
-                    Some(Ok(Message::Close(_))) | None => return,
-                    m => self.on_frame(m, &mut out).await,
+                    Some(Ok(Message::Close(_))) | None => break,
+                    m => { self.last_heard = Instant::now(); self.on_frame(m, &mut out).await }
                 },
-                _ = resync.tick() => self.resync(&mut out).await,
+                _ = resync.tick() => self.periodic(&mut out).await,
+                _ = ping.tick() => match self.ping(ping_every) {
+                    Some(m) => { let _ = tx.send(m).await; Flow::Continue }
+                    None => Flow::Close(guard::CLOSE_DEAD_PEER, "no pong; peer gone"),
+                },
             };
+        }
+        self.gone().await;
+    }
+
+    /// The periodic exact read, after checking the session the socket was opened with.
+    async fn periodic(&mut self, out: &mut Vec<ServerMsg>) -> Flow {
+        if let Some(flow) = self.session_check().await {
+            return flow;
+        }
+        self.resync(out).await
+    }
+
+    /// A ping when the peer was heard recently; None when it was silent for two intervals.
+    fn ping(&self, every: Duration) -> Option<Message> {
+        (self.last_heard.elapsed() <= every * 2).then(|| Message::Ping(Vec::new().into()))
+    }
+
+    /// Records the moment the buyer went away, so the leave grace counts from it.
+    async fn gone(&self) {
+        if matches!(self.place, Place::Admitted { .. }) {
+            return;
+        }
+        let mut conn = self.st.redis.clone();
+        let k = self.st.keys.drop(self.id);
+        if let Err(e) = self
+            .st
+            .scripts
+            .touch(&mut conn, &k, self.user, &self.st.clock)
+            .await
+        {
+            tracing::debug!(error = %e, "last-seen on close failed");
         }
     }
 
@@ -106,8 +173,7 @@ impl Session {
                 expires_at_ms,
                 seq,
             }) => {
-                self.place = Place::Admitted;
-                out.push(ServerMsg::admitted(token, expires_at_ms, seq));
+                self.admitted(token, expires_at_ms, seq, out);
                 Flow::Continue
             }
             Some(Direct::Notify(n)) => {
@@ -118,8 +184,34 @@ impl Session {
                 out.push(ServerMsg::expired());
                 Flow::Close(1000, "token expired")
             }
+            Some(Direct::Left) => {
+                out.push(ServerMsg::Left);
+                Flow::Close(1000, "left the queue")
+            }
+            Some(Direct::Replaced) => Flow::Close(
+                guard::CLOSE_REPLACED,
+                "too many sockets for this account; newest kept",
+            ),
             None => Flow::Close(CLOSE_RECONNECT, "room closed; reconnect"),
         }
+    }
+
+    /// Sends `admitted` once per token on this socket, whichever path told us first.
+    fn admitted(
+        &mut self,
+        token: String,
+        expires_at_ms: i64,
+        seq: Option<u64>,
+        out: &mut Vec<ServerMsg>,
+    ) {
+        if matches!(&self.place, Place::Admitted { token: t } if *t == token) {
+            return;
+        }
+        self.place = Place::Admitted {
+            token: token.clone(),
+        };
+        self.last_sent = Some(0);
+        out.push(ServerMsg::admitted(token, expires_at_ms, seq));
     }
 
     async fn cfg_rate(&self) -> u64 {

@@ -117,11 +117,8 @@ async fn joining_is_limited_per_account_over_http_and_websocket() {
     let path = format!("/v1/drops/{drop}/queue");
     let (st, h, b) = call_h(&app, "POST", &path, Some(&s.token), None).await;
     assert_limited(st, &h, &b);
-    let url = format!(
-        "ws://127.0.0.1:{}/v1/drops/{drop}/room?access_token={}",
-        app.port, s.token
-    );
-    match tokio_tungstenite::connect_async(url).await {
+    let url = format!("ws://127.0.0.1:{}/v1/drops/{drop}/room", app.port);
+    match tokio_tungstenite::connect_async(crate::helpers::ws_request(&url, &s.token)).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
             assert_eq!(res.status().as_u16(), 429);
             assert!(res.headers().contains_key("retry-after"));

@@ -47,8 +47,8 @@ enum Conn {
 }
 
 async fn connect(port: u16, drop: DropId, jwt: &str) -> Conn {
-    let url = format!("ws://127.0.0.1:{port}/v1/drops/{drop}/room?access_token={jwt}");
-    match tokio_tungstenite::connect_async(url).await {
+    let url = format!("ws://127.0.0.1:{port}/v1/drops/{drop}/room");
+    match tokio_tungstenite::connect_async(crate::helpers::ws_request(&url, jwt)).await {
         Ok((ws, _)) => Conn::Ws(Box::new(ws)),
         Err(tokio_tungstenite::tungstenite::Error::Http(res)) if res.status().as_u16() < 500 => {
             let body: Value = res

@@ -48,7 +48,15 @@ async fn any_client_message_gets_a_clear_answer_and_changes_nothing() {
         resync_ms: 600_000,
         ..Opts::default()
     };
-    let app = Arc::new(spawn_app_tuned(opts, unlimited_accounts).await);
+    // The per-socket frame budget has its own test (room_guard); here every frame counts.
+    let app = Arc::new(
+        spawn_app_tuned(opts, |s| {
+            unlimited_accounts(s);
+            s.ws.client_msgs_per_s = 100_000;
+            s.ws.client_msgs_burst = 100_000;
+        })
+        .await,
+    );
     let drop = app.create_drop(json!({ "stock": 5 })).await;
     for _ in 0..3 {
         app.join(drop, &app.shopper()).await;

@@ -31,6 +31,8 @@ mod procs;
 mod purchase;
 mod redis_procs;
 mod room;
+mod room_guard;
+mod room_waitlist;
 mod sentinel_procs;
 mod shutdown;
 mod smtp_sink;

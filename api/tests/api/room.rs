@@ -112,7 +112,22 @@ async fn sold_out_and_closed_are_pushed_to_the_room() {
         .unwrap()
         .to_string();
     assert_eq!(app.purchase(drop, &a, &token, 1).await.0, 201);
-    assert!(next_of(&mut wb, "sold_out", 3000).await.is_some());
+    // The unpaid reservation may still come back: B stays on the waitlist, socket open.
+    let m = next_of(&mut wb, "sold_out", 3000).await.unwrap();
+    assert_eq!(
+        (m["final"].as_bool(), m["waitlist"].as_bool()),
+        (Some(false), Some(true))
+    );
+    assert_eq!(close_code(&mut wb, 300).await, None, "a waiter may stay");
+    // Paid: nothing can come back; the next tick says so and the room closes.
+    let k = app.keys.drop(drop);
+    assert!(vq_core::Scripts::default()
+        .settle_reservation(&mut app.redis.clone(), &k, &token)
+        .await
+        .unwrap());
+    app.admitter().tick_drop(drop).await.unwrap();
+    let m = next_of(&mut wb, "sold_out", 3000).await.unwrap();
+    assert_eq!(m["final"], true, "{m}");
     assert_eq!(close_code(&mut wb, 2000).await, Some(1000));
 
     let other = app.create_drop(json!({})).await;
@@ -235,7 +250,8 @@ async fn position_broadcast_costs_o1_redis_calls_per_tick() {
         clock: clock.clone(),
         redis_url: redis.url.clone(),
         resync_ms: 600_000,
-        ..Opts::default()
+        // No periodic re-read in the window: presence refreshes run at a third of the grace.
+        configure: Some(Box::new(|s| s.ws.leave_grace_ms = 3_600_000)),
     })
     .await;
     // rate 4/s → one admission per 250 ms of (manual) time.

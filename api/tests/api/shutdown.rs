@@ -56,11 +56,10 @@ async fn sigterm_drains_sockets_and_in_flight_purchases_and_loses_nothing() {
         tokens.push(q["token"].as_str().expect("admitted").to_string());
     }
     let waiting = app.shopper();
-    let url = format!(
-        "ws://127.0.0.1:{port}/v1/drops/{drop_id}/room?access_token={}",
-        waiting.token
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let url = format!("ws://127.0.0.1:{port}/v1/drops/{drop_id}/room");
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_request(&url, &waiting.token))
+        .await
+        .unwrap();
     next_of(&mut ws, "position", 3000).await.unwrap();
 
     let http = reqwest::Client::new();

@@ -57,6 +57,21 @@ pub struct Ws {
     /// would cost ~2.4 GB at 19k sockets, while client messages are at most
     /// `max_message_bytes` (the buffer grows for a frame that needs more).
     pub read_buffer_bytes: usize,
+    /// How long a buyer without an open socket keeps the place (ms), written into each
+    /// drop's cfg as `leave_grace_ms`. Open sockets re-read (and so touch) well inside it.
+    pub leave_grace_ms: u64,
+    /// The server pings every socket this often; a socket silent for twice as long is a
+    /// dead peer and is closed.
+    pub ping_interval_ms: u64,
+    /// Open room sockets per account on one node; a new one closes the oldest (4008).
+    pub max_sockets_per_account: usize,
+    /// Client frames per second per socket (token bucket), and its burst.
+    pub client_msgs_per_s: u32,
+    pub client_msgs_burst: u32,
+    /// Frames refused in a row before the socket is closed with 1008.
+    pub client_abuse_limit: u32,
+    /// Lifetime of a single-use room ticket (`POST /v1/drops/{id}/ticket`), seconds.
+    pub ticket_ttl_s: u64,
 }
 
 impl Default for Http {
@@ -99,6 +114,13 @@ impl Default for Ws {
             resync_ms: 5000,
             position_interval_ms: 500,
             read_buffer_bytes: 8192,
+            leave_grace_ms: 60_000,
+            ping_interval_ms: 20_000,
+            max_sockets_per_account: 3,
+            client_msgs_per_s: 5,
+            client_msgs_burst: 20,
+            client_abuse_limit: 50,
+            ticket_ttl_s: 30,
         }
     }
 }

@@ -47,6 +47,12 @@ pub struct Tick {
     /// Accounts whose purchase token expired in this tick.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub expired: Vec<String>,
+    /// Buyers ever removed for being gone past the leave grace (positions count it).
+    #[serde(default)]
+    pub left_total: u64,
+    /// Buyers removed in this tick for being gone past the leave grace.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left: Vec<String>,
 }
 
 /// `[user, token, expires_at_ms, seq]`: seq is the 1-based admission number in the drop.
@@ -62,6 +68,9 @@ pub enum AccountEvent {
         note: Notification,
         users: Vec<String>,
     },
+    /// The account gave up its place in `drop_id` (over HTTP or another socket): every
+    /// node closes that account's sockets in that room with a `left` message.
+    Left { drop_id: i64, users: Vec<String> },
 }
 
 /// What an account is told (pushed to its sockets as `{"type":"notification", ...}`).
@@ -89,7 +98,9 @@ mod tests {
     #[test]
     fn account_event_flattens_the_notification() {
         let raw = r#"{"type":"notification","kind":"prequeue_open","drop_id":3,"message":"m","users":["u"]}"#;
-        let AccountEvent::Notification { note, users } = serde_json::from_str(raw).unwrap();
+        let AccountEvent::Notification { note, users } = serde_json::from_str(raw).unwrap() else {
+            panic!("a notification")
+        };
         assert_eq!(note.drop_id, 3);
         assert_eq!(users, vec!["u".to_string()]);
     }

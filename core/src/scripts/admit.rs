@@ -73,6 +73,7 @@ impl Scripts {
             .key(k.unpaid())
             .key(k.seen())
             .key(k.left())
+            .key(k.seqs())
             .arg(clock.argv())
             .arg(max_batch)
             .arg(token_prefix)

@@ -18,6 +18,8 @@ pub enum JoinOutcome {
     Admitted {
         token: String,
         expires_at_ms: i64,
+        /// The 1-based admission number, as in the tick that issued the token.
+        seq: Option<u64>,
     },
     /// Peek only: the account has no place.
     NotQueued,
@@ -34,6 +36,9 @@ pub enum JoinReject {
     /// Stock 0. A buyer already waiting keeps the place (waitlist): units given back go
     /// to the earliest waiter, whose next join/peek answers `Admitted`.
     SoldOut,
+    /// Stock 0, but this buyer keeps the place (waitlist): units given back go to the
+    /// earliest waiter, whose next join/peek answers `Admitted`.
+    Waitlisted,
     LimitReached,
     NotOpen {
         opens_at_ms: i64,
@@ -66,6 +71,7 @@ impl Scripts {
             .key(k.expired())
             .key(k.seen())
             .key(k.left())
+            .key(k.seqs())
             .arg(user.to_string())
             .arg(clock.argv())
             .arg(random)
@@ -81,12 +87,14 @@ impl Scripts {
             "admitted" => JoinOutcome::Admitted {
                 token: s(&v, 1)?,
                 expires_at_ms: n(&v, 2)?,
+                seq: u64::try_from(n(&v, 3)?).ok().filter(|s| *s > 0),
             },
             "not_queued" => JoinOutcome::NotQueued,
             "err" => JoinOutcome::Rejected(match s(&v, 1)?.as_str() {
                 "no_drop" => JoinReject::NoDrop,
                 "needs_rebuild" => JoinReject::NeedsRebuild,
                 "closed" => JoinReject::Closed,
+                "sold_out" if s(&v, 2)? == "waiting" => JoinReject::Waitlisted,
                 "sold_out" => JoinReject::SoldOut,
                 "limit_reached" => JoinReject::LimitReached,
                 "not_open" => JoinReject::NotOpen {

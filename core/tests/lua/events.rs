@@ -35,6 +35,8 @@ async fn published_events_parse_as_drop_event() {
             1,
         )],
         expired: vec![],
+        left_total: 0,
+        left: vec![],
     });
     assert_eq!(parsed[0], admitted);
     let DropEvent::Tick(t) = &parsed[1] else {

@@ -198,6 +198,7 @@ async fn admitted_user_rejoining_gets_the_token_back() {
     let admitted = JoinOutcome::Admitted {
         token: token.clone(),
         expires_at_ms: T0 + TTL,
+        seq: Some(1),
     };
 
     assert_eq!(e.join(a).await, admitted);

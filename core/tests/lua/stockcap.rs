@@ -112,7 +112,7 @@ async fn sold_out_only_once_nothing_can_come_back() {
     assert_eq!(out.status, AdmitStatus::SoldOutPending);
     assert_eq!(
         e.join(us[2]).await,
-        JoinOutcome::Rejected(JoinReject::SoldOut)
+        JoinOutcome::Rejected(JoinReject::Waitlisted)
     );
     assert!(
         e.queue_score(us[2]).await.is_some(),
@@ -136,7 +136,7 @@ async fn sold_out_only_once_nothing_can_come_back() {
     assert_eq!(e.events(&mut ps).await[0]["status"], "sold_out");
     assert_eq!(
         e.join(us[2]).await,
-        JoinOutcome::Rejected(JoinReject::SoldOut)
+        JoinOutcome::Rejected(JoinReject::Waitlisted)
     );
 
     // A return after the final sold_out still goes to the waiter, who learns it on the

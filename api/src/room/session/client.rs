@@ -13,8 +13,14 @@ impl Session {
         out: &mut Vec<ServerMsg>,
     ) -> Flow {
         match m {
-            Some(Ok(Message::Text(t))) => self.on_client(t.as_str(), out).await,
+            Some(Ok(Message::Text(t))) => match self.charge(out) {
+                Some(flow) => flow,
+                None => self.on_client(t.as_str(), out).await,
+            },
             Some(Ok(Message::Binary(_))) => {
+                if let Some(flow) = self.charge(out) {
+                    return flow;
+                }
                 out.push(ServerMsg::error(
                     "bad_message",
                     "binary frames are not supported; send JSON text",
@@ -35,28 +41,21 @@ impl Session {
                 out.push(ServerMsg::Pong);
                 Flow::Continue
             }
-            Ok(ClientMsg::Status) => self.resync(out).await,
-            Ok(ClientMsg::Leave) => {
-                let mut conn = self.st.redis.clone();
-                let k = self.st.keys.drop(self.id);
-                match redis::AsyncCommands::zrem::<_, _, i64>(
-                    &mut conn,
-                    k.queue(),
-                    self.user.to_string(),
-                )
-                .await
-                {
-                    Ok(_) => {
-                        out.push(ServerMsg::Left);
-                        Flow::Close(1000, "left the queue")
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "leave failed");
-                        out.push(ServerMsg::error("internal", "could not leave; try again"));
-                        Flow::Continue
-                    }
-                }
+            Ok(ClientMsg::Status) => {
+                self.cached_status(out);
+                Flow::Continue
             }
+            Ok(ClientMsg::Leave) => match crate::room::leave(&self.st, self.id, self.user).await {
+                Ok(_) => {
+                    out.push(ServerMsg::Left);
+                    Flow::Close(1000, "left the queue")
+                }
+                Err(e) => {
+                    tracing::warn!(error = ?e, "leave failed");
+                    out.push(ServerMsg::error("internal", "could not leave; try again"));
+                    Flow::Continue
+                }
+            },
             Err(e) => {
                 out.push(ServerMsg::error(
                     "bad_message",

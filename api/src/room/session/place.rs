@@ -21,6 +21,7 @@ impl Session {
                 self.place = Place::Queued {
                     rank,
                     base: admitted_total,
+                    left_base: self.left_total,
                     prequeue,
                 };
                 Flow::Continue
@@ -28,20 +29,20 @@ impl Session {
             JoinOutcome::Admitted {
                 token,
                 expires_at_ms,
+                seq,
             } => {
-                let was_admitted =
-                    matches!(self.place, Place::Admitted) && self.last_sent.is_some();
-                self.place = Place::Admitted;
-                if !was_admitted {
-                    out.push(ServerMsg::admitted(token, expires_at_ms, None));
-                }
-                self.last_sent = Some(0);
+                self.admitted(token, expires_at_ms, seq, out);
                 Flow::Continue
             }
             JoinOutcome::NotQueued => Flow::Close(1000, "not in the queue"),
+            JoinOutcome::Rejected(JoinReject::Waitlisted) => {
+                self.place = Place::Waiting;
+                self.waitlist(out);
+                Flow::Continue
+            }
             JoinOutcome::Rejected(r) => {
                 let (msg, reason) = match r {
-                    JoinReject::SoldOut => (ServerMsg::SoldOut, "sold out"),
+                    JoinReject::SoldOut => (ServerMsg::sold_out(true), "sold out"),
                     JoinReject::Closed => (ServerMsg::Closed, "drop closed"),
                     other => (
                         ServerMsg::error(ApiError::Join(other).code(), "cannot stay in the room"),
@@ -51,6 +52,14 @@ impl Session {
                 out.push(msg);
                 Flow::Close(1000, reason)
             }
+        }
+    }
+
+    /// Tells a waiting buyer (once per sell-out) that stock is 0 but the place is kept.
+    fn waitlist(&mut self, out: &mut Vec<ServerMsg>) {
+        if !self.waitlisted {
+            self.waitlisted = true;
+            out.push(ServerMsg::sold_out(false));
         }
     }
 
@@ -72,17 +81,21 @@ impl Session {
         }
     }
 
+    /// Buyers ahead who were admitted or left since the exact read.
     fn ahead(&self, admitted_total: Option<u64>) -> Option<(u64, bool)> {
         match self.place {
             Place::Queued {
                 rank,
                 base,
+                left_base,
                 prequeue,
             } => {
-                let moved = admitted_total.map_or(0, |t| t.saturating_sub(base));
+                let moved = admitted_total.map_or(0, |t| {
+                    t.saturating_sub(base) + self.left_total.saturating_sub(left_base)
+                });
                 Some((rank.saturating_sub(moved), prequeue && moved == 0))
             }
-            Place::Admitted => None,
+            _ => None,
         }
     }
 
@@ -96,12 +109,28 @@ impl Session {
                 rank,
                 base,
                 prequeue: false,
+                ..
             } = self.place
             {
                 m.index = Some(rank + base);
             }
             out.push(ServerMsg::Position(m));
             self.last_sent = Some(ahead);
+        }
+    }
+
+    /// Answers `status` from what this socket already knows (no Redis call).
+    pub(super) fn cached_status(&self, out: &mut Vec<ServerMsg>) {
+        match self.place {
+            Place::Queued { .. } => {
+                if let Some((ahead, pre)) = self.ahead(self.admitted_total) {
+                    let mut m = Position::new(ahead, self.rate, self.queue_len.max(ahead + 1), pre);
+                    m.status = self.last_status;
+                    out.push(ServerMsg::Position(m));
+                }
+            }
+            Place::Waiting => out.push(ServerMsg::Status { place: "waitlist" }),
+            Place::Admitted { .. } => out.push(ServerMsg::Status { place: "admitted" }),
         }
     }
 
@@ -113,14 +142,22 @@ impl Session {
                 rate,
                 status,
                 now,
+                left_total,
             } => {
                 self.rate = rate.max(1);
                 self.queue_len = queue_len;
-                self.on_tick(admitted_total, status, now, out).await
+                self.admitted_total = Some(admitted_total);
+                self.left_total = left_total;
+                match self.on_phase(status, out).await {
+                    Some(flow) => flow,
+                    None => self.on_tick(admitted_total, status, now, out).await,
+                }
             }
             RoomEvent::SoldOut => {
-                out.push(ServerMsg::SoldOut);
-                Flow::Close(1000, "sold out")
+                if !matches!(self.place, Place::Admitted { .. }) {
+                    self.waitlist(out);
+                }
+                Flow::Continue
             }
             RoomEvent::State(DropState::Closed) => {
                 out.push(ServerMsg::Closed);
@@ -137,6 +174,28 @@ impl Session {
         }
     }
 
+    /// Sell-out and restock as the tick status tells them: `sold_out` is final (every
+    /// socket hears it and is closed), `sold_out_pending` keeps waiters on the waitlist,
+    /// and `ok` after a sell-out is pushed as the phase going live again.
+    async fn on_phase(&mut self, status: AdmitStatus, out: &mut Vec<ServerMsg>) -> Option<Flow> {
+        match status {
+            AdmitStatus::SoldOut => {
+                out.push(ServerMsg::sold_out(true));
+                Some(Flow::Close(1000, "sold out"))
+            }
+            AdmitStatus::SoldOutPending if !matches!(self.place, Place::Admitted { .. }) => {
+                self.waitlist(out);
+                None
+            }
+            AdmitStatus::Ok if self.waitlisted => {
+                self.waitlisted = false;
+                out.push(ServerMsg::Phase { phase: "live" });
+                Some(self.resync(out).await)
+            }
+            _ => None,
+        }
+    }
+
     /// Derives the place from a room-wide tick; reads it exactly when the tick says the
     /// derived one may be wrong.
     async fn on_tick(
@@ -150,6 +209,7 @@ impl Session {
             rank,
             base,
             prequeue,
+            ..
         } = self.place
         else {
             return Flow::Continue;

@@ -10,7 +10,7 @@ mod roles;
 mod ws;
 
 pub use processes::PrivateRedis;
-pub use ws::{close_code, next_json, next_of, send_text, Ws};
+pub use ws::{close_code, next_json, next_of, send_text, ws_request, Ws};
 
 use sqlx::{Connection, PgConnection, PgPool};
 use std::time::Duration;

@@ -5,19 +5,34 @@ use futures::{SinkExt, StreamExt};
 use serde_json::Value;
 use std::time::Duration;
 use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use vq_core::domain::DropId;
 
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// A room upgrade request carrying the access token in the `Authorization` header (how
+/// non-browser clients open the room; browsers use a ticket).
+pub fn ws_request(url: &str, jwt: &str) -> Request {
+    let mut req = url.into_client_request().expect("ws url");
+    req.headers_mut().insert(
+        "authorization",
+        format!("Bearer {jwt}").parse().expect("header value"),
+    );
+    req
+}
+
 impl TestApp {
     pub async fn ws(&self, drop: DropId, s: &Shopper) -> Ws {
-        let url = format!(
-            "ws://127.0.0.1:{}/v1/drops/{drop}/room?access_token={}",
-            self.port, s.token
-        );
-        let (ws, _) = tokio_tungstenite::connect_async(url)
+        self.ws_port(self.port, drop, s).await
+    }
+
+    /// Opens the room on another node (api process) of the same fleet.
+    pub async fn ws_port(&self, port: u16, drop: DropId, s: &Shopper) -> Ws {
+        let url = format!("ws://127.0.0.1:{port}/v1/drops/{drop}/room");
+        let (ws, _) = tokio_tungstenite::connect_async(ws_request(&url, &s.token))
             .await
             .expect("ws connect");
         ws
