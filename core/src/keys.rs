@@ -75,7 +75,8 @@ pub struct DropKeys {
 // Besides the keys named in DESIGN.md: `receipts` (HASH token -> "qty|remaining|total|ms",
 // the outcome a purchase retry replays), `unpaid` (HASH token -> qty, reservations not yet
 // paid or given back: units that may still come back), `seen` (HASH user -> last-seen ms, for
-// the leave grace) and `left` (count of buyers removed after the grace).
+// the leave grace), `left` (count of buyers removed after the grace) and `draw` (ZSET
+// pseudonym -> draw score of every pre-queue joiner: the list the fairness endpoint reveals).
 macro_rules! key {
     ($($name:ident),*) => {
         impl DropKeys {
@@ -104,7 +105,8 @@ key!(
     receipts,
     unpaid,
     seen,
-    left
+    left,
+    draw
 );
 
 impl DropKeys {
@@ -131,6 +133,7 @@ impl DropKeys {
             self.unpaid(),
             self.seen(),
             self.left(),
+            self.draw(),
         ]
     }
 }
