@@ -84,6 +84,15 @@ impl Seed {
     }
 }
 
+/// For reading the seed from its BYTEA column (`#[sqlx(try_from = "Vec<u8>")]`).
+impl TryFrom<Vec<u8>> for Seed {
+    type Error = String;
+
+    fn try_from(b: Vec<u8>) -> Result<Seed, String> {
+        Seed::from_bytes(&b).ok_or_else(|| format!("a seed is {SEED_BYTES} bytes, not {}", b.len()))
+    }
+}
+
 impl fmt::Debug for Seed {
     /// Never prints the secret (it would leak through logs before the start).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -63,9 +63,7 @@ impl Fairness {
             redis::AsyncCommands::hget(&mut st.redis.clone(), &cfg, "shuffle_seed").await?;
         let seed = match hexed.as_deref().and_then(Seed::from_hex) {
             Some(s) => Some(s),
-            None => store::load_from(&st.db, id)
-                .await?
-                .and_then(|d| Seed::from_bytes(&d.shuffle_seed)),
+            None => store::load_from(&st.db, id).await?.map(|d| d.shuffle_seed),
         };
         if let Some(s) = &seed {
             let mut cache = self.seeds.lock().expect("seed cache");
@@ -141,7 +139,7 @@ async fn show(
         drop_id: id.get(),
         starts_at: d.starts_at,
         shuffle_commitment: d.shuffle_commitment.clone(),
-        shuffle_seed: started.then(|| hex::encode(&d.shuffle_seed)),
+        shuffle_seed: started.then(|| d.shuffle_seed.to_hex()),
         rule: RULE,
         draw,
     }))

@@ -33,7 +33,8 @@ pub struct DropRow {
     /// The secret pre-queue draw seed: never serialised (the admin view would leak it
     /// before the start); revealed only by the fairness endpoint once the drop started.
     #[serde(skip)]
-    pub shuffle_seed: Vec<u8>,
+    #[sqlx(try_from = "Vec<u8>")]
+    pub shuffle_seed: vq_core::fairness::Seed,
     /// Hex SHA-256 of the seed, public from creation on.
     pub shuffle_commitment: String,
 }
@@ -77,7 +78,7 @@ fn cfg_fields(d: &DropRow) -> Vec<(&'static str, String)> {
         ("ttl", (i64::from(d.token_ttl_s) * 1000).to_string()),
         ("initial_stock", d.stock.to_string()),
         ("overbook", d.overbook.to_string()),
-        ("shuffle_seed", hex::encode(&d.shuffle_seed)),
+        ("shuffle_seed", d.shuffle_seed.to_hex()),
     ]
 }
 

@@ -246,3 +246,32 @@ async fn the_cli_exits_zero_on_the_genuine_draw_and_non_zero_on_tampering() {
     assert!(!ok, "unknown drop");
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn the_seed_survives_a_rebuild_of_lost_redis_state() {
+    let (app, drop, _clock, _) = prequeue_drop().await;
+    let (seed, commitment): (Vec<u8>, String) =
+        sqlx::query_as("SELECT shuffle_seed, shuffle_commitment FROM drops WHERE id = $1")
+            .bind(drop.get())
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(hex::encode(Sha256::digest(&seed)), commitment);
+    let k = app.keys.drop(drop);
+    let mut r = app.redis.clone();
+    let cfg_seed = || async {
+        let v: Option<String> =
+            redis::AsyncCommands::hget(&mut app.redis.clone(), k.cfg(), "shuffle_seed")
+                .await
+                .unwrap();
+        v
+    };
+    assert_eq!(cfg_seed().await, Some(hex::encode(&seed)));
+    let _: () = redis::AsyncCommands::del(&mut r, k.all()).await.unwrap();
+    assert_eq!(cfg_seed().await, None);
+    vq_api::stock::rebuild(&app.db, &mut r, &app.keys, drop)
+        .await
+        .unwrap();
+    assert_eq!(cfg_seed().await, Some(hex::encode(&seed)));
+    app.cleanup().await;
+}
