@@ -6,13 +6,15 @@ buyer can never hold two places or join a closed drop between the check and the 
 Both join and peek record the buyer as present (KEYS[11] last-seen = now). A queued buyer
 whose last-seen is older than cfg `leave_grace_ms` (default 60000) has left: the place is
 dropped and counted (KEYS[12]); a join then queues them again at the back, a peek answers
-not_queued. Once stock is 0 nobody new may join. A queued buyer is told sold_out too but
-keeps the place (waitlist, detail "waiting"): units given back later go to the earliest
-waiter (admit.lua), whose next join/peek then answers admitted. Whether units may still
-come back (sold_out_pending) or not (sold_out) is the status of admit.lua's tick.
+not_queued. A pre-queue joiner's pseudonym also goes into the draw list (KEYS[14], same
+score), so the draw can be published and checked after start; a buyer who leaves stays on
+that list (they were drawn). Once stock is 0 nobody new may join. A queued buyer is told
+sold_out too but keeps the place (waitlist, detail "waiting"): units given back later go to
+the earliest waiter (admit.lua), whose next join/peek then answers admitted. Whether units
+may still come back (sold_out_pending) or not (sold_out) is the status of admit.lua's tick.
 
 KEYS[1] cfg      HASH  state, starts_at, prequeue, limit, leave_grace_ms?
-KEYS[2] queue    ZSET  member=user, score: random [0,1) before start, 1+seq after
+KEYS[2] queue    ZSET  member=user, score: the draw score in [0,1) before start, 1+seq after
 KEYS[3] seq      STRING join counter after start
 KEYS[4] holders  HASH  user -> live token
 KEYS[5] buyers   HASH  user -> quantity bought
@@ -24,10 +26,15 @@ KEYS[10] expired STRING count of tokens that expired unused
 KEYS[11] seen    HASH  user -> last-seen ms
 KEYS[12] left    STRING count of buyers removed after the leave grace
 KEYS[13] seqs    HASH  token -> admission seq (written by admit.lua)
+KEYS[14] draw    ZSET  pseudonym -> draw score of every pre-queue joiner (revealed after start)
 ARGV[1] user id
 ARGV[2] now in ms, or "" to use the Redis server clock
-ARGV[3] random score in [0,1) used for a pre-queue joiner (uniform shuffle at start)
+ARGV[3] the buyer's draw score in [0,1) for a pre-queue joiner: the first 52 bits of
+        HMAC-SHA256(seed, pseudonym), computed by the api (the seed must not reach anyone
+        before start, and Lua has no HMAC); exact in a double, so the queue order at start
+        is the order anyone recomputes from the revealed seed (vq_core::fairness)
 ARGV[4] "join" or "peek" (peek never inserts)
+ARGV[5] the buyer's per-drop pseudonym, recorded in KEYS[14] when joining in the pre-queue
 
 Returns one of
   {"queued", rank0, admitted_total, prequeue(0|1)}
@@ -98,6 +105,7 @@ if now < opens_at then return {'err', 'not_open', tostring(opens_at)} end
 local score
 if pre == 1 then
   score = tonumber(ARGV[3])
+  redis.call('ZADD', KEYS[14], 'NX', score, ARGV[5])
 else
   score = 1 + redis.call('INCR', KEYS[3])
 end

@@ -129,6 +129,7 @@ impl Application {
             shutdown,
             accounts,
             limits: Arc::new(limits),
+            fairness: Arc::new(drops::fairness::Fairness::from_settings(&settings.auth)),
             drain: Drain(Some(drain)),
         };
         let addr = format!("{}:{}", settings.http.host, settings.http.port);

@@ -25,6 +25,8 @@ pub struct AppState {
     /// `None` when no PII key is configured (the account routes then answer 503).
     pub accounts: Option<Arc<accounts::Accounts>>,
     pub limits: Arc<limits::Limiters>,
+    /// Pseudonym key and draw-seed cache (the verifiable pre-queue draw).
+    pub fairness: Arc<crate::drops::fairness::Fairness>,
     /// Keeps the api's drain open while this clone lives (see `Drain`).
     #[allow(dead_code)] // held, never read: dropping the last clone is the signal
     pub(crate) drain: crate::Drain,

@@ -57,6 +57,18 @@ enum Command {
         #[arg(long)]
         phone: String,
     },
+    /// Re-check a drop's pre-queue draw from the public fairness endpoint alone (exit 1 on
+    /// any mismatch, or when the seed is not revealed yet).
+    VerifyShuffle {
+        /// Base URL of the api, e.g. http://127.0.0.1:8080
+        #[arg(long)]
+        api: String,
+        #[arg(long)]
+        drop: i64,
+        /// Your own pseudonym (from GET /v1/drops/{id}/queue), to check you are listed.
+        #[arg(long)]
+        pseudonym: Option<String>,
+    },
     /// Print a signed access token (development and load testing).
     Token {
         #[arg(long, default_value = "manager")]
@@ -71,6 +83,16 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // A pure HTTP client: needs no configuration, keys or stores.
+    if let Command::VerifyShuffle {
+        api,
+        drop,
+        pseudonym,
+    } = &cli.command
+    {
+        let ok = vitaqueue::verify::run(api, *drop, pseudonym.as_deref()).await?;
+        std::process::exit(if ok { 0 } else { 1 });
+    }
     let settings = Settings::load(cli.config.as_deref())?;
     vq_core::telemetry::init(settings.log_json);
     let (trigger, stop) = shutdown::channel();
@@ -98,8 +120,12 @@ async fn main() -> anyhow::Result<()> {
 /// The one-shot operator commands (not roles).
 async fn operate(command: Command, settings: &Settings, keys: Keys) -> anyhow::Result<()> {
     match command {
-        Command::Api | Command::Admission | Command::Worker | Command::All => {
-            unreachable!("roles are run by App")
+        Command::Api
+        | Command::Admission
+        | Command::Worker
+        | Command::All
+        | Command::VerifyShuffle { .. } => {
+            unreachable!("roles are run by App, verify-shuffle before the settings load")
         }
         Command::Migrate => {
             vq_core::store::postgres(settings).await?;

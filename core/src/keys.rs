@@ -75,8 +75,10 @@ pub struct DropKeys {
 // Besides the keys named in DESIGN.md: `receipts` (HASH token -> "qty|remaining|total|ms",
 // the outcome a purchase retry replays), `unpaid` (HASH token -> qty, reservations not yet
 // paid or given back: units that may still come back), `seen` (HASH user -> last-seen ms, for
-// the leave grace) `left` (count of buyers removed after the grace) and `seqs` (HASH token -> admission
-// seq, so a reconnect's admitted message carries the same seq as the tick's).
+// the leave grace), `left` (count of buyers removed after the grace), `seqs` (HASH token ->
+// admission seq, so a reconnect's admitted message carries the same seq as the tick's) and
+// `draw` (ZSET pseudonym -> draw score of every pre-queue joiner: the list the fairness
+// endpoint reveals).
 macro_rules! key {
     ($($name:ident),*) => {
         impl DropKeys {
@@ -106,7 +108,8 @@ key!(
     unpaid,
     seen,
     left,
-    seqs
+    seqs,
+    draw
 );
 
 impl DropKeys {
@@ -134,6 +137,7 @@ impl DropKeys {
             self.seen(),
             self.left(),
             self.seqs(),
+            self.draw(),
         ]
     }
 }

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod conn;
 pub mod domain;
+pub mod fairness;
 pub mod keys;
 pub mod ratelimit;
 pub mod scripts;

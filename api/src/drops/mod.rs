@@ -1,12 +1,13 @@
 //! Drops, by concern: `public` (shopper routes: details, the HTTP waiting room, purchase),
 //! `admin` (manager routes), `spec` (request bodies parsed into valid values), `store`
-//! (PostgreSQL rows and their Redis mirror), `views` (read models and phase) and `stock`
-//! (reconcile/rebuild across both stores).
+//! (PostgreSQL rows and their Redis mirror), `views` (read models and phase), `stock`
+//! (reconcile/rebuild across both stores) and `fairness` (the verifiable pre-queue draw).
 //!
 //! Arrows run one way: routes → spec/views → store → `crate::error`; nothing here is
 //! imported back by `store` or `views`.
 
 pub mod admin;
+pub mod fairness;
 pub mod public;
 pub mod spec;
 pub mod stock;
@@ -19,5 +20,8 @@ use crate::AppState;
 use axum::Router;
 
 pub fn router() -> Router<AppState> {
-    Router::new().merge(public::router()).merge(admin::router())
+    Router::new()
+        .merge(public::router())
+        .merge(admin::router())
+        .merge(fairness::router())
 }

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use vq_core::clock::rfc3339;
 use vq_core::domain::{DropId, Quantity, UserId};
+use vq_core::fairness::Draw;
 use vq_core::scripts::{JoinOutcome, PurchaseOutcome};
 
 pub fn router() -> Router<AppState> {
@@ -54,12 +55,21 @@ pub async fn join_or_peek(
     user: UserId,
     peek: bool,
 ) -> Result<JoinOutcome, ApiError> {
-    let mut conn = st.redis.clone();
-    let random: f64 = rand::random();
     let started = std::time::Instant::now();
+    let pseudonym = st.fairness.pseudonym(id, user);
+    // A peek inserts nothing, so it needs no score (and no seed).
+    let score = match peek {
+        true => 0.0,
+        false => (st.fairness.seed(st, id).await?).map_or(0.0, |s| s.score(&pseudonym)),
+    };
+    let draw = Draw {
+        score,
+        pseudonym: &pseudonym,
+    };
+    let mut conn = st.redis.clone();
     let out = st
         .scripts
-        .join(&mut conn, &st.keys.drop(id), user, &st.clock, random, peek)
+        .join(&mut conn, &st.keys.drop(id), user, &st.clock, draw, peek)
         .await?;
     if !peek {
         metrics::histogram!("vq_join_duration_seconds").record(started.elapsed().as_secs_f64());
@@ -122,6 +132,12 @@ async fn place_body(st: &AppState, id: DropId, out: JoinOutcome) -> Result<Value
     })
 }
 
+/// The buyer's own pseudonym, to find themselves in the draw published after the start.
+fn with_pseudonym(st: &AppState, id: DropId, user: UserId, mut body: Value) -> Value {
+    body["pseudonym"] = json!(st.fairness.pseudonym(id, user));
+    body
+}
+
 async fn join(
     State(st): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -130,7 +146,12 @@ async fn join(
 ) -> Result<Json<Value>, ApiError> {
     st.limits.join(ip, p.user).await?;
     let out = join_or_peek(&st, id, p.user, false).await?;
-    Ok(Json(place_body(&st, id, out).await?))
+    Ok(Json(with_pseudonym(
+        &st,
+        id,
+        p.user,
+        place_body(&st, id, out).await?,
+    )))
 }
 
 async fn status(
@@ -139,7 +160,12 @@ async fn status(
     Shopper(p): Shopper,
 ) -> Result<Json<Value>, ApiError> {
     let out = join_or_peek(&st, id, p.user, true).await?;
-    Ok(Json(place_body(&st, id, out).await?))
+    Ok(Json(with_pseudonym(
+        &st,
+        id,
+        p.user,
+        place_body(&st, id, out).await?,
+    )))
 }
 
 /// Gives up the place. Idempotent: leaving twice, or without a place, is still 204.

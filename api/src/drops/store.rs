@@ -30,6 +30,13 @@ pub struct DropRow {
     pub starts_at: DateTime<Utc>,
     pub state: DropState,
     pub product_id: Option<i64>,
+    /// The secret pre-queue draw seed: never serialised (the admin view would leak it
+    /// before the start); revealed only by the fairness endpoint once the drop started.
+    #[serde(skip)]
+    #[sqlx(try_from = "Vec<u8>")]
+    pub shuffle_seed: vq_core::fairness::Seed,
+    /// Hex SHA-256 of the seed, public from creation on.
+    pub shuffle_commitment: String,
 }
 
 impl DropRow {
@@ -43,7 +50,8 @@ impl DropRow {
 }
 
 const COLUMNS: &str = "id, product_name, price_cents, stock, per_user_limit, admission_rate, \
-    max_holders, token_ttl_s, prequeue_s, overbook, starts_at, state, product_id";
+    max_holders, token_ttl_s, prequeue_s, overbook, starts_at, state, product_id, shuffle_seed, \
+    shuffle_commitment";
 
 pub async fn load(st: &AppState, id: DropId) -> Result<DropRow, ApiError> {
     load_from(&st.db, id)
@@ -71,6 +79,7 @@ fn cfg_fields(d: &DropRow, grace_ms: Option<u64>) -> Vec<(&'static str, String)>
         ("ttl", (i64::from(d.token_ttl_s) * 1000).to_string()),
         ("initial_stock", d.stock.to_string()),
         ("overbook", d.overbook.to_string()),
+        ("shuffle_seed", d.shuffle_seed.to_hex()),
     ];
     if let Some(g) = grace_ms {
         f.push(("leave_grace_ms", g.to_string()));
@@ -148,12 +157,16 @@ pub struct NewDrop {
     pub product_id: Option<i64>,
 }
 
+/// Creates the drop with a fresh draw seed, so the commitment is public before anyone
+/// can join.
 pub async fn create(st: &AppState, n: NewDrop) -> Result<DropRow, ApiError> {
+    let seed = vq_core::fairness::Seed::random();
     let mut tx = st.db.begin().await?;
     let row = sqlx::query_as::<_, DropRow>(&format!(
         "INSERT INTO drops (product_name, price_cents, stock, per_user_limit, admission_rate, \
-         max_holders, token_ttl_s, prequeue_s, starts_at, product_id, overbook) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {COLUMNS}"
+         max_holders, token_ttl_s, prequeue_s, starts_at, product_id, overbook, shuffle_seed, \
+         shuffle_commitment) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING {COLUMNS}"
     ))
     .bind(&n.product_name)
     .bind(n.price_cents)
@@ -166,6 +179,8 @@ pub async fn create(st: &AppState, n: NewDrop) -> Result<DropRow, ApiError> {
     .bind(n.starts_at)
     .bind(n.product_id)
     .bind(n.overbook)
+    .bind(seed.as_bytes())
+    .bind(seed.commitment())
     .fetch_one(&mut *tx)
     .await?;
     mirror_to(

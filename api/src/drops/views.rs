@@ -73,6 +73,8 @@ pub struct PublicDrop {
     pub opens_at: DateTime<Utc>,
     pub phase: Phase,
     pub queue_len: u64,
+    /// Hex SHA-256 of the pre-queue draw seed (revealed at `/fairness` after the start).
+    pub shuffle_commitment: String,
 }
 
 pub async fn public(st: &AppState, d: &DropRow) -> redis::RedisResult<PublicDrop> {
@@ -89,5 +91,6 @@ pub async fn public(st: &AppState, d: &DropRow) -> redis::RedisResult<PublicDrop
         opens_at: d.opens_at(),
         phase: phase(d, state, s.remaining, st.clock.now_ms()),
         queue_len: s.queue_len,
+        shuffle_commitment: d.shuffle_commitment.clone(),
     })
 }

@@ -146,9 +146,11 @@ async fn holder_cap_holds_with_two_controllers() {
     app.cleanup().await;
 }
 
-/// Pre-queue joiners get a uniformly random order at the start; later joiners queue behind.
+/// Pre-queue joiners are ordered by the drop's draw (seed and pseudonyms, see fairness.rs;
+/// its uniformity over many drops is tested in vq-core): joining again does not re-roll the
+/// place. Later joiners queue behind.
 #[tokio::test]
-async fn prequeue_joiners_are_shuffled_uniformly() {
+async fn prequeue_draw_is_fixed_and_later_joiners_queue_behind() {
     let start = chrono::Utc::now() + chrono::Duration::hours(1);
     let clock = Clock::manual(start.timestamp_millis() - 60_000);
     let app = spawn_app_with(Opts {
@@ -168,9 +170,8 @@ async fn prequeue_joiners_are_shuffled_uniformly() {
     let users: Vec<Shopper> = (0..6).map(|_| app.shopper()).collect();
     let queue = app.keys.drop(drop).queue();
     let mut r = app.redis.clone();
-    const TRIALS: usize = 600;
-    let mut first_lands = [0usize; 6];
-    for _ in 0..TRIALS {
+    let mut orders = Vec::new();
+    for _ in 0..3 {
         let _: () = r.del(&queue).await.unwrap();
         for u in &users {
             vq_api::drops::join_or_peek(&app.state, drop, u.user, false)
@@ -178,22 +179,10 @@ async fn prequeue_joiners_are_shuffled_uniformly() {
                 .unwrap();
         }
         let order: Vec<String> = r.zrange(&queue, 0, -1).await.unwrap();
-        let pos = order
-            .iter()
-            .position(|x| *x == users[0].user.to_string())
-            .unwrap();
-        first_lands[pos] += 1;
+        assert_eq!(order.len(), 6);
+        orders.push(order);
     }
-    let expected = TRIALS as f64 / 6.0;
-    let chi2: f64 = first_lands
-        .iter()
-        .map(|&o| (o as f64 - expected).powi(2) / expected)
-        .sum();
-    // 5 degrees of freedom: P(chi2 > 20.52) = 0.001 for a uniform shuffle.
-    assert!(
-        chi2 < 20.52,
-        "first joiner's final places {first_lands:?} (chi2 {chi2:.1})"
-    );
+    assert!(orders.windows(2).all(|w| w[0] == w[1]), "{orders:?}");
 
     clock.set(start.timestamp_millis() + 1);
     // The pre-queue buyers are still there (their open sockets mark them present).

@@ -14,6 +14,7 @@ mod cluster;
 mod crowd;
 mod e2e;
 mod failover;
+mod fairness;
 mod faults;
 mod fleet;
 mod fuzz_http;

@@ -3,6 +3,7 @@
 use super::{n, s, unexpected, Scripts};
 use crate::clock::Clock;
 use crate::domain::UserId;
+use crate::fairness::Draw;
 use crate::keys::DropKeys;
 use redis::aio::ConnectionLike;
 use redis::{RedisResult, Value};
@@ -47,14 +48,14 @@ pub enum JoinReject {
 
 impl Scripts {
     /// Joins the waiting room (or peeks with `peek = true`); both mark the buyer as present.
-    /// `random` is the pre-queue score.
+    /// `draw` is the buyer's pre-queue score and pseudonym (see `crate::fairness`).
     pub async fn join<C: ConnectionLike + Send>(
         &self,
         conn: &mut C,
         k: &DropKeys,
         user: UserId,
         clock: &Clock,
-        random: f64,
+        draw: Draw<'_>,
         peek: bool,
     ) -> RedisResult<JoinOutcome> {
         let v: Vec<Value> = self
@@ -72,10 +73,12 @@ impl Scripts {
             .key(k.seen())
             .key(k.left())
             .key(k.seqs())
+            .key(k.draw())
             .arg(user.to_string())
             .arg(clock.argv())
-            .arg(random)
+            .arg(draw.score.to_string())
             .arg(if peek { "peek" } else { "join" })
+            .arg(draw.pseudonym)
             .invoke_async(conn)
             .await?;
         Ok(match s(&v, 0)?.as_str() {

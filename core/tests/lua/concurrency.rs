@@ -33,7 +33,7 @@ async fn concurrent_purchases_never_oversell() {
             );
             tokio::spawn(async move {
                 scripts
-                    .join(&mut conn, &k, u, &clock, 0.5, false)
+                    .join(&mut conn, &k, u, &clock, crate::env::draw(0.5, &u), false)
                     .await
                     .expect("join.lua")
             })

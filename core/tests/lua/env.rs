@@ -224,9 +224,26 @@ impl Env {
 
     pub(crate) async fn join_r(&mut self, u: UserId, random: f64) -> JoinOutcome {
         self.scripts
-            .join(&mut self.conn, &self.k, u, &self.clock, random, false)
+            .join(
+                &mut self.conn,
+                &self.k,
+                u,
+                &self.clock,
+                draw(random, &u),
+                false,
+            )
             .await
             .expect("join.lua")
+    }
+
+    /// The draw list (pseudonym -> score) join.lua keeps of pre-queue joiners.
+    pub(crate) async fn draw_list(&mut self) -> Vec<(String, f64)> {
+        self.q(redis::cmd("ZRANGE")
+            .arg(self.k.draw())
+            .arg(0)
+            .arg(-1)
+            .arg("WITHSCORES"))
+            .await
     }
 
     pub(crate) async fn join(&mut self, u: UserId) -> JoinOutcome {
@@ -235,7 +252,7 @@ impl Env {
 
     pub(crate) async fn peek(&mut self, u: UserId) -> JoinOutcome {
         self.scripts
-            .join(&mut self.conn, &self.k, u, &self.clock, 0.5, true)
+            .join(&mut self.conn, &self.k, u, &self.clock, draw(0.5, &u), true)
             .await
             .expect("join.lua (peek)")
     }
@@ -288,5 +305,14 @@ impl Env {
             .arg(self.k.all())
             .query_async(&mut self.conn)
             .await;
+    }
+}
+
+/// A test draw: the given score, the pseudonym "p-<user>" (join.lua takes any string).
+pub(crate) fn draw(score: f64, u: &UserId) -> vq_core::fairness::Draw<'static> {
+    let p: &'static str = Box::leak(format!("p-{u}").into_boxed_str());
+    vq_core::fairness::Draw {
+        score,
+        pseudonym: p,
     }
 }

@@ -115,7 +115,7 @@ async fn join_before_the_prequeue_opens_is_not_open() {
 }
 
 #[tokio::test]
-async fn prequeue_join_uses_the_random_score_and_live_joiners_go_behind() {
+async fn prequeue_join_uses_the_draw_score_and_live_joiners_go_behind() {
     let starts_at = T0 + 60_000;
     let mut e = Env::with(DropCfg {
         starts_at,
@@ -143,6 +143,11 @@ async fn prequeue_join_uses_the_random_score_and_live_joiners_go_behind() {
     assert_eq!(e.queue_score(c).await, Some(2.0));
     assert_eq!(e.seq().await, Some(1));
     assert_eq!(e.join(a).await, queued(1, 0, false), "pre flag is off now");
+    // Only the pre-queue joiners are on the draw list, once each, with their queue score.
+    assert_eq!(
+        e.draw_list().await,
+        vec![(format!("p-{b}"), 0.25), (format!("p-{a}"), 0.75)]
+    );
 
     // Admission follows the queue: the shuffled pre-queue first, then the live joiners.
     let out = e.admit(10).await;
