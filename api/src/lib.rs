@@ -32,12 +32,12 @@ pub use state::AppState;
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
 use error::ApiError;
+use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use vq_core::auth::JwtKeys;
 use vq_core::config::Settings;
-use sqlx::PgPool;
 use vq_core::{Clock, Keys, RedisConn, Scripts, Shutdown};
 
 /// One clone of the drain's sender rides in every `AppState`; a WebSocket session owns its

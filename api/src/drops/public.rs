@@ -205,11 +205,13 @@ async fn purchase(
         PurchaseOutcome::Reserved {
             remaining,
             user_total,
+            seq,
             ..
         } => Ok((
             StatusCode::CREATED,
             Json(json!({
                 "status": "reserved",
+                "order_id": id.order_id(seq),
                 "token": body.token,
                 "quantity": qty.get(),
                 "remaining": remaining,
