@@ -78,6 +78,9 @@ pub struct Application {
     state: AppState,
     drained: mpsc::Receiver<()>,
     pubsub: Vec<redis::Client>,
+    /// The lost-state check (`drops::lost::watch`): how often, and whether it rebuilds.
+    lost_check_ms: u64,
+    auto_rebuild: bool,
 }
 
 impl Application {
@@ -128,6 +131,8 @@ impl Application {
             state,
             drained,
             pubsub: vq_core::conn::pubsub_clients(&settings.redis)?,
+            lost_check_ms: settings.redis.lost_check_ms,
+            auto_rebuild: settings.redis.auto_rebuild,
         })
     }
 
@@ -145,6 +150,7 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let detached = self.state();
         let st = self.state;
         let hub = tokio::spawn(st.hub.clone().run(
             self.pubsub,
@@ -157,6 +163,11 @@ impl Application {
                 observe::handle().run_upkeep();
             }
         });
+        let watch = tokio::spawn(drops::lost::watch(
+            detached,
+            Duration::from_millis(self.lost_check_ms.max(100)),
+            self.auto_rebuild,
+        ));
         let limits = st.limits.clone();
         let pruner = tokio::spawn(async move {
             let mut every = tokio::time::interval(Duration::from_secs(60));
@@ -187,6 +198,7 @@ impl Application {
         hub.abort();
         upkeep.abort();
         pruner.abort();
+        watch.abort();
         tracing::info!("api stopped");
         Ok(())
     }

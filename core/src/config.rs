@@ -122,6 +122,11 @@ pub struct Redis {
     pub prefix: String,
     /// Talk to a Redis Cluster (keys routed by slot) instead of one server.
     pub cluster: bool,
+    /// Rebuild a drop whose Redis state is lost from PostgreSQL without an operator (one api
+    /// node at a time, under a Redis lock). Off by default: a rebuild drops waiting-room places.
+    pub auto_rebuild: bool,
+    /// How often each api node compares the open drops in PostgreSQL with Redis.
+    pub lost_check_ms: u64,
 }
 
 impl Redis {
@@ -254,6 +259,8 @@ impl Default for Redis {
             url: Secret::new("redis://127.0.0.1:6379"),
             prefix: "vq".into(),
             cluster: false,
+            auto_rebuild: false,
+            lost_check_ms: 5000,
         }
     }
 }

@@ -75,7 +75,8 @@ pub struct DropKeys {
 // Besides the keys named in DESIGN.md: `receipts` (HASH token -> "qty|remaining|total|ms",
 // the outcome a purchase retry replays), `unpaid` (HASH token -> qty, reservations not yet
 // paid or given back: units that may still come back), `seen` (HASH user -> last-seen ms, for
-// the leave grace) and `left` (count of buyers removed after the grace).
+// the leave grace), `left` (count of buyers removed after the grace) and `rebuild_lock` (one
+// automatic rebuild at a time across api nodes).
 macro_rules! key {
     ($($name:ident),*) => {
         impl DropKeys {
@@ -104,7 +105,8 @@ key!(
     receipts,
     unpaid,
     seen,
-    left
+    left,
+    rebuild_lock
 );
 
 impl DropKeys {
@@ -128,6 +130,7 @@ impl DropKeys {
             self.reservations(),
             self.restocked(),
             self.receipts(),
+            self.rebuild_lock(),
             self.unpaid(),
             self.seen(),
             self.left(),

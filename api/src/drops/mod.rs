@@ -1,12 +1,13 @@
 //! Drops, by concern: `public` (shopper routes: details, the HTTP waiting room, purchase),
 //! `admin` (manager routes), `spec` (request bodies parsed into valid values), `store`
 //! (PostgreSQL rows and their Redis mirror), `views` (read models and phase) and `stock`
-//! (reconcile/rebuild across both stores).
+//! (reconcile/rebuild across both stores), `lost` (drops whose Redis state is gone).
 //!
 //! Arrows run one way: routes → spec/views → store → `crate::error`; nothing here is
 //! imported back by `store` or `views`.
 
 pub mod admin;
+pub mod lost;
 pub mod public;
 pub mod spec;
 pub mod stock;

@@ -1,7 +1,7 @@
 //! Shopper HTTP API for one drop: details, the waiting room over plain HTTP (for clients
 //! without WebSockets, and the load tester), and the purchase.
 
-use crate::drops::{store, views};
+use crate::drops::{lost, store, views};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, AuthUser, DropPath};
 use crate::limits::ClientIp;
@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use vq_core::clock::rfc3339;
 use vq_core::domain::{DropId, Quantity, UserId};
-use vq_core::scripts::{JoinOutcome, PurchaseOutcome};
+use vq_core::scripts::{JoinOutcome, JoinReject, PurchaseOutcome, PurchaseReject};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -72,6 +72,7 @@ pub async fn join_or_peek(
         metrics::counter!("vq_joins_total", "result" => result).increment(1);
     }
     match out {
+        JoinOutcome::Rejected(JoinReject::NoDrop) => Err(lost::no_drop(st, id).await),
         JoinOutcome::Rejected(r) => Err(ApiError::Join(r)),
         other => Ok(other),
     }
@@ -149,7 +150,7 @@ async fn leave(
     let k = st.keys.drop(id);
     let mut conn = st.redis.clone();
     if !conn.exists::<_, bool>(k.cfg()).await? {
-        return Err(ApiError::drop_not_found());
+        return Err(lost::no_drop(&st, id).await);
     }
     let _: i64 = conn.zrem(k.queue(), p.user.to_string()).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -219,6 +220,7 @@ async fn purchase(
                 "order_status": "PENDING_PAYMENT",
             })),
         )),
+        PurchaseOutcome::Rejected(PurchaseReject::NoDrop) => Err(lost::no_drop(&st, id).await),
         PurchaseOutcome::Rejected(r) => Err(ApiError::Purchase(r)),
     }
 }

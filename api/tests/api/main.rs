@@ -18,6 +18,7 @@ mod fuzz_tokens;
 mod fuzz_ws;
 mod helpers;
 mod lifecycle;
+mod lost;
 mod multinode;
 mod observe;
 mod procs;
