@@ -46,7 +46,7 @@ psql "$PG/postgres" -qc "CREATE DATABASE \"$DB\"" >/dev/null
 export VQ_REDIS__URL="redis://127.0.0.1:$REDIS_PORT"
 export VQ_REDIS__PREFIX=vqbench
 export VQ_DATABASE__URL="$PG/$DB"
-export VQ_AUTH__JWT_SECRET="bench-$(date +%s%N)"
+export VQ_AUTH__JWT_SECRET="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 export VQ_HTTP__PORT="$HTTP_PORT"
 API="http://127.0.0.1:$HTTP_PORT"
 

@@ -45,9 +45,14 @@ impl Admitter {
         rand::thread_rng().fill_bytes(&mut raw);
         let prefix = hex::encode(raw);
         let k = self.keys.drop(id);
-        self.scripts
+        let out = self
+            .scripts
             .admit(&mut self.conn, &k, &self.clock, self.max_batch, &prefix)
-            .await
+            .await?;
+        if !out.admitted.is_empty() {
+            self.conn.wait_durable("admission").await?;
+        }
+        Ok(out)
     }
 
     /// One tick for every active drop; closed or deleted drops leave the active set.

@@ -6,6 +6,13 @@
 //! Arrows: depends on `vq-core` and `vq-orders` (order transitions, payment, restock,
 //! the stream group), never on `vq-worker`; built by `vitaqueue` (app), which also runs the
 //! operator commands (reconcile, rebuild, create-manager) found here.
+//!
+//! Layout, by resource: `drops/` (public and admin routes, request specs, the store, views,
+//! stock), `room/` (the WebSocket waiting room) with `hub` (pub/sub fan-out) and `messages`
+//! (every server push), `accounts/`, `orders`, `products`, `wishlist`, `notifications`;
+//! around them `state` (AppState), `extract`, `error`, `limits`, `pagination`, `web`,
+//! `health`, `observe`. Arrows run from routes down to the store and `error`; only this
+//! file assembles the routers.
 
 pub mod accounts;
 pub mod drops;
@@ -66,6 +73,11 @@ pub fn router(state: AppState, max_body: usize) -> Router {
                 message: "method not allowed on this route".into(),
             }
         })
+        .layer(axum::middleware::from_fn(
+            move |r: axum::extract::Request, n: axum::middleware::Next| {
+                limits::drain_oversize(max_body, r, n)
+            },
+        ))
         .layer(axum::middleware::from_fn(observe::track))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)
@@ -93,16 +105,15 @@ impl Application {
         clock: Clock,
         shutdown: Shutdown,
     ) -> anyhow::Result<Self> {
-        let secret =
-            settings.auth.jwt_secret.as_ref().ok_or_else(|| {
-                anyhow::anyhow!("auth.jwt_secret (VQ_AUTH__JWT_SECRET) must be set")
-            })?;
+        vq_core::config::secrets::check_secrets(&settings.auth)?;
+        let secret = settings.auth.jwt_secret.as_ref().expect("checked");
         observe::handle();
         let accounts = accounts::Accounts::from_settings(settings)?.map(Arc::new);
         if accounts.is_none() {
             tracing::warn!("auth.pii_key not set: account endpoints are disabled");
         }
         let (drain, drained) = mpsc::channel(1);
+        let limits = limits::Limiters::new(settings, redis.clone(), clock.clone());
         let state = AppState {
             redis,
             db,
@@ -118,7 +129,7 @@ impl Application {
             )),
             shutdown,
             accounts,
-            limits: Arc::new(limits::Limiters::new(&settings.limits)),
+            limits: Arc::new(limits),
             drain: Drain(Some(drain)),
         };
         let addr = format!("{}:{}", settings.http.host, settings.http.port);
@@ -168,14 +179,6 @@ impl Application {
             Duration::from_millis(self.lost_check_ms.max(100)),
             self.auto_rebuild,
         ));
-        let limits = st.limits.clone();
-        let pruner = tokio::spawn(async move {
-            let mut every = tokio::time::interval(Duration::from_secs(60));
-            loop {
-                every.tick().await;
-                limits.prune();
-            }
-        });
         let mut stop = st.shutdown.clone();
         tracing::info!(port = self.port, "api listening");
         // Connect info gives the rate limits the peer address.
@@ -197,7 +200,6 @@ impl Application {
         }
         hub.abort();
         upkeep.abort();
-        pruner.abort();
         watch.abort();
         tracing::info!("api stopped");
         Ok(())

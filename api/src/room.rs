@@ -2,8 +2,8 @@
 //!
 //! The join happens before the upgrade, so a closed, sold-out or unknown drop is a plain
 //! HTTP error. After that the server pushes `position`, `admitted`, `expired`, `paused`,
-//! `resumed`, `sold_out` and `closed`; the client may send `ping`, `status` and `leave`.
-//! One `Session` (room/session.rs) per socket.
+//! `resumed`, `sold_out` and `closed` (see `crate::messages::ServerMsg`); the client may send
+//! `ping`, `status` and `leave`. One `Session` (room/session.rs) per socket.
 
 mod session;
 
@@ -36,7 +36,7 @@ async fn upgrade(
     AuthUser(p): AuthUser,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    st.limits.join(ip, p.user)?;
+    st.limits.join(ip, p.user).await?;
     let ws = match ws {
         Ok(ws) => ws,
         Err(r) => {

@@ -1,4 +1,6 @@
-//! Access tokens: HS256 JWTs with subject, role, expiry and a unique `jti`. The `jti` is
+//! Access tokens: HS256 JWTs with subject, role, expiry, not-before, issuer, audience
+//! and a unique `jti`. Issuer and audience are fixed and checked, so a token minted for
+//! another service that happens to share the key is not accepted here. The `jti` is
 //! what logout and refresh-reuse detection revoke (a Redis key checked per request by
 //! the api); refresh tokens and accounts live in the api's `accounts` module.
 
@@ -36,8 +38,15 @@ pub struct Claims {
     pub sub: uuid::Uuid,
     pub role: Role,
     pub exp: i64,
+    pub nbf: i64,
+    pub iss: String,
+    pub aud: String,
     pub jti: uuid::Uuid,
 }
+
+/// Who issues access tokens (`iss`) and who they are for (`aud`).
+pub const ISSUER: &str = "vitaqueue";
+pub const AUDIENCE: &str = "vitaqueue-api";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Principal {
@@ -84,6 +93,10 @@ impl JwtKeys {
     pub fn verify_claims(&self, token: &str) -> Result<Claims, AuthError> {
         let mut v = Validation::new(Algorithm::HS256);
         v.leeway = 0;
+        v.validate_nbf = true;
+        v.set_issuer(&[ISSUER]);
+        v.set_audience(&[AUDIENCE]);
+        v.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
         decode::<Claims>(token, &self.dec, &v)
             .map(|d| d.claims)
             .map_err(|_| AuthError::Invalid)
@@ -91,12 +104,16 @@ impl JwtKeys {
 }
 
 impl Claims {
-    /// Fresh claims with a new random `jti`, expiring `ttl_s` from now.
+    /// Fresh claims with a new random `jti`, valid from now and expiring `ttl_s` later.
     pub fn new(user: UserId, role: Role, ttl_s: i64) -> Self {
+        let now = chrono::Utc::now().timestamp();
         Claims {
             sub: user.0,
             role,
-            exp: chrono::Utc::now().timestamp() + ttl_s,
+            exp: now + ttl_s,
+            nbf: now,
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
             jti: uuid::Uuid::new_v4(),
         }
     }
@@ -115,8 +132,8 @@ mod tests {
 
     #[test]
     fn issued_tokens_verify_and_forgeries_fail() {
-        let keys = JwtKeys::new(&Secret::new("k1"));
-        let other = JwtKeys::new(&Secret::new("k2"));
+        let keys = JwtKeys::new(&Secret::new("k1".repeat(16)));
+        let other = JwtKeys::new(&Secret::new("k2".repeat(16)));
         let user = UserId(uuid::Uuid::new_v4());
         let t = keys.issue(user, Role::Manager, 60);
         assert_eq!(
@@ -132,5 +149,37 @@ mod tests {
         assert_eq!(keys.verify_claims(&keys.sign(&c)).unwrap().jti, c.jti);
         let expired = keys.issue(user, Role::Shopper, -10);
         assert_eq!(keys.verify(&expired), Err(AuthError::Invalid));
+    }
+
+    #[test]
+    fn wrong_audience_issuer_or_a_future_nbf_is_refused() {
+        let keys = JwtKeys::new(&Secret::new("k".repeat(32)));
+        let user = UserId(uuid::Uuid::new_v4());
+        let good = Claims::new(user, Role::Shopper, 60);
+        assert!(keys.verify(&keys.sign(&good)).is_ok());
+        let wrong_aud = Claims {
+            aud: "another-service".into(),
+            ..good.clone()
+        };
+        let wrong_iss = Claims {
+            iss: "someone-else".into(),
+            ..good.clone()
+        };
+        let later = Claims {
+            nbf: good.nbf + 120,
+            ..good.clone()
+        };
+        for c in [wrong_aud, wrong_iss, later] {
+            assert_eq!(
+                keys.verify(&keys.sign(&c)),
+                Err(AuthError::Invalid),
+                "{c:?}"
+            );
+        }
+        // A token without the claims at all (an older or foreign format) is refused too.
+        let bare =
+            serde_json::json!({"sub": user.0, "role": "shopper", "exp": good.exp, "jti": good.jti});
+        let t = encode(&Header::new(Algorithm::HS256), &bare, &keys.enc).unwrap();
+        assert_eq!(keys.verify(&t), Err(AuthError::Invalid));
     }
 }

@@ -12,6 +12,7 @@ pub mod config;
 pub mod conn;
 pub mod domain;
 pub mod keys;
+pub mod ratelimit;
 pub mod scripts;
 pub mod shutdown;
 pub mod store;
@@ -19,7 +20,7 @@ pub mod telemetry;
 
 pub use clock::Clock;
 pub use config::Settings;
-pub use conn::RedisConn;
+pub use conn::{Durable, RedisConn};
 pub use keys::{DropKeys, Keys};
 pub use scripts::Scripts;
 pub use shutdown::Shutdown;

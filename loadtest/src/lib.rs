@@ -16,5 +16,6 @@ pub mod stats;
 pub mod strategies;
 pub mod summary;
 pub mod vq_path;
+pub mod wait_cost;
 
 pub type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;

@@ -21,6 +21,8 @@ enum Cmd {
     Strategies(loadtest::strategies::StrategiesArgs),
     /// Raw EVALSHA of purchase.lua vs VitaQueue's HTTP purchase path, in one run.
     Ceiling(loadtest::ceiling::CeilingArgs),
+    /// Purchase latency with and without WAIT for replicas, interleaved in one run.
+    WaitCost(loadtest::wait_cost::WaitCostArgs),
 }
 
 #[tokio::main]
@@ -50,6 +52,11 @@ async fn main() -> anyhow::Result<()> {
             let r = loadtest::ceiling::run(&args, &settings).await?;
             loadtest::ceiling::print(&r);
             loadtest::harness::finish(&r, args.json, loadtest::ceiling::failures(&r))
+        }
+        Cmd::WaitCost(args) => {
+            let r = loadtest::wait_cost::run(&args, &settings).await?;
+            loadtest::wait_cost::print(&r);
+            loadtest::harness::finish(&r, args.json, loadtest::wait_cost::failures(&r))
         }
     }
 }

@@ -40,7 +40,9 @@ async fn call(req: reqwest::RequestBuilder, want: u16, what: &str) -> anyhow::Re
     Ok(body)
 }
 
-/// Creates a drop that admits everyone at once (rate and holder caps at n), joins `n` fresh
+/// Creates a drop that admits everyone at once (rate and holder caps at n, and an overbook
+/// factor of n / stock so the stock-aware cap lets every attempt through: the strategies
+/// compare the purchase path, sold-out answers included, not admission), joins `n` fresh
 /// buyers, waits until admission has issued all their tokens and collects them via
 /// `GET /v1/drops/{id}/queue`.
 pub async fn prepare(
@@ -63,6 +65,7 @@ pub async fn prepare(
         "admission_rate": cap,
         "max_holders": cap,
         "token_ttl_s": 3600,
+        "overbook": (n as f64 / stock.max(1) as f64).clamp(1.0, 100.0),
     });
     let req = http
         .post(format!("{api}/v1/admin/drops"))

@@ -57,7 +57,7 @@ async fn a_small_drop_sells_out_with_every_invariant_holding() {
         abandon: 0.1,
         sources: 3,
         ramp_s: 0.5,
-        start_in: Some(1.0),
+        start_in: Some(2.0),
         timeout_s: 60,
         server_pid: Some(std::process::id()),
         json: None,

@@ -45,9 +45,10 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// On one server the reader is a dedicated (reconnecting) connection to `redis_url`:
-    /// blocking reads must not stall other commands. On a cluster the reads do not block
-    /// (see `stream::read_new`), so the shared cluster connection serves them.
+    /// On one server the reader is a dedicated (reconnecting) connection to `redis_url`
+    /// (behind Sentinels: to the current primary): blocking reads must not stall other
+    /// commands. On a cluster the reads do not block (see `stream::read_new`), so the
+    /// shared cluster connection serves them.
     pub async fn new(
         redis_url: &str,
         redis: RedisConn,
@@ -55,11 +56,7 @@ impl Worker {
         keys: Keys,
         cfg: WorkerCfg,
     ) -> anyhow::Result<Self> {
-        let reader = if redis.is_cluster() {
-            redis.clone()
-        } else {
-            RedisConn::single(redis_url).await?
-        };
+        let reader = redis.separate(redis_url).await?;
         Ok(Worker {
             redis,
             reader,

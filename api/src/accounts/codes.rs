@@ -1,22 +1,34 @@
-//! E-mail verification codes in Redis: only a keyed hash of the code is stored, with its
-//! expiry and a try counter. Checking is one Lua call, so concurrent guesses cannot both
-//! pass the try limit and a correct code is burnt by the call that accepts it.
+//! E-mail verification codes in Redis: a keyed hash of the code (what checking compares),
+//! the code sealed with the PII key (so a resend can mail the live code again instead of
+//! replacing it), its expiry and a try counter. Checking is one Lua call, so concurrent
+//! guesses cannot both pass the try limit and a correct code is burnt by the call that
+//! accepts it. Were a request to replace the code, each one would reset the tries and
+//! let a flood of requests plus guesses wear the code down.
 
-use super::crypto::Hasher;
+use super::crypto::{Hasher, PiiCipher};
+use base64::Engine;
 use redis::Script;
 use vq_core::account::{Email, EmailCode};
 use vq_core::{Clock, Keys, RedisConn};
 
+/// KEYS[1] the code; ARGV: code hash, ttl ms, now ('' = Redis clock), sealed code (base64).
+/// Returns the sealed code that is live afterwards: the earlier one while it lives,
+/// else the new one (stored with a fresh try counter).
 const STORE: &str = r#"
 local now = tonumber(ARGV[3])
 if not now then
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
+local live = redis.call('HMGET', KEYS[1], 'exp', 'sealed')
+if live[1] and live[2] and tonumber(live[1]) > now then
+  return live[2]
+end
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'h', ARGV[1], 'exp', now + tonumber(ARGV[2]), 'tries', 0)
+redis.call('HSET', KEYS[1], 'h', ARGV[1], 'exp', now + tonumber(ARGV[2]), 'tries', 0,
+  'sealed', ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return 1
+return ARGV[4]
 "#;
 
 const CHECK: &str = r#"
@@ -67,26 +79,33 @@ impl Codes {
         }
     }
 
-    /// Stores a fresh code for the address, replacing (and so killing) any earlier one.
+    /// The live code of the address, or a fresh one when none lives.
     pub async fn issue(
         &self,
         conn: &mut RedisConn,
         keys: &Keys,
         hasher: &Hasher,
+        cipher: &PiiCipher,
         clock: &Clock,
         email: &Email,
-    ) -> redis::RedisResult<EmailCode> {
+    ) -> Result<EmailCode, crate::error::ApiError> {
         let code = EmailCode::random();
-        let key = keys.email_code(&hex::encode(hasher.email(email)));
-        let _: i64 = self
+        let id = hex::encode(hasher.email(email));
+        let aad = format!("email-code:{id}");
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let sealed: String = self
             .store
-            .key(key)
+            .key(keys.email_code(&id))
             .arg(hasher.code(email, code.as_str()))
             .arg(self.ttl_ms)
             .arg(clock.argv())
+            .arg(b64.encode(cipher.seal(code.as_str(), &aad)))
             .invoke_async(conn)
             .await?;
-        Ok(code)
+        let sealed = b64.decode(sealed).map_err(anyhow::Error::from)?;
+        let live = cipher.open(&sealed, &aad)?;
+        EmailCode::parse(&live)
+            .map_err(|e| crate::error::ApiError::Internal(anyhow::anyhow!("stored code: {e}")))
     }
 
     /// Checks and, on success, burns the code (one try counted either way).

@@ -1,7 +1,9 @@
 //! Secrets at rest: AES-256-GCM for personal data, HMAC-SHA256 for the e-mail lookup
-//! hash and stored verification codes, argon2id for passwords (on the blocking pool, so
-//! a burst of logins cannot stall the runtime that serves the hot purchase path).
+//! hash and stored verification codes, argon2id for passwords (on the threads of the
+//! process-wide gate, never on the runtime that serves the hot purchase path, and only
+//! with a [`Permit`], so a burst cannot exhaust memory).
 
+use super::gate::Permit;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -130,30 +132,37 @@ pub fn refresh_hash(token: &str) -> Vec<u8> {
 }
 
 /// argon2id (library defaults: 19 MiB, 2 passes) with a random salt, in PHC format.
-pub async fn hash_password(pw: Password) -> anyhow::Result<String> {
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
-        Argon2::default()
-            .hash_password(pw.expose().as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| anyhow::anyhow!("argon2: {e}"))
-    })
-    .await?
+pub async fn hash_password(pw: Password, permit: Permit) -> anyhow::Result<String> {
+    permit
+        .run(move || {
+            let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+            Argon2::default()
+                .hash_password(pw.expose().as_bytes(), &salt)
+                .map(|h| h.to_string())
+                .map_err(|e| anyhow::anyhow!("argon2: {e}"))
+        })
+        .await?
 }
 
 /// Checks a password against a PHC hash. With `None` (unknown account) it still does
 /// the same work against a dummy hash, so timing does not reveal which e-mails exist.
-pub async fn verify_password(candidate: String, phc: Option<String>) -> anyhow::Result<bool> {
-    tokio::task::spawn_blocking(move || {
-        let known = phc.is_some();
-        let phc = phc.unwrap_or_else(dummy_hash);
-        let parsed = PasswordHash::new(&phc).map_err(|e| anyhow::anyhow!("stored hash: {e}"))?;
-        let ok = Argon2::default()
-            .verify_password(candidate.as_bytes(), &parsed)
-            .is_ok();
-        Ok(ok && known)
-    })
-    .await?
+pub async fn verify_password(
+    candidate: String,
+    phc: Option<String>,
+    permit: Permit,
+) -> anyhow::Result<bool> {
+    permit
+        .run(move || {
+            let known = phc.is_some();
+            let phc = phc.unwrap_or_else(dummy_hash);
+            let parsed =
+                PasswordHash::new(&phc).map_err(|e| anyhow::anyhow!("stored hash: {e}"))?;
+            let ok = Argon2::default()
+                .verify_password(candidate.as_bytes(), &parsed)
+                .is_ok();
+            Ok(ok && known)
+        })
+        .await?
 }
 
 fn dummy_hash() -> String {
@@ -210,16 +219,21 @@ mod tests {
 
     #[tokio::test]
     async fn argon2id_round_trip_and_unknown_accounts_never_match() {
+        let gate = super::super::gate::Argon2Gate::per_core();
         let pw = Password::parse("correct horse 9").unwrap();
-        let phc = hash_password(pw).await.unwrap();
-        assert!(phc.starts_with("$argon2id$"));
-        assert!(verify_password("correct horse 9".into(), Some(phc.clone()))
+        let phc = hash_password(pw, gate.enter().await.unwrap())
             .await
-            .unwrap());
-        assert!(!verify_password("wrong horse 99".into(), Some(phc))
+            .unwrap();
+        assert!(phc.starts_with("$argon2id$"));
+        let right = "correct horse 9".to_string();
+        let p = gate.enter().await.unwrap();
+        assert!(verify_password(right, Some(phc.clone()), p).await.unwrap());
+        let p = gate.enter().await.unwrap();
+        assert!(!verify_password("wrong horse 99".into(), Some(phc), p)
             .await
             .unwrap());
         let dummy_pw = "no account has this password".to_string();
-        assert!(!verify_password(dummy_pw, None).await.unwrap());
+        let p = gate.enter().await.unwrap();
+        assert!(!verify_password(dummy_pw, None, p).await.unwrap());
     }
 }

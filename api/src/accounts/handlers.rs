@@ -43,26 +43,35 @@ struct CodeBody {
 }
 
 /// Always 202 for a well-formed address, whether or not it has an account, so the
-/// endpoint cannot be used to find out who shops here.
+/// endpoint cannot be used to find out who shops here. Asking again while a code is
+/// live re-sends that same code, so requests cannot reset its try counter.
 async fn email_code(
     State(st): State<AppState>,
     ClientIp(ip): ClientIp,
     ApiJson(b): ApiJson<CodeBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let acc = accounts(&st)?;
-    st.limits.email_code_ip.check(&ip)?;
+    st.limits.email_code_ip(ip).await?;
     let mut c = Checker::default();
     let email = c.req("email", b.email.as_deref(), Email::parse);
     invalid(c)?;
     let email = email.expect("checked");
     st.limits
-        .email_code_account
-        .check(&acc.hasher.email(&email))?;
+        .email_code_address(&acc.hasher.email(&email))
+        .await?;
     let mut conn = st.redis.clone();
     let code = acc
         .codes
-        .issue(&mut conn, &st.keys, &acc.hasher, &st.clock, &email)
+        .issue(
+            &mut conn,
+            &st.keys,
+            &acc.hasher,
+            &acc.cipher,
+            &st.clock,
+            &email,
+        )
         .await?;
+    // The mailer's errors name no recipient (see `mail::redact`).
     if let Err(e) = acc.mailer.send_code(&email, &code).await {
         tracing::warn!(error = %e, "sending a verification code failed");
         return Err(ApiError::Unavailable {
@@ -84,17 +93,21 @@ struct SignupBody {
 }
 
 /// The code is checked (and burnt) before the e-mail's uniqueness, so only the owner of
-/// a mailbox can learn that it already has an account.
+/// a mailbox can learn that it already has an account. The argon2 permit is taken
+/// before the code is checked, so a busy server does not burn a good code.
 async fn signup(
     State(st): State<AppState>,
+    ClientIp(ip): ClientIp,
     ApiJson(b): ApiJson<SignupBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let acc = accounts(&st)?;
+    st.limits.signup_ip(ip).await?;
     let mut c = Checker::default();
     let code = c.req("code", b.code.as_deref(), EmailCode::parse);
     let account = b.profile.parse(Role::Shopper, &mut c);
     invalid(c)?;
     let (code, account) = (code.expect("checked"), account.expect("checked"));
+    let permit = acc.argon2.enter().await?;
     let mut conn = st.redis.clone();
     acc.codes
         .verify(
@@ -108,7 +121,7 @@ async fn signup(
         .await?
         .map_err(ApiError::Code)?;
     let email = account.email.as_str().to_string();
-    let id = acc.create(&st.db, account).await?;
+    let id = acc.create(&st.db, account, permit).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "id": id.0, "email": email, "role": Role::Shopper })),
@@ -121,13 +134,15 @@ struct LoginBody {
     password: Option<String>,
 }
 
+/// Unknown e-mails run argon2 against a dummy hash through the same gate, so neither
+/// timing nor a `busy` answer tells which addresses have accounts.
 async fn login(
     State(st): State<AppState>,
     ClientIp(ip): ClientIp,
     ApiJson(b): ApiJson<LoginBody>,
 ) -> Result<Json<super::sessions::TokenPair>, ApiError> {
     let acc = accounts(&st)?;
-    st.limits.login_ip.check(&ip)?;
+    st.limits.login_ip(ip).await?;
     let mut c = Checker::default();
     let email = c.req("email", b.email.as_deref(), Email::parse);
     let password = c.req("password", b.password, |p: String| {
@@ -139,19 +154,28 @@ async fn login(
     });
     invalid(c)?;
     let (email, password) = (email.expect("checked"), password.expect("checked"));
-    st.limits.login_account.check(&acc.hasher.email(&email))?;
+    let email_hash = acc.hasher.email(&email);
+    st.limits.login_attempt(&email_hash, ip).await?;
+    let permit = match acc.argon2.enter().await {
+        Ok(p) => p,
+        Err(busy) => {
+            st.limits.login_give_back(&email_hash, ip).await?;
+            return Err(busy);
+        }
+    };
     let found = acc.find_login(&st.db, &email).await?;
     let (ids, phc) = match found {
         Some((id, role, phc)) => (Some((id, role)), Some(phc)),
         None => (None, None),
     };
-    let ok = super::crypto::verify_password(password, phc).await?;
+    let ok = super::crypto::verify_password(password, phc, permit).await?;
     let Some((id, role)) = ids.filter(|_| ok) else {
         return Err(ApiError::Unauthenticated {
             code: "invalid_credentials",
             message: "wrong e-mail or password",
         });
     };
+    st.limits.login_give_back(&email_hash, ip).await?;
     let mut tx = st.db.begin().await?;
     let pair = acc
         .start_session(&st, &mut tx, id, role, uuid::Uuid::new_v4())

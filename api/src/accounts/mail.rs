@@ -41,11 +41,14 @@ impl Mailer {
     pub async fn send(&self, to: &Email, subject: &str, body: String) -> anyhow::Result<()> {
         let msg = Message::builder()
             .from(self.from.clone())
-            .to(to.as_str().parse()?)
+            .to(to
+                .as_str()
+                .parse()
+                .map_err(|_| anyhow::anyhow!("recipient is not a mailbox"))?)
             .subject(subject)
             .header(ContentType::TEXT_PLAIN)
             .body(body)?;
-        self.transport.send(msg).await?;
+        self.transport.send(msg).await.map_err(|e| redact(&e))?;
         Ok(())
     }
 
@@ -59,5 +62,25 @@ impl Mailer {
         );
         self.send(to, "Your VitaQueue verification code", body)
             .await
+    }
+}
+
+/// The SMTP error without its server text, which often quotes the recipient
+/// ("550 <ann@example.com>: mailbox unavailable"): addresses must not reach the logs.
+pub fn redact(e: &lettre::transport::smtp::Error) -> anyhow::Error {
+    let kind = if e.is_permanent() {
+        "permanent"
+    } else if e.is_transient() {
+        "transient"
+    } else if e.is_timeout() {
+        "timeout"
+    } else if e.is_tls() {
+        "tls"
+    } else {
+        "connection"
+    };
+    match e.status() {
+        Some(code) => anyhow::anyhow!("smtp {kind} error, reply {code}"),
+        None => anyhow::anyhow!("smtp {kind} error"),
     }
 }

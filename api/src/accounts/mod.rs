@@ -5,6 +5,7 @@
 
 pub mod codes;
 pub mod crypto;
+pub mod gate;
 mod handlers;
 pub mod mail;
 pub mod sessions;
@@ -26,9 +27,11 @@ pub struct Accounts {
     pub cipher: crypto::PiiCipher,
     pub hasher: crypto::Hasher,
     pub codes: codes::Codes,
+    pub argon2: gate::Argon2Gate,
     pub mailer: mail::Mailer,
     pub access_ttl_s: i64,
     pub refresh_ttl_s: i64,
+    pub session_max_s: i64,
     pub code_ttl_s: i64,
 }
 
@@ -36,25 +39,26 @@ impl Accounts {
     /// `None` when no PII key is configured; an error when the set-up is half done.
     pub fn from_settings(s: &Settings) -> anyhow::Result<Option<Accounts>> {
         let a = &s.auth;
-        // An empty value (`VQ_AUTH__PII_KEY=` from a template) counts as unset.
-        let set = |k: &Option<vq_core::config::Secret>| {
-            k.clone().filter(|k| !k.expose().trim().is_empty())
-        };
-        let (pii, hash) = match (set(&a.pii_key), set(&a.email_hash_key)) {
+        // A key that is set but empty or short is an error, not "accounts off".
+        vq_core::config::secrets::check_data_keys(a)?;
+        let (pii, hash) = match (a.pii_key.clone(), a.email_hash_key.clone()) {
             (None, None) => return Ok(None),
             (Some(p), Some(h)) => (p, h),
             _ => anyhow::bail!("auth.pii_key and auth.email_hash_key must be set together"),
         };
-        if a.access_ttl_s <= 0 || a.refresh_ttl_s <= 0 || a.code_ttl_s <= 0 {
+        if a.access_ttl_s <= 0 || a.refresh_ttl_s <= 0 || a.code_ttl_s <= 0 || a.session_max_s <= 0
+        {
             anyhow::bail!("auth.*_ttl_s must be positive");
         }
         Ok(Some(Accounts {
             cipher: crypto::PiiCipher::new(&pii)?,
             hasher: crypto::Hasher::new(&hash)?,
             codes: codes::Codes::new(a.code_ttl_s, a.code_max_tries),
+            argon2: gate::Argon2Gate::per_core(),
             mailer: mail::Mailer::new(&s.smtp, a.code_ttl_s)?,
             access_ttl_s: a.access_ttl_s,
             refresh_ttl_s: a.refresh_ttl_s,
+            session_max_s: a.session_max_s,
             code_ttl_s: a.code_ttl_s,
         }))
     }
@@ -107,7 +111,12 @@ pub async fn create_manager(settings: &Settings, input: &ProfileInput) -> anyhow
     }
     let account = parsed.expect("no field errors");
     let db = vq_core::store::postgres(settings).await?;
-    let id = acc.create(&db, account).await.map_err(|e| match e {
+    let permit = acc
+        .argon2
+        .enter()
+        .await
+        .map_err(|e| anyhow::anyhow!(e.to_string()))?;
+    let id = acc.create(&db, account, permit).await.map_err(|e| match e {
         ApiError::Conflict { message, .. } => anyhow::anyhow!(message),
         ApiError::Internal(e) => e,
         other => anyhow::anyhow!(other.to_string()),

@@ -1,4 +1,5 @@
-//! Sessions: a short-lived access JWT plus a rotating refresh token. Every refresh row
+//! Sessions: a short-lived access JWT plus a rotating refresh token; a session (refresh
+//! family) ends `auth.session_max_s` after its login however often it is rotated. Every refresh row
 //! names the access token issued with it, so revoking a family (reuse detected, or
 //! logout) also revokes its live access tokens in Redis.
 //!
@@ -46,9 +47,14 @@ impl Accounts {
     ) -> Result<TokenPair, ApiError> {
         let claims = Claims::new(user, role, self.access_ttl_s);
         let (refresh, hash) = new_refresh_token();
-        sqlx::query(
+        // A family's first row is its login: no token outlives login + session_max_s,
+        // however often it is rotated.
+        let left: f64 = sqlx::query_scalar(
             "INSERT INTO refresh_tokens (token_hash, family_id, user_id, access_jti, access_exp, \
-             expires_at) VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))",
+             expires_at) VALUES ($1, $2, $3, $4, $5, LEAST(now() + make_interval(secs => $6), \
+             COALESCE((SELECT min(created_at) FROM refresh_tokens WHERE family_id = $2), now()) \
+             + make_interval(secs => $7))) \
+             RETURNING extract(epoch FROM expires_at - now())::float8",
         )
         .bind(hash)
         .bind(family)
@@ -56,14 +62,15 @@ impl Accounts {
         .bind(claims.jti)
         .bind(ts(claims.exp))
         .bind(self.refresh_ttl_s as f64)
-        .execute(&mut **tx)
+        .bind(self.session_max_s as f64)
+        .fetch_one(&mut **tx)
         .await?;
         Ok(TokenPair {
             access_token: st.jwt.sign(&claims),
             token_type: "Bearer",
             expires_in: self.access_ttl_s,
             refresh_token: refresh,
-            refresh_expires_in: self.refresh_ttl_s,
+            refresh_expires_in: left.max(0.0) as i64,
         })
     }
 
@@ -74,9 +81,12 @@ impl Accounts {
         type Row = (uuid::Uuid, uuid::Uuid, bool, bool, bool);
         let row: Option<Row> = sqlx::query_as(
             "SELECT family_id, user_id, used_at IS NOT NULL, revoked_at IS NOT NULL, \
-             expires_at <= now() FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE",
+             expires_at <= now() OR (SELECT min(created_at) FROM refresh_tokens f \
+             WHERE f.family_id = t.family_id) + make_interval(secs => $2) <= now() \
+             FROM refresh_tokens t WHERE token_hash = $1 FOR UPDATE",
         )
         .bind(refresh_hash(token))
+        .bind(self.session_max_s as f64)
         .fetch_optional(&mut *tx)
         .await?;
         let Some((family, user, used, revoked, expired)) = row else {
@@ -95,7 +105,10 @@ impl Accounts {
             ));
         }
         if expired {
-            return Err(unauth("invalid_refresh_token", "the refresh token expired"));
+            return Err(unauth(
+                "invalid_refresh_token",
+                "the refresh token or its session expired: log in again",
+            ));
         }
         let Some(role) = self.role(&st.db, UserId(user)).await? else {
             return Err(unauth(

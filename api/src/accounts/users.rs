@@ -37,10 +37,16 @@ fn aad(id: uuid::Uuid, column: &str) -> String {
 }
 
 impl Accounts {
-    /// Inserts the account; an e-mail that already has one is 409 `email_taken`.
-    pub async fn create(&self, db: &PgPool, a: NewAccount) -> Result<UserId, ApiError> {
+    /// Inserts the account; an e-mail that already has one is 409 `email_taken`. The
+    /// caller holds the argon2 permit, so it can queue before spending anything else.
+    pub async fn create(
+        &self,
+        db: &PgPool,
+        a: NewAccount,
+        permit: super::gate::Permit,
+    ) -> Result<UserId, ApiError> {
         let id = uuid::Uuid::new_v4();
-        let hash = super::crypto::hash_password(a.password).await?;
+        let hash = super::crypto::hash_password(a.password, permit).await?;
         let c = &self.cipher;
         let res = sqlx::query(
             "INSERT INTO users (id, email_hash, email_enc, password_hash, role, name_enc, \

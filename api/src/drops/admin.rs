@@ -40,7 +40,7 @@ async fn view(st: &AppState, d: DropRow) -> Result<AdminDrop, ApiError> {
     let (stats, state) = views::live_stats(st, &d).await?;
     let state = state.unwrap_or(d.state);
     let (orders_in_db,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM orders WHERE drop_id = $1")
-        .bind(d.id)
+        .bind(d.id.get())
         .fetch_one(&st.db)
         .await?;
     Ok(AdminDrop {
@@ -72,7 +72,7 @@ async fn create(
     let new = NewDrop::try_from(body).map_err(ApiError::Validation)?;
     let row = store::create(&st, new).await?;
     tracing::info!(
-        drop = row.id,
+        drop = row.id.get(),
         stock = row.stock,
         rate = row.admission_rate,
         "drop created"
@@ -122,8 +122,13 @@ async fn update(
     d.max_holders = p.max_holders.unwrap_or(d.max_holders);
     d.token_ttl_s = p.token_ttl_s.unwrap_or(d.token_ttl_s);
     d.prequeue_s = p.prequeue_s.unwrap_or(d.prequeue_s);
+    d.overbook = p.overbook.unwrap_or(d.overbook);
     let row = store::save(&st, &d).await?;
-    tracing::info!(drop = row.id, rate = row.admission_rate, "drop updated");
+    tracing::info!(
+        drop = row.id.get(),
+        rate = row.admission_rate,
+        "drop updated"
+    );
     Ok(Json(view(&st, row).await?))
 }
 
@@ -166,7 +171,7 @@ async fn list(
         items.push(view(&st, d).await?);
     }
     Ok(Json(crate::pagination::paged(items, page.limit, |d| {
-        d.drop.id
+        d.drop.id.get()
     })))
 }
 

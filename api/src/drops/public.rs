@@ -127,7 +127,7 @@ async fn join(
     DropPath(id): DropPath,
     AuthUser(p): AuthUser,
 ) -> Result<Json<Value>, ApiError> {
-    st.limits.join(ip, p.user)?;
+    st.limits.join(ip, p.user).await?;
     let out = join_or_peek(&st, id, p.user, false).await?;
     Ok(Json(place_body(&st, id, out).await?))
 }
@@ -175,7 +175,7 @@ async fn purchase(
     AuthUser(p): AuthUser,
     ApiJson(body): ApiJson<PurchaseBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    st.limits.purchase(ip, p.user)?;
+    st.limits.purchase(ip, p.user).await?;
     let qty = u32::try_from(body.quantity)
         .map_err(|_| vq_core::domain::Invalid("must be between 1 and 100".into()))
         .and_then(Quantity::new)
@@ -196,6 +196,9 @@ async fn purchase(
         .scripts
         .purchase(&mut conn, &k, &body.token, p.user, qty, &st.clock)
         .await?;
+    if matches!(out, PurchaseOutcome::Reserved { .. }) {
+        conn.wait_durable("purchase").await?;
+    }
     metrics::histogram!("vq_purchase_duration_seconds").record(started.elapsed().as_secs_f64());
     let outcome = match &out {
         PurchaseOutcome::Reserved { .. } => "reserved",

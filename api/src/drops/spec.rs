@@ -23,6 +23,7 @@ pub struct CreateDropBody {
     max_holders: Option<i64>,
     token_ttl_s: Option<i64>,
     prequeue_s: Option<i64>,
+    overbook: Option<f64>,
     /// Set by the handler when `product_id` names no product.
     #[serde(skip)]
     pub unknown_product: bool,
@@ -40,6 +41,7 @@ pub struct DropFields {
     max_holders: Option<i64>,
     token_ttl_s: Option<i64>,
     prequeue_s: Option<i64>,
+    overbook: Option<f64>,
 }
 
 /// The fields of a patch after parsing; `None` where absent.
@@ -52,6 +54,7 @@ pub struct DropPatch {
     pub max_holders: Option<i32>,
     pub token_ttl_s: Option<i32>,
     pub prequeue_s: Option<i32>,
+    pub overbook: Option<f64>,
 }
 
 impl TryFrom<CreateDropBody> for NewDrop {
@@ -76,6 +79,7 @@ impl TryFrom<CreateDropBody> for NewDrop {
             max_holders: b.max_holders,
             token_ttl_s: b.token_ttl_s,
             prequeue_s: b.prequeue_s,
+            overbook: b.overbook,
         }
         .parse(&mut c);
         match (product_name, stock, starts_at, admission_rate) {
@@ -91,6 +95,7 @@ impl TryFrom<CreateDropBody> for NewDrop {
                     max_holders: rest.max_holders.unwrap_or(1000),
                     token_ttl_s: rest.token_ttl_s.unwrap_or(60),
                     prequeue_s: rest.prequeue_s.unwrap_or(0),
+                    overbook: rest.overbook.unwrap_or(DEFAULT_OVERBOOK),
                     starts_at,
                     product_id: b.product_id,
                 })
@@ -142,6 +147,7 @@ impl DropFields {
                 self.prequeue_s,
                 int(PrequeueSecs::new, PrequeueSecs::get),
             ),
+            overbook: c.opt("overbook", self.overbook, overbook),
         }
     }
 }
@@ -161,6 +167,18 @@ fn int<T>(
     get: fn(T) -> u32,
 ) -> impl FnOnce(i64) -> Result<i32, Invalid> {
     move |v| count(new)(v).map(|t| get(t) as i32)
+}
+
+/// Live tokens per unreserved unit while stock lasts (after a sell-out the scripts use 1).
+const DEFAULT_OVERBOOK: f64 = 1.5;
+
+/// Below 1 some units could never be offered; above 100 the cap stops meaning anything.
+fn overbook(v: f64) -> Result<f64, Invalid> {
+    if v.is_finite() && (1.0..=100.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(Invalid("must be a number from 1 to 100".into()))
+    }
 }
 
 fn price(v: i64) -> Result<i64, Invalid> {

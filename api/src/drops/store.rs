@@ -15,7 +15,8 @@ use vq_core::{Keys, RedisConn};
 
 #[derive(Debug, Clone, Serialize, FromRow)]
 pub struct DropRow {
-    pub id: i64,
+    #[sqlx(try_from = "i64")]
+    pub id: DropId,
     pub product_name: String,
     pub price_cents: i64,
     pub stock: i32,
@@ -24,6 +25,8 @@ pub struct DropRow {
     pub max_holders: i32,
     pub token_ttl_s: i32,
     pub prequeue_s: i32,
+    /// Live tokens per unreserved unit (the stock-aware cap in lua/admit.lua).
+    pub overbook: f64,
     pub starts_at: DateTime<Utc>,
     pub state: DropState,
     pub product_id: Option<i64>,
@@ -31,7 +34,7 @@ pub struct DropRow {
 
 impl DropRow {
     pub fn drop_id(&self) -> DropId {
-        DropId::new(self.id).expect("ids from the database are positive")
+        self.id
     }
 
     pub fn opens_at(&self) -> DateTime<Utc> {
@@ -40,7 +43,7 @@ impl DropRow {
 }
 
 const COLUMNS: &str = "id, product_name, price_cents, stock, per_user_limit, admission_rate, \
-    max_holders, token_ttl_s, prequeue_s, starts_at, state, product_id";
+    max_holders, token_ttl_s, prequeue_s, overbook, starts_at, state, product_id";
 
 pub async fn load(st: &AppState, id: DropId) -> Result<DropRow, ApiError> {
     load_from(&st.db, id)
@@ -66,6 +69,7 @@ fn cfg_fields(d: &DropRow) -> Vec<(&'static str, String)> {
         ("max_holders", d.max_holders.to_string()),
         ("ttl", (i64::from(d.token_ttl_s) * 1000).to_string()),
         ("initial_stock", d.stock.to_string()),
+        ("overbook", d.overbook.to_string()),
     ]
 }
 
@@ -108,11 +112,11 @@ async fn register(conn: &mut RedisConn, keys: &Keys, d: &DropRow) -> redis::Redi
     let k = keys.drop(d.drop_id());
     vq_orders::ensure_group(conn, &k.orders()).await?;
     if d.state == DropState::Closed {
-        let _: () = conn.srem(keys.active_drops(), d.id).await?;
+        let _: () = conn.srem(keys.active_drops(), d.id.get()).await?;
     } else {
-        let _: () = conn.sadd(keys.active_drops(), d.id).await?;
+        let _: () = conn.sadd(keys.active_drops(), d.id.get()).await?;
     }
-    let _: () = conn.sadd(keys.stream_drops(), d.id).await?;
+    let _: () = conn.sadd(keys.stream_drops(), d.id.get()).await?;
     Ok(())
 }
 
@@ -125,6 +129,7 @@ pub struct NewDrop {
     pub max_holders: i32,
     pub token_ttl_s: i32,
     pub prequeue_s: i32,
+    pub overbook: f64,
     pub starts_at: DateTime<Utc>,
     pub product_id: Option<i64>,
 }
@@ -133,8 +138,8 @@ pub async fn create(st: &AppState, n: NewDrop) -> Result<DropRow, ApiError> {
     let mut tx = st.db.begin().await?;
     let row = sqlx::query_as::<_, DropRow>(&format!(
         "INSERT INTO drops (product_name, price_cents, stock, per_user_limit, admission_rate, \
-         max_holders, token_ttl_s, prequeue_s, starts_at, product_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {COLUMNS}"
+         max_holders, token_ttl_s, prequeue_s, starts_at, product_id, overbook) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {COLUMNS}"
     ))
     .bind(&n.product_name)
     .bind(n.price_cents)
@@ -146,6 +151,7 @@ pub async fn create(st: &AppState, n: NewDrop) -> Result<DropRow, ApiError> {
     .bind(n.prequeue_s)
     .bind(n.starts_at)
     .bind(n.product_id)
+    .bind(n.overbook)
     .fetch_one(&mut *tx)
     .await?;
     mirror_to(&mut st.redis.clone(), &st.keys, &row).await?;
@@ -159,9 +165,9 @@ pub async fn save(st: &AppState, d: &DropRow) -> Result<DropRow, ApiError> {
     let row = sqlx::query_as::<_, DropRow>(&format!(
         "UPDATE drops SET product_name = $2, price_cents = $3, per_user_limit = $4, \
          admission_rate = $5, max_holders = $6, token_ttl_s = $7, prequeue_s = $8, \
-         starts_at = $9, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
+         starts_at = $9, overbook = $10, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
     ))
-    .bind(d.id)
+    .bind(d.id.get())
     .bind(&d.product_name)
     .bind(d.price_cents)
     .bind(d.per_user_limit)
@@ -170,6 +176,7 @@ pub async fn save(st: &AppState, d: &DropRow) -> Result<DropRow, ApiError> {
     .bind(d.token_ttl_s)
     .bind(d.prequeue_s)
     .bind(d.starts_at)
+    .bind(d.overbook)
     .fetch_optional(&mut *tx)
     .await?
     .ok_or_else(ApiError::drop_not_found)?;

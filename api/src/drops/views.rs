@@ -79,7 +79,7 @@ pub async fn public(st: &AppState, d: &DropRow) -> redis::RedisResult<PublicDrop
     let (s, state) = live_stats(st, d).await?;
     let state = state.unwrap_or(d.state);
     Ok(PublicDrop {
-        id: d.id,
+        id: d.id.get(),
         product_name: d.product_name.clone(),
         price_cents: d.price_cents,
         stock: d.stock,

@@ -33,6 +33,9 @@ pub enum ApiError {
     },
     #[error("too many requests; retry in {retry_after_s} s")]
     RateLimited { retry_after_s: u64 },
+    /// 503 `busy`: the password hashing queue is full (see `accounts::gate`).
+    #[error("the server is busy; retry in {retry_after_s} s")]
+    Busy { retry_after_s: u64 },
     #[error("e-mail code rejected")]
     Code(CodeReject),
     #[error("{message}")]
@@ -128,6 +131,10 @@ impl ApiError {
                 Parts::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", msg)
                     .details(json!({ "retry_after": retry_after_s }))
             }
+            ApiError::Busy { retry_after_s } => {
+                Parts::new(StatusCode::SERVICE_UNAVAILABLE, "busy", msg)
+                    .details(json!({ "retry_after": retry_after_s }))
+            }
             ApiError::Code(r) => r.parts(),
             ApiError::Unavailable { code, .. } => {
                 Parts::new(StatusCode::SERVICE_UNAVAILABLE, code, msg)
@@ -154,7 +161,9 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let retry_after = match &self {
-            ApiError::RateLimited { retry_after_s } => Some(*retry_after_s),
+            ApiError::RateLimited { retry_after_s } | ApiError::Busy { retry_after_s } => {
+                Some(*retry_after_s)
+            }
             _ => None,
         };
         let Parts {

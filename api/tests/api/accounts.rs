@@ -93,7 +93,11 @@ pub async fn make_account(app: &TestApp, email: &str, manager: bool) -> uuid::Uu
     let mut c = vq_core::domain::Checker::default();
     let acc = input.parse(vq_core::auth::Role::Shopper, &mut c).unwrap();
     let accounts = app.state.accounts.as_ref().expect("accounts on");
-    accounts.create(&app.db, acc).await.unwrap().0
+    accounts
+        .create(&app.db, acc, accounts.argon2.enter().await.unwrap())
+        .await
+        .unwrap()
+        .0
 }
 
 pub async fn login(app: &TestApp, email: &str, password: &str) -> (u16, Value) {

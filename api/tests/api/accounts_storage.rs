@@ -131,8 +131,14 @@ async fn an_unreachable_mail_server_is_503_and_accounts_need_keys() {
     assert!(vq_api::accounts::Accounts::from_settings(&half).is_err());
     half.auth.pii_key = Some(vq_core::config::Secret::new(""));
     half.auth.email_hash_key = Some(vq_core::config::Secret::new(" "));
+    let e = vq_api::accounts::Accounts::from_settings(&half)
+        .err()
+        .expect("empty keys");
+    assert!(e.to_string().contains("at least 32 bytes"), "{e}");
+    half.auth.pii_key = None;
+    half.auth.email_hash_key = None;
     let off = vq_api::accounts::Accounts::from_settings(&half).unwrap();
-    assert!(off.is_none(), "empty keys count as unset");
+    assert!(off.is_none(), "no keys: accounts are off");
     app.cleanup().await;
 }
 

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 use vq_core::domain::DropId;
 
-fn fast() -> Vec<(&'static str, String)> {
+pub(crate) fn fast() -> Vec<(&'static str, String)> {
     vec![
         ("VQ_WS__RESYNC_MS", "1000".to_string()),
         ("VQ_ADMISSION__TICK_MS", "25".to_string()),
@@ -39,13 +39,18 @@ async fn wait_conn(app: &TestApp) {
     panic!("the app's Redis connection never came back");
 }
 
-async fn counter(app: &TestApp, key: String) -> i64 {
+pub(crate) async fn counter(app: &TestApp, key: String) -> i64 {
     let v: redis::RedisResult<Option<i64>> = app.redis.clone().get(key).await;
     v.ok().flatten().unwrap_or(0)
 }
 
 /// Waits until the drop's admitted counter reaches `n`; returns when it did.
-async fn admitted_at_least(app: &TestApp, drop: DropId, n: i64, within: Duration) -> Instant {
+pub(crate) async fn admitted_at_least(
+    app: &TestApp,
+    drop: DropId,
+    n: i64,
+    within: Duration,
+) -> Instant {
     let t0 = Instant::now();
     while t0.elapsed() < within {
         if counter(app, app.keys.drop(drop).admitted()).await >= n {
@@ -56,7 +61,12 @@ async fn admitted_at_least(app: &TestApp, drop: DropId, n: i64, within: Duration
     panic!("admitted never reached {n}");
 }
 
-async fn crowd(port: u16, app: &TestApp, drop: DropId, n: usize) -> Vec<JoinHandle<Report>> {
+pub(crate) async fn crowd(
+    port: u16,
+    app: &TestApp,
+    drop: DropId,
+    n: usize,
+) -> Vec<JoinHandle<Report>> {
     let nodes = Arc::new(Nodes {
         ports: vec![port],
         http: reqwest::Client::new(),
@@ -79,7 +89,7 @@ async fn crowd(port: u16, app: &TestApp, drop: DropId, n: usize) -> Vec<JoinHand
     tasks
 }
 
-async fn finish(tasks: Vec<JoinHandle<Report>>) -> Vec<Report> {
+pub(crate) async fn finish(tasks: Vec<JoinHandle<Report>>) -> Vec<Report> {
     let mut out = Vec::new();
     for t in tasks {
         out.push(t.await.unwrap());
@@ -97,7 +107,7 @@ async fn finish(tasks: Vec<JoinHandle<Report>>) -> Vec<Report> {
     out
 }
 
-async fn pending(app: &TestApp, drop: DropId) -> u64 {
+pub(crate) async fn pending(app: &TestApp, drop: DropId) -> u64 {
     let r: redis::streams::StreamPendingReply = app
         .redis
         .clone()

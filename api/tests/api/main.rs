@@ -1,6 +1,8 @@
 //! Integration tests of the whole drop path against real Redis and PostgreSQL.
 
 mod accounts;
+mod accounts_codes;
+mod accounts_hostile;
 mod accounts_limits;
 mod accounts_sessions;
 mod accounts_signup;
@@ -11,20 +13,24 @@ mod catalog;
 mod cluster;
 mod crowd;
 mod e2e;
+mod failover;
 mod faults;
 mod fleet;
 mod fuzz_http;
 mod fuzz_tokens;
 mod fuzz_ws;
 mod helpers;
+mod hostile_http;
 mod lifecycle;
 mod lost;
 mod multinode;
 mod observe;
+mod overbook;
 mod procs;
 mod purchase;
 mod redis_procs;
 mod room;
+mod sentinel_procs;
 mod shutdown;
 mod smtp_sink;
 mod stock;

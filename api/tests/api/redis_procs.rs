@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn redis_server(port: u16, dir: &PathBuf, extra: &[&str]) -> Command {
+pub fn redis_server(port: u16, dir: &PathBuf, extra: &[&str]) -> Command {
     let mut c = Command::new("redis-server");
     c.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--dir"])
         .arg(dir)

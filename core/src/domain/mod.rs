@@ -53,6 +53,14 @@ macro_rules! bounded {
             }
         }
 
+        /// Parses a value read from storage (e.g. a PostgreSQL column via `sqlx(try_from)`).
+        impl TryFrom<$ty> for $name {
+            type Error = Invalid;
+            fn try_from(v: $ty) -> Result<Self, Invalid> {
+                Self::new(v)
+            }
+        }
+
         impl std::str::FromStr for $name {
             type Err = Invalid;
             fn from_str(s: &str) -> Result<Self, Invalid> {

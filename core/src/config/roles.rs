@@ -1,0 +1,100 @@
+//! Tuning of the roles: HTTP api, WebSocket rooms, admission controller, stream worker,
+//! and the metrics listener of the roles without HTTP.
+
+use serde::Deserialize;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct Http {
+    pub host: String,
+    /// 0 picks a free port (tests); the bound port is reported by `build()`.
+    pub port: u16,
+    pub max_body_bytes: usize,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (CIDRs); empty: none.
+    pub trusted_proxies: super::TrustedProxies,
+}
+
+/// Where roles without the HTTP api (admission, worker) serve `/metrics`.
+#[derive(Clone, Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct Metrics {
+    pub listen: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct Admission {
+    pub tick_ms: u64,
+    /// Most buyers one tick may admit for one drop.
+    pub max_batch: u32,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct Worker {
+    /// Consumer name in the stream group; must differ between live workers.
+    pub consumer: String,
+    pub batch_size: usize,
+    pub block_ms: u64,
+    /// Pending entries idle this long belong to a dead consumer and are reclaimed.
+    pub claim_idle_ms: u64,
+    pub claim_every_ms: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct Ws {
+    pub max_message_bytes: usize,
+    /// Exact rank re-read interval per connection (positions are derived in between).
+    pub resync_ms: u64,
+    /// Shortest time between two position pushes to one socket.
+    pub position_interval_ms: u64,
+    /// Read buffer per socket. The WebSocket library zero-fills the whole buffer on every
+    /// read, so each idle connection keeps all of it resident: its default of 128 KiB
+    /// would cost ~2.4 GB at 19k sockets, while client messages are at most
+    /// `max_message_bytes` (the buffer grows for a frame that needs more).
+    pub read_buffer_bytes: usize,
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Http {
+            host: "127.0.0.1".into(),
+            port: 8080,
+            max_body_bytes: 16 * 1024,
+            trusted_proxies: super::TrustedProxies::default(),
+        }
+    }
+}
+
+impl Default for Admission {
+    fn default() -> Self {
+        Admission {
+            tick_ms: 50,
+            max_batch: 5000,
+        }
+    }
+}
+
+impl Default for Worker {
+    fn default() -> Self {
+        Worker {
+            consumer: format!("worker-{}", uuid::Uuid::new_v4().simple()),
+            batch_size: 500,
+            block_ms: 200,
+            claim_idle_ms: 5000,
+            claim_every_ms: 1000,
+        }
+    }
+}
+
+impl Default for Ws {
+    fn default() -> Self {
+        Ws {
+            max_message_bytes: 4096,
+            resync_ms: 5000,
+            position_interval_ms: 500,
+            read_buffer_bytes: 8192,
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! Fleet-wide rate limits: the typed wrapper of lua/ratelimit.lua (GCRA, one bucket per
+//! Redis key). Buckets live in Redis rather than in each process, so N api nodes share
+//! one budget; the script is atomic, so concurrent requests on different nodes cannot
+//! both take the last cell.
+
+use crate::clock::Clock;
+use crate::config::Limit;
+use redis::aio::ConnectionLike;
+use redis::{RedisResult, Script};
+
+/// How fast a bucket refills and how much it holds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate {
+    /// One cell refills every this many ms (fractions allowed: 120 000/min is 0.5 ms).
+    pub interval_ms: f64,
+    pub burst: u32,
+}
+
+impl Rate {
+    /// A per-minute limit; `None` when it is switched off (`per_minute = 0`).
+    pub fn per_minute(l: Limit) -> Option<Rate> {
+        (l.per_minute > 0).then(|| Rate {
+            interval_ms: 60_000.0 / f64::from(l.per_minute),
+            burst: l.burst.max(1),
+        })
+    }
+
+    /// `cap` requests at once, refilling `cap` per day; `None` when `cap = 0`.
+    pub fn per_day(cap: u32) -> Option<Rate> {
+        (cap > 0).then(|| Rate {
+            interval_ms: 86_400_000.0 / f64::from(cap),
+            burst: cap,
+        })
+    }
+}
+
+/// What the script answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Allowed { remaining: u32 },
+    Refused { retry_after_ms: u64 },
+}
+
+impl Verdict {
+    /// Whole seconds for a `Retry-After` header (at least 1 when refused).
+    pub fn retry_after_s(&self) -> Option<u64> {
+        match self {
+            Verdict::Allowed { .. } => None,
+            Verdict::Refused { retry_after_ms } => Some(retry_after_ms.div_ceil(1000).max(1)),
+        }
+    }
+}
+
+pub struct RateLimiter {
+    script: Script,
+}
+
+impl Default for RateLimiter {
+    fn default() -> Self {
+        RateLimiter {
+            script: Script::new(include_str!("../../lua/ratelimit.lua")),
+        }
+    }
+}
+
+impl RateLimiter {
+    /// Takes `cost` cells (> 0), asks (0) or gives cells back (< 0); see the script header.
+    pub async fn call<C: ConnectionLike>(
+        &self,
+        conn: &mut C,
+        key: &str,
+        rate: Rate,
+        cost: i64,
+        clock: &Clock,
+    ) -> RedisResult<Verdict> {
+        let (allowed, retry_ms, remaining): (i64, i64, i64) = self
+            .script
+            .key(key)
+            .arg(clock.argv())
+            .arg(format!("{:.6}", rate.interval_ms))
+            .arg(rate.burst)
+            .arg(cost)
+            .invoke_async(conn)
+            .await?;
+        Ok(if allowed == 1 {
+            Verdict::Allowed {
+                remaining: remaining.max(0) as u32,
+            }
+        } else {
+            Verdict::Refused {
+                retry_after_ms: retry_ms.max(1) as u64,
+            }
+        })
+    }
+
+    pub async fn take<C: ConnectionLike>(
+        &self,
+        conn: &mut C,
+        key: &str,
+        rate: Rate,
+        clock: &Clock,
+    ) -> RedisResult<Verdict> {
+        self.call(conn, key, rate, 1, clock).await
+    }
+
+    /// Returns one cell taken earlier (never beyond a full bucket).
+    pub async fn give_back<C: ConnectionLike>(
+        &self,
+        conn: &mut C,
+        key: &str,
+        rate: Rate,
+        clock: &Clock,
+    ) -> RedisResult<Verdict> {
+        self.call(conn, key, rate, -1, clock).await
+    }
+}
+
+/// The Redis key of one bucket: `{prefix}:rl:{limit}:{client}`.
+pub fn bucket_key(keys: &crate::Keys, limit: &str, client: &str) -> String {
+    format!("{}:rl:{limit}:{client}", keys.prefix())
+}
