@@ -50,7 +50,11 @@ pub struct Row {
     pub lost: usize,
     pub duplicates: i64,
     pub stuck: usize,
-    pub secs: f64,
+    /// Units reserved when the fault hit (it hits mid-drop).
+    pub sold_at_fault: i64,
+    /// From the fault to every buyer's final message, then to the workers caught up.
+    pub drop_secs: f64,
+    pub catch_up_secs: f64,
 }
 
 impl Row {
@@ -60,22 +64,27 @@ impl Row {
 
     pub fn markdown(&self) -> String {
         format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {:.1} |",
             self.fault.name(),
             self.buyers,
             self.stock,
+            self.sold_at_fault,
             self.sold,
             self.acked,
             self.oversold,
             self.lost,
             self.duplicates,
             self.stuck,
-            self.secs
+            self.drop_secs,
+            self.catch_up_secs
         )
     }
 }
 
-pub const HEADER: &str = "| fault | buyers | stock | sold | 201s | oversold | lost 201s | duplicate orders | stuck buyers | s |\n|---|---|---|---|---|---|---|---|---|---|";
+pub const HEADER: &str =
+    "| fault | buyers | stock | sold at fault | sold | 201s | oversold | lost 201s | \
+duplicate orders | stuck buyers | fault → all final (s) | → orders written (s) |\n\
+|---|---|---|---|---|---|---|---|---|---|---|---|";
 
 /// Applies the fault to the running setup (the first api node, admission controller or
 /// worker; the Redis primary; the private PostgreSQL).
@@ -191,7 +200,7 @@ pub async fn run(fault: Fault, stock: i64, buyers: usize) -> Row {
     let (api_a, pa) = api_node(s, "api-a", &env).await;
     let (api_b, pb) = api_node(s, "api-b", &env).await;
     let drop = app
-        .create_drop(json!({ "stock": stock, "admission_rate": 100, "max_holders": 40 }))
+        .create_drop(json!({ "stock": stock, "admission_rate": 50, "max_holders": 30 }))
         .await;
     let nodes = Arc::new(Nodes {
         ports: vec![pa, pb],
@@ -220,11 +229,14 @@ pub async fn run(fault: Fault, stock: i64, buyers: usize) -> Row {
         vitaqueue("worker", s, "wrk-2", &env),
     ];
     admitted_at_least(&app, drop, stock / 4, Duration::from_secs(30)).await;
+    let sold_at_fault = stock - counter(&app, app.keys.drop(drop).stock()).await;
+    let hit = Instant::now();
     inject(fault, &mut procs, &mut ha, &pg).await;
     let mut reports = Vec::new();
     for t in tasks {
         reports.push(t.await.unwrap());
     }
+    let ended = hit.elapsed();
     let sold = caught_up(&app, drop, stock).await;
     let (oversold, lost, duplicates, stuck) = books(&app, drop, stock, &reports).await;
     let row = Row {
@@ -240,7 +252,9 @@ pub async fn run(fault: Fault, stock: i64, buyers: usize) -> Row {
         lost,
         duplicates,
         stuck,
-        secs: t0.elapsed().as_secs_f64(),
+        sold_at_fault,
+        drop_secs: ended.as_secs_f64(),
+        catch_up_secs: (hit.elapsed() - ended).as_secs_f64(),
     };
     let ends: std::collections::BTreeMap<String, usize> =
         reports.iter().fold(Default::default(), |mut m, r| {
@@ -252,7 +266,11 @@ pub async fn run(fault: Fault, stock: i64, buyers: usize) -> Row {
             *m.entry(k).or_default() += 1;
             m
         });
-    println!("{}  ends: {ends:?}", row.markdown());
+    println!(
+        "{}  ends: {ends:?}, whole run {:?}",
+        row.markdown(),
+        t0.elapsed()
+    );
     drop_procs(procs);
     app.cleanup().await;
     row
