@@ -24,13 +24,20 @@ fn needs_rebuild() -> ApiError {
     }
 }
 
-/// The answer for a script's `no_drop`: 503 `needs_rebuild` when PostgreSQL knows the drop
-/// and it is not closed (Redis lost it), else 404. Only reached on that rare path.
+/// Whether a script's `no_drop` means Redis lost the drop: PostgreSQL knows it and it is not
+/// closed (then 503 `needs_rebuild`, else 404). Only asked on that rare path.
+pub async fn knows(st: &AppState, id: DropId) -> Result<bool, ApiError> {
+    Ok(store::load_from(&st.db, id)
+        .await?
+        .is_some_and(|d| d.state != DropState::Closed))
+}
+
+/// The answer for a missing cfg outside the scripts (e.g. leaving the queue).
 pub async fn no_drop(st: &AppState, id: DropId) -> ApiError {
-    match store::load_from(&st.db, id).await {
-        Ok(Some(d)) if d.state != DropState::Closed => needs_rebuild(),
-        Ok(_) => ApiError::drop_not_found(),
-        Err(e) => e.into(),
+    match knows(st, id).await {
+        Ok(true) => needs_rebuild(),
+        Ok(false) => ApiError::drop_not_found(),
+        Err(e) => e,
     }
 }
 

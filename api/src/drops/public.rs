@@ -72,7 +72,9 @@ pub async fn join_or_peek(
         metrics::counter!("vq_joins_total", "result" => result).increment(1);
     }
     match out {
-        JoinOutcome::Rejected(JoinReject::NoDrop) => Err(lost::no_drop(st, id).await),
+        JoinOutcome::Rejected(JoinReject::NoDrop) if lost::knows(st, id).await? => {
+            Err(ApiError::Join(JoinReject::NeedsRebuild))
+        }
         JoinOutcome::Rejected(r) => Err(ApiError::Join(r)),
         other => Ok(other),
     }
@@ -223,7 +225,9 @@ async fn purchase(
                 "order_status": "PENDING_PAYMENT",
             })),
         )),
-        PurchaseOutcome::Rejected(PurchaseReject::NoDrop) => Err(lost::no_drop(&st, id).await),
+        PurchaseOutcome::Rejected(PurchaseReject::NoDrop) if lost::knows(&st, id).await? => {
+            Err(ApiError::Purchase(PurchaseReject::NeedsRebuild))
+        }
         PurchaseOutcome::Rejected(r) => Err(ApiError::Purchase(r)),
     }
 }
