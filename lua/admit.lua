@@ -26,7 +26,9 @@ KEYS[14] seen (HASH user -> last-seen ms)  KEYS[15] left counter
 KEYS[16] seqs (HASH token -> admission seq, read back by join.lua)
 ARGV[1] now in ms, or "" to use the Redis server clock
 ARGV[2] max buyers to admit in this call
-ARGV[3] random token prefix (hex); token i of this call is prefix .. "." .. i
+ARGV[3] random token prefix (hex); a token is prefix .. "." .. seq, seq being the buyer's 1-based
+        admission order in this drop, so the purchase derives a deterministic order id from
+        the token alone (order id = drop id * 2^32 + seq; see purchase.lua)
 
 Returns {status, admitted_n, admitted_total, queue_len, live_holders, expired_n, remaining,
          open_reservations, left_n, left_user1 .. left_userN, user1, token1, seq1, user2, ...}
@@ -116,7 +118,7 @@ local function pop(want, total, out, left)
         table.insert(left, u)
       else
         got = got + 1
-        local t = ARGV[3] .. '.' .. got
+        local t = ARGV[3] .. '.' .. (total + got)
         redis.call('HSET', KEYS[3], t, 'L|' .. u)
         redis.call('ZADD', KEYS[4], now + ttl, t)
         redis.call('HSET', KEYS[5], u, t)

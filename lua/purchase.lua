@@ -16,8 +16,13 @@ KEYS[11] receipts (HASH token -> "qty|remaining|user_total|ms")
 KEYS[12] unpaid (HASH token -> qty: open reservations, until paid or given back)
 ARGV[1] token  ARGV[2] user id  ARGV[3] quantity (>= 1)  ARGV[4] now in ms or ""
 
+Order id: admit.lua names a token prefix.seq (seq = admission order in the drop); the seq is
+returned and carried in the stream entry, and order id = drop id * 2^32 + seq, so the reply
+(and its replay) carries the id of the order the worker will write. seq 0: a token not
+named by admit.lua (the worker then lets PostgreSQL pick the id).
+
 Returns {code, ...}
-  {"ok", remaining_stock, user_total, replayed(0|1)}  stock reserved, order enqueued
+  {"ok", remaining_stock, user_total, replayed(0|1), seq}  stock reserved, order enqueued
   {"no_drop"}          no cfg: unknown here (the caller asks PostgreSQL)
   {"needs_rebuild"}    cfg but no stock key: state lost, nothing changed
   {"invalid_token"}    unknown token              (token kept: nothing to keep)
@@ -31,6 +36,7 @@ Sets cfg sold_out_at and publishes {"type":"sold_out","now":ms} when the stock r
 (units may still come back: admit.lua's tick status says when nothing can).
 ]]
 local token, user, qty = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local seq = tonumber(string.match(token, '%.(%d+)$') or '0')
 local function now_ms()
   if ARGV[4] ~= '' then return tonumber(ARGV[4]) end
   local t = redis.call('TIME')
@@ -49,7 +55,7 @@ if st == 'U' then
   local r = redis.call('HGET', KEYS[11], token)
   if r then
     local q, left, total = string.match(r, '^(%d+)|(-?%d+)|(%d+)|')
-    if tonumber(q) == qty then return {'ok', tonumber(left), tonumber(total), 1} end
+    if tonumber(q) == qty then return {'ok', tonumber(left), tonumber(total), 1, seq} end
   end
   return {'token_used'}
 end
@@ -87,9 +93,10 @@ local total = redis.call('HINCRBY', KEYS[6], user, qty)
 redis.call('HSET', KEYS[9], token, user .. '|' .. qty .. '|' .. now)
 redis.call('HSET', KEYS[12], token, qty)
 redis.call('HSET', KEYS[11], token, qty .. '|' .. left .. '|' .. total .. '|' .. now)
-redis.call('XADD', KEYS[7], '*', 'token', token, 'user', user, 'qty', qty, 'ts', now)
+redis.call('XADD', KEYS[7], '*', 'token', token, 'user', user, 'qty', qty, 'ts', now,
+            'seq', seq)
 if left == 0 then
   redis.call('HSETNX', KEYS[1], 'sold_out_at', now)
   redis.call('PUBLISH', KEYS[8], cjson.encode({type = 'sold_out', now = now}))
 end
-return {'ok', left, total, 0}
+return {'ok', left, total, 0, seq}

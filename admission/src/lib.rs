@@ -71,9 +71,13 @@ impl Admitter {
                 let _: () = self.conn.srem(self.keys.active_drops(), raw).await?;
             }
             // Lost state: the drop stays active so admission resumes once it is rebuilt.
+            // No cfg at all says nothing here: the api's lost-state check owns that case
+            // (it knows from PostgreSQL whether the drop still exists).
             let lost = out.status == AdmitStatus::NeedsRebuild;
-            metrics::gauge!("vq_drop_needs_rebuild", "drop" => raw.to_string())
-                .set(f64::from(u8::from(lost)));
+            if out.status != AdmitStatus::NoDrop {
+                metrics::gauge!("vq_drop_needs_rebuild", "drop" => raw.to_string())
+                    .set(f64::from(u8::from(lost)));
+            }
             if lost {
                 tracing::warn!(drop = raw, "drop's Redis state is missing: needs rebuild");
             }

@@ -16,7 +16,9 @@ pub fn router() -> Router<AppState> {
         .route("/readyz", get(ready))
 }
 
-/// Ready when both stores answer; a load balancer stops sending buyers here otherwise.
+/// Ready when both stores answer and no open drop lost its Redis state; a load balancer
+/// stops sending buyers here otherwise. `needs_rebuild` lists the drops to rebuild (one
+/// query and one Redis pipeline per probe).
 async fn ready(State(st): State<AppState>) -> (StatusCode, Json<Value>) {
     let mut conn = st.redis.clone();
     let redis_ok = redis::cmd("PING")
@@ -24,13 +26,25 @@ async fn ready(State(st): State<AppState>) -> (StatusCode, Json<Value>) {
         .await
         .is_ok();
     let db_ok = sqlx::query("SELECT 1").execute(&st.db).await.is_ok();
-    let status = if redis_ok && db_ok && !st.shutdown.is_fired() {
+    let lost = if redis_ok && db_ok {
+        crate::drops::lost::scan(&st.db, &mut conn, &st.keys)
+            .await
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let status = if redis_ok && db_ok && lost.is_empty() && !st.shutdown.is_fired() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (
         status,
-        Json(json!({ "redis": redis_ok, "postgres": db_ok, "connections": st.hub.connections() })),
+        Json(json!({
+            "redis": redis_ok,
+            "postgres": db_ok,
+            "needs_rebuild": lost,
+            "connections": st.hub.connections(),
+        })),
     )
 }

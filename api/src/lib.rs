@@ -90,6 +90,9 @@ pub struct Application {
     state: AppState,
     drained: mpsc::Receiver<()>,
     pubsub: Vec<redis::Client>,
+    /// The lost-state check (`drops::lost::watch`): how often, and whether it rebuilds.
+    lost_check_ms: u64,
+    auto_rebuild: bool,
 }
 
 impl Application {
@@ -142,6 +145,8 @@ impl Application {
             state,
             drained,
             pubsub: vq_core::conn::pubsub_clients(&settings.redis)?,
+            lost_check_ms: settings.redis.lost_check_ms,
+            auto_rebuild: settings.redis.auto_rebuild,
         })
     }
 
@@ -159,6 +164,7 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let detached = self.state();
         let st = self.state;
         let hub = tokio::spawn(st.hub.clone().run(
             self.pubsub,
@@ -171,6 +177,11 @@ impl Application {
                 observe::handle().run_upkeep();
             }
         });
+        let watch = tokio::spawn(drops::lost::watch(
+            detached,
+            Duration::from_millis(self.lost_check_ms.max(100)),
+            self.auto_rebuild,
+        ));
         let mut stop = st.shutdown.clone();
         tracing::info!(port = self.port, "api listening");
         // Connect info gives the rate limits the peer address.
@@ -192,6 +203,7 @@ impl Application {
         }
         hub.abort();
         upkeep.abort();
+        watch.abort();
         tracing::info!("api stopped");
         Ok(())
     }

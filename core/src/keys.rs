@@ -76,9 +76,9 @@ pub struct DropKeys {
 // the outcome a purchase retry replays), `unpaid` (HASH token -> qty, reservations not yet
 // paid or given back: units that may still come back), `seen` (HASH user -> last-seen ms, for
 // the leave grace), `left` (count of buyers removed after the grace), `seqs` (HASH token ->
-// admission seq, so a reconnect's admitted message carries the same seq as the tick's) and
+// admission seq, so a reconnect's admitted message carries the same seq as the tick's),
 // `draw` (ZSET pseudonym -> draw score of every pre-queue joiner: the list the fairness
-// endpoint reveals).
+// endpoint reveals) and `rebuild_lock` (one automatic rebuild at a time across api nodes).
 macro_rules! key {
     ($($name:ident),*) => {
         impl DropKeys {
@@ -109,7 +109,8 @@ key!(
     seen,
     left,
     seqs,
-    draw
+    draw,
+    rebuild_lock
 );
 
 impl DropKeys {
@@ -133,6 +134,7 @@ impl DropKeys {
             self.reservations(),
             self.restocked(),
             self.receipts(),
+            self.rebuild_lock(),
             self.unpaid(),
             self.seen(),
             self.left(),

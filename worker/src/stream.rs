@@ -16,6 +16,9 @@ pub struct Reservation {
     pub user: uuid::Uuid,
     pub qty: i32,
     pub ts_ms: i64,
+    /// The token's admission seq (0 for an entry without one): the order id is derived
+    /// from it (`DropId::order_id`) so it equals the id the purchase reply announced.
+    pub seq: u64,
 }
 
 pub struct Entry {
@@ -37,6 +40,7 @@ fn entry(e: StreamId) -> Entry {
             user: field::<String>(&e, "user")?.parse().ok()?,
             qty: field(&e, "qty")?,
             ts_ms: field(&e, "ts")?,
+            seq: field(&e, "seq").unwrap_or(0),
         })
     })();
     let fields = e
@@ -148,10 +152,13 @@ pub async fn write_orders(db: &PgPool, rows: &[(DropId, Reservation)]) -> sqlx::
     let users: Vec<uuid::Uuid> = rows.iter().map(|(_, r)| r.user).collect();
     let qtys: Vec<i32> = rows.iter().map(|(_, r)| r.qty).collect();
     let ts: Vec<i64> = rows.iter().map(|(_, r)| r.ts_ms).collect();
+    let ids: Vec<Option<i64>> = rows.iter().map(|(d, r)| d.order_id(r.seq)).collect();
     let done = sqlx::query(
-        "INSERT INTO orders (token, drop_id, user_id, quantity, reserved_at, amount_cents)
-         SELECT t, d, u, q, to_timestamp(ms / 1000.0), q * dr.price_cents
-         FROM UNNEST($1::text[], $2::bigint[], $3::uuid[], $4::int[], $5::bigint[]) AS x(t, d, u, q, ms)
+        "INSERT INTO orders (id, token, drop_id, user_id, quantity, reserved_at, amount_cents)
+         SELECT COALESCE(i, nextval('orders_id_seq')), t, d, u, q, to_timestamp(ms / 1000.0),
+                q * dr.price_cents
+         FROM UNNEST($1::text[], $2::bigint[], $3::uuid[], $4::int[], $5::bigint[], $6::bigint[])
+           AS x(t, d, u, q, ms, i)
          JOIN drops dr ON dr.id = x.d
          ON CONFLICT (token) DO NOTHING",
     )
@@ -160,6 +167,7 @@ pub async fn write_orders(db: &PgPool, rows: &[(DropId, Reservation)]) -> sqlx::
     .bind(&users)
     .bind(&qtys)
     .bind(&ts)
+    .bind(&ids)
     .execute(db)
     .await?;
     Ok(done.rows_affected())

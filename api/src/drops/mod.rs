@@ -1,13 +1,15 @@
 //! Drops, by concern: `public` (shopper routes: details, the HTTP waiting room, purchase),
 //! `admin` (manager routes), `spec` (request bodies parsed into valid values), `store`
 //! (PostgreSQL rows and their Redis mirror), `views` (read models and phase), `stock`
-//! (reconcile/rebuild across both stores) and `fairness` (the verifiable pre-queue draw).
+//! (reconcile/rebuild across both stores), `lost` (drops whose Redis state is gone) and
+//! `fairness` (the verifiable pre-queue draw).
 //!
 //! Arrows run one way: routes → spec/views → store → `crate::error`; nothing here is
 //! imported back by `store` or `views`.
 
 pub mod admin;
 pub mod fairness;
+pub mod lost;
 pub mod public;
 pub mod spec;
 pub mod stock;

@@ -1,7 +1,7 @@
 //! Shopper HTTP API for one drop: details, the waiting room over plain HTTP (for clients
 //! without WebSockets, and the load tester), and the purchase.
 
-use crate::drops::{store, views};
+use crate::drops::{lost, store, views};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, DropPath, Shopper};
 use crate::limits::ClientIp;
@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use vq_core::clock::rfc3339;
 use vq_core::domain::{DropId, Quantity, UserId};
 use vq_core::fairness::Draw;
-use vq_core::scripts::{JoinOutcome, PurchaseOutcome};
+use vq_core::scripts::{JoinOutcome, JoinReject, PurchaseOutcome, PurchaseReject};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -82,6 +82,9 @@ pub async fn join_or_peek(
         metrics::counter!("vq_joins_total", "result" => result).increment(1);
     }
     match out {
+        JoinOutcome::Rejected(JoinReject::NoDrop) if lost::knows(st, id).await? => {
+            Err(ApiError::Join(JoinReject::NeedsRebuild))
+        }
         JoinOutcome::Rejected(r) => Err(ApiError::Join(r)),
         other => Ok(other),
     }
@@ -177,7 +180,7 @@ async fn leave(
     let k = st.keys.drop(id);
     let mut conn = st.redis.clone();
     if !conn.exists::<_, bool>(k.cfg()).await? {
-        return Err(ApiError::drop_not_found());
+        return Err(lost::no_drop(&st, id).await);
     }
     crate::room::leave(&st, id, p.user).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -236,11 +239,13 @@ async fn purchase(
         PurchaseOutcome::Reserved {
             remaining,
             user_total,
+            seq,
             ..
         } => Ok((
             StatusCode::CREATED,
             Json(json!({
                 "status": "reserved",
+                "order_id": id.order_id(seq),
                 "token": body.token,
                 "quantity": qty.get(),
                 "remaining": remaining,
@@ -248,6 +253,9 @@ async fn purchase(
                 "order_status": "PENDING_PAYMENT",
             })),
         )),
+        PurchaseOutcome::Rejected(PurchaseReject::NoDrop) if lost::knows(&st, id).await? => {
+            Err(ApiError::Purchase(PurchaseReject::NeedsRebuild))
+        }
         PurchaseOutcome::Rejected(r) => Err(ApiError::Purchase(r)),
     }
 }

@@ -146,10 +146,34 @@ pub async fn rebuild(
         "PostgreSQL holds more units than the drop had: {taken} > {}",
         d.stock
     );
-    let p = restore_pipe(&k, stock, &out, &held, &applied);
+    let mut p = restore_pipe(&k, stock, &out, &held, &applied);
+    let behind = seq_behind(db, redis, &k, drop).await?;
+    if behind > 0 {
+        p.incr(k.admitted(), behind).ignore();
+    }
     let _: () = p.query_async(redis).await?;
     mirror_to(redis, keys, &d, None).await?;
     Ok(stock)
+}
+
+/// How far the admission counter is behind the highest seq an order was written with: order
+/// ids are `drop * 2^32 + seq`, so after losing the counter new tokens must not reuse a seq
+/// that already names an order. INCRBY (not SET) so a concurrent tick is never undone.
+async fn seq_behind(
+    db: &PgPool,
+    redis: &mut RedisConn,
+    k: &DropKeys,
+    drop: DropId,
+) -> anyhow::Result<i64> {
+    let max_seq: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(MAX(id - drop_id * 4294967296), 0)::bigint FROM orders \
+         WHERE drop_id = $1 AND id > drop_id * 4294967296",
+    )
+    .bind(drop.get())
+    .fetch_one(db)
+    .await?;
+    let now: Option<i64> = redis.get(k.admitted()).await?;
+    Ok(max_seq - now.unwrap_or(0))
 }
 
 /// One MULTI that replaces the stock counter, the per-buyer counts, the reservations and

@@ -247,3 +247,46 @@ async fn closing_a_drop_stops_purchases_and_joins() {
     assert_eq!(remaining(&app, drop).await, 4);
     app.cleanup().await;
 }
+
+/// Every 201 names its order (deterministic from the token), so no client polls: a retry
+/// after a lost reply gets the identical body, and the order has that id once written.
+#[tokio::test]
+async fn a_purchase_names_its_order_and_a_retry_gets_the_same_body() {
+    let app = spawn_app().await;
+    let drop = app
+        .create_drop(json!({ "stock": 5, "per_user_limit": 2 }))
+        .await;
+    let (a, b) = (app.shopper(), app.shopper());
+    for s in [&a, &b] {
+        app.join(drop, s).await;
+    }
+    app.admitter().tick_drop(drop).await.unwrap();
+    let (ta, tb) = (
+        app.admitted_token(drop, &a).await,
+        app.admitted_token(drop, &b).await,
+    );
+    let (st, first) = app.purchase(drop, &b, &tb, 2).await;
+    assert_eq!(st, 201, "{first}");
+    let (st, again) = app.purchase(drop, &b, &tb, 2).await;
+    assert_eq!((st, &again), (201, &first), "identical replay");
+    let id_b = first["order_id"].as_i64().expect("order_id");
+    let (_, other) = app.purchase(drop, &a, &ta, 1).await;
+    let id_a = other["order_id"].as_i64().expect("order_id");
+    assert_ne!(id_a, id_b);
+    assert_eq!(id_a >> 32, drop.get(), "the drop's id space");
+
+    let w = app.run_worker(app.worker("W", 60_000, 100).await);
+    app.wait_orders(drop, 2).await;
+    w.abort();
+    for (s, id, qty) in [(&b, id_b, 2), (&a, id_a, 1)] {
+        let (st, o) = app
+            .call("GET", &format!("/v1/orders/{id}"), Some(&s.token), None)
+            .await;
+        assert_eq!(st, 200, "{o}");
+        assert_eq!(
+            (o["id"].as_i64(), o["quantity"].as_i64()),
+            (Some(id), Some(qty))
+        );
+    }
+    app.cleanup().await;
+}

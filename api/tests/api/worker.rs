@@ -131,6 +131,7 @@ async fn replayed_reservations_are_written_once() {
         user: s.user.0,
         qty: 3,
         ts_ms: 1,
+        seq: out.admitted[0].seq,
     };
     let rows = vec![(drop, r)];
     assert_eq!(

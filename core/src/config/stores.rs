@@ -28,6 +28,11 @@ pub struct Redis {
     /// Longest wait for those replicas; a bare number is milliseconds.
     #[serde(deserialize_with = "duration::millis_or_unit")]
     pub wait_timeout: Duration,
+    /// Rebuild a drop whose Redis state is lost from PostgreSQL without an operator (one api
+    /// node at a time, under a Redis lock). Off by default: a rebuild drops waiting-room places.
+    pub auto_rebuild: bool,
+    /// How often each api node compares the open drops in PostgreSQL with Redis.
+    pub lost_check_ms: u64,
 }
 
 impl Redis {
@@ -64,6 +69,8 @@ impl Default for Redis {
             master_name: None,
             wait_replicas: 0,
             wait_timeout: Duration::from_millis(100),
+            auto_rebuild: false,
+            lost_check_ms: 5000,
         }
     }
 }

@@ -75,6 +75,20 @@ bounded!(
     /// Database id of a drop.
     DropId, i64, 1, i64::MAX
 );
+impl DropId {
+    /// The id of the order bought with the token of admission `seq` (lua/admit.lua names tokens
+    /// `prefix.seq`): `drop * 2^32 + seq`. Known when the purchase is answered, so the 201 (and
+    /// its replay) carries the id before a worker writes the row; unique because `seq` is unique
+    /// per drop and below 2^32, and above every BIGSERIAL id the table will ever hand out.
+    /// None for seq 0 (a token admit.lua did not name) or an id that would not fit.
+    pub fn order_id(self, seq: u64) -> Option<i64> {
+        if seq == 0 || seq >= 1 << 32 {
+            return None;
+        }
+        self.0.checked_mul(1 << 32)?.checked_add(seq as i64)
+    }
+}
+
 bounded!(
     /// Database id of a catalog product.
     ProductId, i64, 1, i64::MAX
@@ -213,6 +227,11 @@ mod tests {
         assert_eq!("7".parse::<AdmissionRate>().unwrap().get(), 7);
         assert!("x".parse::<AdmissionRate>().is_err());
         assert!(DropId::new(0).is_err());
+        let d = DropId::new(3).unwrap();
+        assert_eq!(d.order_id(5), Some(3 * (1 << 32) + 5));
+        assert_eq!(d.order_id(0), None);
+        assert_eq!(d.order_id(1 << 32), None);
+        assert_eq!(DropId::new(i64::MAX).unwrap().order_id(1), None);
         assert!(count(Stock::new)(-1).is_err());
         assert_eq!(count(Stock::new)(5).unwrap().get(), 5);
     }

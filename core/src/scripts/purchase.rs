@@ -15,6 +15,8 @@ pub enum PurchaseOutcome {
         remaining: i64,
         user_total: i64,
         replayed: bool,
+        /// Admission order of the token (0: not named by admit.lua); see `DropId::order_id`.
+        seq: u64,
     },
     Rejected(PurchaseReject),
 }
@@ -96,6 +98,7 @@ impl Scripts {
                     remaining: n(&v, 1)?,
                     user_total: n(&v, 2)?,
                     replayed: n(&v, 3)? == 1,
+                    seq: u64::try_from(n(&v, 4)?).unwrap_or(0),
                 })
             }
             "no_drop" => NoDrop,

@@ -149,12 +149,12 @@ async fn admit_pops_the_queue_in_fifo_order_and_numbers_admissions() {
         vec![
             Admission {
                 user: us[3].to_string(),
-                token: "bb22.1".into(),
+                token: "bb22.4".into(),
                 seq: 4
             },
             Admission {
                 user: us[4].to_string(),
-                token: "bb22.2".into(),
+                token: "bb22.5".into(),
                 seq: 5
             },
         ]
@@ -194,7 +194,7 @@ async fn admit_honours_max_batch() {
 }
 
 #[tokio::test]
-async fn admit_tokens_are_prefix_dot_index() {
+async fn admit_tokens_are_prefix_dot_seq() {
     let mut e = Env::with(DropCfg::default()).await;
     let us = users(3);
     e.join_all(&us).await;

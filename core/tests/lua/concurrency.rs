@@ -85,6 +85,7 @@ async fn concurrent_purchases_never_oversell() {
                 remaining: left,
                 user_total,
                 replayed: false,
+                ..
             } => {
                 assert!(left >= 0, "stock went negative: {left}");
                 assert!(remaining.insert(left), "two purchases saw {left} left");

@@ -84,6 +84,7 @@ pub(crate) fn reserved(remaining: i64, user_total: i64) -> PurchaseOutcome {
         remaining,
         user_total,
         replayed: false,
+        seq: 0,
     }
 }
 
@@ -93,6 +94,7 @@ pub(crate) fn replayed(remaining: i64, user_total: i64) -> PurchaseOutcome {
         remaining,
         user_total,
         replayed: true,
+        seq: 0,
     }
 }
 
@@ -292,7 +294,19 @@ impl Env {
         self.admit_users(&[u]).await.remove(0)
     }
 
+    /// The purchase outcome with `seq` checked against the token's name, then zeroed so
+    /// tests compare outcomes with `reserved`/`replayed`.
     pub(crate) async fn purchase(&mut self, token: &str, u: UserId, n: u32) -> PurchaseOutcome {
+        let mut out = self.purchase_raw(token, u, n).await;
+        if let PurchaseOutcome::Reserved { seq, .. } = &mut out {
+            let named = token.rsplit_once('.').and_then(|(_, s)| s.parse().ok());
+            assert_eq!(*seq, named.unwrap_or(0), "seq of {token}");
+            *seq = 0;
+        }
+        out
+    }
+
+    pub(crate) async fn purchase_raw(&mut self, token: &str, u: UserId, n: u32) -> PurchaseOutcome {
         self.scripts
             .purchase(&mut self.conn, &self.k, token, u, qty(n), &self.clock)
             .await

@@ -243,6 +243,7 @@ async fn purchase_reserves_stock_and_enqueues_the_order() {
         ("user", u.to_string()),
         ("qty", "2".into()),
         ("ts", (T0 + 1_234).to_string()),
+        ("seq", "1".into()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -253,5 +254,24 @@ async fn purchase_reserves_stock_and_enqueues_the_order() {
     assert_eq!(e.purchase(&tokens[1], other, 5).await, reserved(3, 5));
     assert_eq!(e.len("XLEN", e.k.orders()).await, 2);
     assert_eq!(e.len("HLEN", e.k.reservations()).await, 2);
+    e.cleanup().await;
+}
+
+/// The order id is known at purchase time: the token names its admission seq, the reply and
+/// its replay carry it, and it keeps counting across ticks (unique per drop).
+#[tokio::test]
+async fn purchase_returns_the_tokens_admission_seq() {
+    let mut e = Env::with(DropCfg::default()).await;
+    let (a, b) = (user(), user());
+    let ta = e.admit_one(a).await;
+    let tb = e.admit_one(b).await;
+    assert!(ta.ends_with(".1") && tb.ends_with(".2"), "{ta} {tb}");
+    let seq_of = |o: vq_core::scripts::PurchaseOutcome| match o {
+        vq_core::scripts::PurchaseOutcome::Reserved { seq, replayed, .. } => (seq, replayed),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(seq_of(e.purchase_raw(&tb, b, 1).await), (2, false));
+    assert_eq!(seq_of(e.purchase_raw(&tb, b, 1).await), (2, true));
+    assert_eq!(seq_of(e.purchase_raw(&ta, a, 1).await), (1, false));
     e.cleanup().await;
 }
