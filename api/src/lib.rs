@@ -28,6 +28,7 @@ pub mod orders;
 pub mod pagination;
 pub mod products;
 pub mod room;
+pub mod serve;
 pub mod state;
 pub mod web;
 pub mod wishlist;
@@ -39,12 +40,12 @@ pub use state::AppState;
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
 use error::ApiError;
+use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use vq_core::auth::JwtKeys;
 use vq_core::config::Settings;
-use sqlx::PgPool;
 use vq_core::{Clock, Keys, RedisConn, Scripts, Shutdown};
 
 /// One clone of the drain's sender rides in every `AppState`; a WebSocket session owns its
@@ -53,8 +54,9 @@ use vq_core::{Clock, Keys, RedisConn, Scripts, Shutdown};
 #[derive(Clone)]
 pub(crate) struct Drain(#[allow(dead_code)] Option<mpsc::Sender<()>>);
 
-pub fn router(state: AppState, max_body: usize) -> Router {
-    Router::new()
+pub fn router(state: AppState, http: &vq_core::config::Http) -> Router {
+    let (max_body, timeout) = (http.max_body_bytes, http.request_timeout);
+    let r = Router::new()
         .merge(accounts::router())
         .merge(drops::router())
         .merge(room::router())
@@ -78,13 +80,20 @@ pub fn router(state: AppState, max_body: usize) -> Router {
                 limits::drain_oversize(max_body, r, n)
             },
         ))
+        .layer(axum::middleware::from_fn(
+            move |r: axum::extract::Request, n: axum::middleware::Next| {
+                limits::request_timeout(timeout, r, n)
+            },
+        ))
         .layer(axum::middleware::from_fn(observe::track))
         .layer(DefaultBodyLimit::max(max_body))
-        .with_state(state)
+        .with_state(state);
+    web::with_security_headers(r)
 }
 
 pub struct Application {
     port: u16,
+    http: vq_core::config::Http,
     listener: tokio::net::TcpListener,
     router: Router,
     state: AppState,
@@ -134,8 +143,9 @@ impl Application {
         let port = listener.local_addr()?.port();
         Ok(Application {
             port,
+            http: settings.http.clone(),
             listener,
-            router: router(state.clone(), settings.http.max_body_bytes),
+            router: router(state.clone(), &settings.http),
             state,
             drained,
             pubsub: vq_core::conn::pubsub_clients(&settings.redis)?,
@@ -168,15 +178,8 @@ impl Application {
                 observe::handle().run_upkeep();
             }
         });
-        let mut stop = st.shutdown.clone();
         tracing::info!(port = self.port, "api listening");
-        // Connect info gives the rate limits the peer address.
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<std::net::SocketAddr>();
-        axum::serve(self.listener, service)
-            .with_graceful_shutdown(async move { stop.wait().await })
-            .await?;
+        serve::serve(self.listener, self.router, &self.http, st.shutdown.clone()).await?;
         // Upgraded sockets live outside the HTTP server's graceful drain: each holds a clone
         // of the state, so the drain closes when the last one ends (bounded at 10 s).
         drop(st);

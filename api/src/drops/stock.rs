@@ -171,7 +171,10 @@ fn restore_pipe(
         p.hset(k.buyers(), user.to_string(), q).ignore();
     }
     p.del(k.reservations()).ignore().del(k.unpaid()).ignore();
-    for (token, _, q, _, _) in held.iter().filter(|h| h.4 == vq_orders::Status::PendingPayment) {
+    for (token, _, q, _, _) in held
+        .iter()
+        .filter(|h| h.4 == vq_orders::Status::PendingPayment)
+    {
         p.hset(k.unpaid(), token, q).ignore();
     }
     for (token, user, q, at, _) in held {

@@ -84,10 +84,10 @@ async fn accounts_short_or_empty_keys_stop_the_api_with_a_clear_message() {
             vq_core::Clock::Redis,
             stop,
         )
-            .await
-            .err()
-            .expect("the build must fail")
-            .to_string();
+        .await
+        .err()
+        .expect("the build must fail")
+        .to_string();
         assert!(err.contains(needle) && err.contains("32 bytes"), "{err}");
     }
 }

@@ -21,6 +21,7 @@ mod fuzz_tokens;
 mod fuzz_ws;
 mod helpers;
 mod hostile_http;
+mod hygiene;
 mod lifecycle;
 mod multinode;
 mod observe;
