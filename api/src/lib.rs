@@ -26,6 +26,7 @@ pub mod notifications;
 pub mod observe;
 pub mod orders;
 pub mod pagination;
+pub mod pow;
 pub mod products;
 pub mod room;
 pub mod serve;
@@ -64,6 +65,7 @@ pub fn router(state: AppState, http: &vq_core::config::Http) -> Router {
         .merge(products::router())
         .merge(wishlist::router())
         .merge(notifications::router())
+        .merge(pow::router())
         .merge(health::router())
         .merge(observe::router())
         .merge(web::router())

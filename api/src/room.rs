@@ -34,9 +34,11 @@ async fn upgrade(
     ClientIp(ip): ClientIp,
     DropPath(id): DropPath,
     AuthUser(p): AuthUser,
+    pow: crate::pow::PowSolution,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     st.limits.join(ip, p.user).await?;
+    crate::pow::verify(&st, id, p.user, &pow).await?;
     let ws = match ws {
         Ok(ws) => ws,
         Err(r) => {

@@ -12,6 +12,7 @@ pub mod config;
 pub mod conn;
 pub mod domain;
 pub mod keys;
+pub mod pow;
 pub mod ratelimit;
 pub mod scripts;
 pub mod shutdown;

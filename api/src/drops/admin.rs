@@ -122,6 +122,7 @@ async fn update(
     d.max_holders = p.max_holders.unwrap_or(d.max_holders);
     d.token_ttl_s = p.token_ttl_s.unwrap_or(d.token_ttl_s);
     d.prequeue_s = p.prequeue_s.unwrap_or(d.prequeue_s);
+    d.pow_difficulty = p.pow_difficulty.unwrap_or(d.pow_difficulty);
     let row = store::save(&st, &d).await?;
     tracing::info!(
         drop = row.id.get(),

@@ -23,6 +23,7 @@ pub struct CreateDropBody {
     max_holders: Option<i64>,
     token_ttl_s: Option<i64>,
     prequeue_s: Option<i64>,
+    pow_difficulty: Option<i64>,
     /// Set by the handler when `product_id` names no product.
     #[serde(skip)]
     pub unknown_product: bool,
@@ -40,6 +41,7 @@ pub struct DropFields {
     max_holders: Option<i64>,
     token_ttl_s: Option<i64>,
     prequeue_s: Option<i64>,
+    pow_difficulty: Option<i64>,
 }
 
 /// The fields of a patch after parsing; `None` where absent.
@@ -52,6 +54,7 @@ pub struct DropPatch {
     pub max_holders: Option<i32>,
     pub token_ttl_s: Option<i32>,
     pub prequeue_s: Option<i32>,
+    pub pow_difficulty: Option<i32>,
 }
 
 impl TryFrom<CreateDropBody> for NewDrop {
@@ -76,6 +79,7 @@ impl TryFrom<CreateDropBody> for NewDrop {
             max_holders: b.max_holders,
             token_ttl_s: b.token_ttl_s,
             prequeue_s: b.prequeue_s,
+            pow_difficulty: b.pow_difficulty,
         }
         .parse(&mut c);
         match (product_name, stock, starts_at, admission_rate) {
@@ -91,6 +95,7 @@ impl TryFrom<CreateDropBody> for NewDrop {
                     max_holders: rest.max_holders.unwrap_or(1000),
                     token_ttl_s: rest.token_ttl_s.unwrap_or(60),
                     prequeue_s: rest.prequeue_s.unwrap_or(0),
+                    pow_difficulty: rest.pow_difficulty.unwrap_or(0),
                     starts_at,
                     product_id: b.product_id,
                 })
@@ -141,6 +146,11 @@ impl DropFields {
                 "prequeue_s",
                 self.prequeue_s,
                 int(PrequeueSecs::new, PrequeueSecs::get),
+            ),
+            pow_difficulty: c.opt(
+                "pow_difficulty",
+                self.pow_difficulty,
+                int(PowDifficulty::new, PowDifficulty::get),
             ),
         }
     }

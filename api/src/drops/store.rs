@@ -28,6 +28,7 @@ pub struct DropRow {
     pub starts_at: DateTime<Utc>,
     pub state: DropState,
     pub product_id: Option<i64>,
+    pub pow_difficulty: i32,
 }
 
 impl DropRow {
@@ -41,7 +42,7 @@ impl DropRow {
 }
 
 const COLUMNS: &str = "id, product_name, price_cents, stock, per_user_limit, admission_rate, \
-    max_holders, token_ttl_s, prequeue_s, starts_at, state, product_id";
+    max_holders, token_ttl_s, prequeue_s, starts_at, state, product_id, pow_difficulty";
 
 pub async fn load(st: &AppState, id: DropId) -> Result<DropRow, ApiError> {
     load_from(&st.db, id)
@@ -67,6 +68,7 @@ fn cfg_fields(d: &DropRow) -> Vec<(&'static str, String)> {
         ("max_holders", d.max_holders.to_string()),
         ("ttl", (i64::from(d.token_ttl_s) * 1000).to_string()),
         ("initial_stock", d.stock.to_string()),
+        ("pow", d.pow_difficulty.to_string()),
     ]
 }
 
@@ -128,14 +130,15 @@ pub struct NewDrop {
     pub prequeue_s: i32,
     pub starts_at: DateTime<Utc>,
     pub product_id: Option<i64>,
+    pub pow_difficulty: i32,
 }
 
 pub async fn create(st: &AppState, n: NewDrop) -> Result<DropRow, ApiError> {
     let mut tx = st.db.begin().await?;
     let row = sqlx::query_as::<_, DropRow>(&format!(
         "INSERT INTO drops (product_name, price_cents, stock, per_user_limit, admission_rate, \
-         max_holders, token_ttl_s, prequeue_s, starts_at, product_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {COLUMNS}"
+         max_holders, token_ttl_s, prequeue_s, starts_at, product_id, pow_difficulty) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {COLUMNS}"
     ))
     .bind(&n.product_name)
     .bind(n.price_cents)
@@ -147,6 +150,7 @@ pub async fn create(st: &AppState, n: NewDrop) -> Result<DropRow, ApiError> {
     .bind(n.prequeue_s)
     .bind(n.starts_at)
     .bind(n.product_id)
+    .bind(n.pow_difficulty)
     .fetch_one(&mut *tx)
     .await?;
     mirror_to(&mut st.redis.clone(), &st.keys, &row).await?;
@@ -160,7 +164,7 @@ pub async fn save(st: &AppState, d: &DropRow) -> Result<DropRow, ApiError> {
     let row = sqlx::query_as::<_, DropRow>(&format!(
         "UPDATE drops SET product_name = $2, price_cents = $3, per_user_limit = $4, \
          admission_rate = $5, max_holders = $6, token_ttl_s = $7, prequeue_s = $8, \
-         starts_at = $9, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
+         starts_at = $9, pow_difficulty = $10, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
     ))
     .bind(d.id.get())
     .bind(&d.product_name)
@@ -171,6 +175,7 @@ pub async fn save(st: &AppState, d: &DropRow) -> Result<DropRow, ApiError> {
     .bind(d.token_ttl_s)
     .bind(d.prequeue_s)
     .bind(d.starts_at)
+    .bind(d.pow_difficulty)
     .fetch_optional(&mut *tx)
     .await?
     .ok_or_else(ApiError::drop_not_found)?;

@@ -25,6 +25,7 @@ mod hygiene;
 mod lifecycle;
 mod multinode;
 mod observe;
+mod pow;
 mod procs;
 mod purchase;
 mod redis_procs;

@@ -110,6 +110,10 @@ bounded!(
     PrequeueSecs, u32, 0, 86_400
 );
 bounded!(
+    /// Leading zero bits a join's proof of work needs; 0 switches it off.
+    PowDifficulty, u32, 0, 32
+);
+bounded!(
     /// Price in cents.
     PriceCents, i64, 0, 100_000_000
 );
