@@ -93,6 +93,15 @@ pub fn router() -> Router<AppState> {
             }),
         )
         .route(
+            "/static/pow-worker.js",
+            get(|| async {
+                asset(
+                    "text/javascript; charset=utf-8",
+                    include_str!("../web/pow-worker.js"),
+                )
+            }),
+        )
+        .route(
             "/static/style.css",
             get(|| async { asset("text/css; charset=utf-8", include_str!("../web/style.css")) }),
         )

@@ -10,6 +10,7 @@ pub mod ceiling;
 pub mod drop_run;
 pub mod harness;
 pub mod inproc;
+pub mod pow_bench;
 pub mod procstat;
 pub mod report;
 pub mod stats;

@@ -23,6 +23,8 @@ enum Cmd {
     Ceiling(loadtest::ceiling::CeilingArgs),
     /// Purchase latency with and without WAIT for replicas, interleaved in one run.
     WaitCost(loadtest::wait_cost::WaitCostArgs),
+    /// Median time to solve a join's proof of work, per difficulty (no server needed).
+    Pow(loadtest::pow_bench::PowArgs),
 }
 
 #[tokio::main]
@@ -52,6 +54,11 @@ async fn main() -> anyhow::Result<()> {
             let r = loadtest::ceiling::run(&args, &settings).await?;
             loadtest::ceiling::print(&r);
             loadtest::harness::finish(&r, args.json, loadtest::ceiling::failures(&r))
+        }
+        Cmd::Pow(args) => {
+            let rows = loadtest::pow_bench::run(&args);
+            loadtest::pow_bench::print(&rows);
+            loadtest::harness::finish(&rows, args.json, Vec::new())
         }
         Cmd::WaitCost(args) => {
             let r = loadtest::wait_cost::run(&args, &settings).await?;
