@@ -4,6 +4,7 @@
 //! Arrows: the top of the graph. Depends on `vitaqueue` (app) to run a whole server in
 //! process (`inproc`), and on `vq-api`/`vq-core` for the audit and the benches.
 
+pub mod abuse;
 pub mod audit;
 pub mod buyer;
 pub mod ceiling;
