@@ -14,6 +14,8 @@ pub struct Tally {
     pub statuses: BTreeMap<u16, usize>,
     /// Connections the server cut or refused (timeouts, caps).
     pub cut: usize,
+    /// The error code of every 5xx, to tell a designed `busy` from a fault.
+    pub codes_5xx: BTreeMap<String, usize>,
 }
 
 impl Tally {
@@ -77,15 +79,30 @@ pub async fn posts(
     body: impl Fn(usize) -> serde_json::Value,
 ) -> Tally {
     use futures::StreamExt;
-    let statuses: Vec<Option<u16>> = futures::stream::iter(0..n)
+    let seen: Vec<(Option<u16>, Option<String>)> = futures::stream::iter(0..n)
         .map(|i| {
             let req = http.post(&url).json(&body(i));
-            async move { req.send().await.ok().map(|r| r.status().as_u16()) }
+            async move {
+                let Ok(r) = req.send().await else {
+                    return (None, None);
+                };
+                let status = r.status().as_u16();
+                let v: serde_json::Value = r.json().await.unwrap_or_default();
+                let code = (status >= 500).then(|| v["code"].as_str().unwrap_or("?").to_string());
+                (Some(status), code)
+            }
         })
         .buffer_unordered(c)
         .collect()
         .await;
-    tally(statuses)
+    let mut t = Tally::default();
+    for (status, code) in seen {
+        t.add(status);
+        if let Some(c) = code {
+            *t.codes_5xx.entry(c).or_default() += 1;
+        }
+    }
+    t
 }
 
 /// Requests with made-up methods on made-up paths.
