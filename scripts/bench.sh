@@ -47,6 +47,8 @@ export VQ_REDIS__URL="redis://127.0.0.1:$REDIS_PORT"
 export VQ_REDIS__PREFIX=vqbench
 export VQ_DATABASE__URL="$PG/$DB"
 export VQ_AUTH__JWT_SECRET="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+# Every simulated buyer connects from loopback: no per-address connection cap.
+export VQ_HTTP__MAX_CONNECTIONS_PER_IP=0
 export VQ_HTTP__PORT="$HTTP_PORT"
 API="http://127.0.0.1:$HTTP_PORT"
 

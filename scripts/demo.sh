@@ -20,6 +20,8 @@ cargo build --release -p vitaqueue -p loadtest
 
 PORT=${VQ_HTTP__PORT:-8080}
 export VQ_HTTP__HOST=127.0.0.1
+# Every simulated buyer connects from loopback: no per-address connection cap.
+export VQ_HTTP__MAX_CONNECTIONS_PER_IP=0
 export VQ_HTTP__PORT="$PORT"
 # A fresh secret and key namespace per run, so demos never see each other's state.
 VQ_AUTH__JWT_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')

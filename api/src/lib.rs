@@ -26,8 +26,10 @@ pub mod notifications;
 pub mod observe;
 pub mod orders;
 pub mod pagination;
+pub mod pow;
 pub mod products;
 pub mod room;
+pub mod serve;
 pub mod state;
 pub mod web;
 pub mod wishlist;
@@ -53,8 +55,9 @@ use vq_core::{Clock, Keys, RedisConn, Scripts, Shutdown};
 #[derive(Clone)]
 pub(crate) struct Drain(#[allow(dead_code)] Option<mpsc::Sender<()>>);
 
-pub fn router(state: AppState, max_body: usize) -> Router {
-    Router::new()
+pub fn router(state: AppState, http: &vq_core::config::Http) -> Router {
+    let (max_body, timeout) = (http.max_body_bytes, http.request_timeout);
+    let r = Router::new()
         .merge(accounts::router())
         .merge(drops::router())
         .merge(room::router())
@@ -62,6 +65,7 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .merge(products::router())
         .merge(wishlist::router())
         .merge(notifications::router())
+        .merge(pow::router())
         .merge(health::router())
         .merge(observe::router())
         .merge(web::router())
@@ -78,13 +82,20 @@ pub fn router(state: AppState, max_body: usize) -> Router {
                 limits::drain_oversize(max_body, r, n)
             },
         ))
+        .layer(axum::middleware::from_fn(
+            move |r: axum::extract::Request, n: axum::middleware::Next| {
+                limits::request_timeout(timeout, r, n)
+            },
+        ))
         .layer(axum::middleware::from_fn(observe::track))
         .layer(DefaultBodyLimit::max(max_body))
-        .with_state(state)
+        .with_state(state);
+    web::with_security_headers(r)
 }
 
 pub struct Application {
     port: u16,
+    http: vq_core::config::Http,
     listener: tokio::net::TcpListener,
     router: Router,
     state: AppState,
@@ -140,8 +151,9 @@ impl Application {
         let port = listener.local_addr()?.port();
         Ok(Application {
             port,
+            http: settings.http.clone(),
             listener,
-            router: router(state.clone(), settings.http.max_body_bytes),
+            router: router(state.clone(), &settings.http),
             state,
             drained,
             pubsub: vq_core::conn::pubsub_clients(&settings.redis)?,
@@ -182,15 +194,8 @@ impl Application {
             Duration::from_millis(self.lost_check_ms.max(100)),
             self.auto_rebuild,
         ));
-        let mut stop = st.shutdown.clone();
         tracing::info!(port = self.port, "api listening");
-        // Connect info gives the rate limits the peer address.
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<std::net::SocketAddr>();
-        axum::serve(self.listener, service)
-            .with_graceful_shutdown(async move { stop.wait().await })
-            .await?;
+        serve::serve(self.listener, self.router, &self.http, st.shutdown.clone()).await?;
         // Upgraded sockets live outside the HTTP server's graceful drain: each holds a clone
         // of the state, so the drain closes when the last one ends (bounded at 10 s).
         drop(st);

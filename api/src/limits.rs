@@ -6,7 +6,7 @@
 mod body;
 mod proxy;
 
-pub use body::drain_oversize;
+pub use body::{drain_oversize, request_timeout};
 pub use proxy::ClientIp;
 
 use crate::error::ApiError;

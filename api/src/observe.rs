@@ -58,15 +58,32 @@ async fn render(State(st): State<AppState>) -> Response {
         .into_response()
 }
 
+/// The method as a label from a fixed set: made-up methods must not grow `/metrics`.
+fn method_label(m: &axum::http::Method) -> &'static str {
+    use axum::http::Method as M;
+    match *m {
+        M::GET => "GET",
+        M::HEAD => "HEAD",
+        M::POST => "POST",
+        M::PUT => "PUT",
+        M::PATCH => "PATCH",
+        M::DELETE => "DELETE",
+        M::OPTIONS => "OPTIONS",
+        M::CONNECT => "CONNECT",
+        M::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
 /// Counts and times every HTTP request by route template (not raw path: ids would explode
-/// the label set).
+/// the label set), or `unmatched`; method and status come from fixed sets too.
 pub async fn track(req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".into());
-    let method = req.method().to_string();
+    let method = method_label(req.method());
     let start = Instant::now();
     let res = next.run(req).await;
     let status = res.status().as_u16().to_string();

@@ -10,7 +10,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use vq_core::domain::{Checker, FieldErrors, Invalid, PriceCents, ProductId, ProductName};
+use vq_core::domain::{
+    no_controls, Checker, FieldErrors, Invalid, Lines, PriceCents, ProductId, ProductName,
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -69,6 +71,7 @@ impl TryFrom<ProductBody> for NewProduct {
 }
 
 fn description(s: String) -> Result<String, Invalid> {
+    no_controls(&s, Lines::Multi)?;
     if s.chars().count() > 5000 {
         return Err(Invalid("must be at most 5000 characters".into()));
     }

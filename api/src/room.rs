@@ -44,9 +44,11 @@ async fn upgrade(
     ClientIp(ip): ClientIp,
     DropPath(id): DropPath,
     auth: RoomAuth,
+    pow: crate::pow::PowSolution,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     st.limits.join(ip, auth.user).await?;
+    crate::pow::verify(&st, id, auth.user, &pow).await?;
     let ws = match ws {
         Ok(ws) => ws,
         Err(r) => {

@@ -80,12 +80,21 @@ impl TryFrom<axum::body::Bytes> for Body {
                 message: e.to_string(),
             }
         })?;
-        if body.note.as_ref().is_some_and(|n| n.chars().count() > 500) {
-            let why = "must be at most 500 characters".to_string();
-            return Err(ApiError::Validation([("note".to_string(), why)].into()));
-        }
+        let mut c = vq_core::domain::Checker::default();
+        c.opt("note", body.note.as_deref(), note);
+        c.finish().map_err(ApiError::Validation)?;
         Ok(body)
     }
+}
+
+/// A note may span lines; no other control characters (NUL would fail in PostgreSQL).
+fn note(n: &str) -> Result<(), vq_core::domain::Invalid> {
+    use vq_core::domain::{no_controls, Invalid, Lines};
+    no_controls(n, Lines::Multi)?;
+    if n.chars().count() > 500 {
+        return Err(Invalid("must be at most 500 characters".into()));
+    }
+    Ok(())
 }
 
 /// Adds the product (201) or updates the entry (200).

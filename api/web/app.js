@@ -72,3 +72,28 @@ export function el(tag, attrs = {}, text = "") {
 }
 
 export const money = (cents) => (cents / 100).toLocaleString(undefined, { style: "currency", currency: "EUR" });
+
+// The account id (JWT subject) the proof of work is bound to.
+const account = () => JSON.parse(atob(token().split(".")[1].replace(/-/g, "+").replace(/_/g, "/"))).sub;
+
+// Solves a challenge {nonce, difficulty} for a drop in a Web Worker; `progress(share)` is
+// told how far along it roughly is. Resolves to "<nonce>.<counter>".
+export function solvePow(challenge, drop, progress = () => {}) {
+  return new Promise((resolve, reject) => {
+    const w = new Worker("/static/pow-worker.js");
+    w.onmessage = (ev) => {
+      if (!ev.data.done) return progress(Math.min(0.99, ev.data.hashes / ev.data.expected));
+      w.terminate();
+      resolve(`${challenge.nonce}.${ev.data.counter}`);
+    };
+    w.onerror = (e) => { w.terminate(); reject(e); };
+    w.postMessage({ nonce: challenge.nonce, account: account(), drop: String(drop), difficulty: challenge.difficulty });
+  });
+}
+
+// The `pow=` query part a room join needs ("" when the drop asks for no work).
+export async function powQuery(drop, progress) {
+  const c = await api("GET", `/v1/drops/${drop}/challenge`);
+  if (!c.difficulty) return "";
+  return "&pow=" + encodeURIComponent(await solvePow(c, drop, progress));
+}

@@ -1,7 +1,7 @@
 //! Account newtypes: parse, don't validate. Signup and login handlers only ever hold
 //! values that passed these rules, so storage and crypto code never re-check input.
 
-use crate::domain::Invalid;
+use crate::domain::{no_controls, Invalid, Lines};
 use std::fmt;
 
 /// An e-mail address, trimmed and lower-cased so one mailbox maps to one account.
@@ -11,6 +11,7 @@ pub struct Email(String);
 impl Email {
     pub fn parse(s: &str) -> Result<Self, Invalid> {
         let bad = || Invalid("must be an e-mail address like name@example.com".into());
+        no_controls(s, Lines::Single)?;
         let t = s.trim().to_lowercase();
         if t.len() > 254 || t.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(bad());
@@ -55,6 +56,7 @@ impl Password {
     /// Length rule plus "not one character class only": a length-first policy (NIST
     /// 800-63B style) that still rejects `aaaaaaaaaaaa` and `123456789012`.
     pub fn parse(s: &str) -> Result<Self, Invalid> {
+        no_controls(s, Lines::Single)?;
         let n = s.chars().count();
         if !(Self::MIN_CHARS..=Self::MAX_CHARS).contains(&n) {
             return Err(Invalid(format!(
@@ -69,9 +71,6 @@ impl Password {
             return Err(Invalid(
                 "must contain a letter and a digit or symbol".into(),
             ));
-        }
-        if s.chars().any(char::is_control) {
-            return Err(Invalid("must not contain control characters".into()));
         }
         Ok(Password(s.to_string()))
     }
@@ -119,11 +118,16 @@ impl Phone {
 /// Printable text of bounded length; `multiline` allows line breaks (postal addresses).
 fn text(s: &str, min: usize, max: usize, multiline: bool) -> Result<String, Invalid> {
     let t = s.trim();
+    no_controls(
+        t,
+        if multiline {
+            Lines::Multi
+        } else {
+            Lines::Single
+        },
+    )?;
     let n = t.chars().count();
-    let ctrl = t
-        .chars()
-        .any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\r')));
-    if n < min || n > max || ctrl {
+    if n < min || n > max {
         return Err(Invalid(format!(
             "must be {min} to {max} printable characters"
         )));

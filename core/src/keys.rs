@@ -47,6 +47,11 @@ impl Keys {
     }
 
     /// Present while the access token with this `jti` is revoked (expires with it).
+    /// A proof-of-work challenge nonce, alive until solved once or expired.
+    pub fn pow_nonce(&self, nonce: &str) -> String {
+        format!("{}:pow:{nonce}", self.prefix)
+    }
+
     pub fn revoked_jti(&self, jti: &uuid::Uuid) -> String {
         format!("{}:auth:revoked:{}", self.prefix, jti.simple())
     }

@@ -13,6 +13,7 @@ pub mod conn;
 pub mod domain;
 pub mod fairness;
 pub mod keys;
+pub mod pow;
 pub mod ratelimit;
 pub mod scripts;
 pub mod shutdown;

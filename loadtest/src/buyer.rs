@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
+use vq_core::domain::{DropId, UserId};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -58,17 +59,36 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// Solves a `pow_required` challenge off the async threads; the `?pow=` suffix to retry with.
+async fn solve(challenge: &Value, user: UserId, drop: i64) -> Option<String> {
+    let nonce = challenge["nonce"].as_str()?.to_string();
+    let bits = challenge["difficulty"].as_u64()? as u32;
+    let drop = DropId::new(drop).ok()?;
+    let counter =
+        tokio::task::spawn_blocking(move || (vq_core::pow::solve(&nonce, user, drop, bits), nonce))
+            .await
+            .ok()?;
+    Some(format!("&pow={}.{}", counter.1, counter.0))
+}
+
 /// Opens the room. A refusal before the upgrade (sold out, closed) is an outcome, not an
-/// error: the server answers it as JSON `{code, message}`.
-async fn connect(src: IpAddr, sh: &Shared, jwt: &str) -> Result<crate::Ws, Outcome> {
+/// error: the server answers it as JSON `{code, message}`. A drop that wants a proof of
+/// work answers with a challenge, which the buyer solves and retries with.
+async fn connect(src: IpAddr, sh: &Shared, jwt: &str, user: UserId) -> Result<crate::Ws, Outcome> {
     let mut last = String::new();
+    let mut pow = String::new();
     for attempt in 0..5u64 {
         let sock = tokio::net::TcpSocket::new_v4().map_err(|e| Outcome::Error(e.to_string()))?;
         sock.bind(SocketAddr::new(src, 0))
             .map_err(|e| Outcome::Error(format!("bind {src}: {e}")))?;
         match sock.connect(sh.api).await {
             Ok(stream) => {
-                let url = format!("ws://{}/v1/drops/{}/room", sh.api, sh.drop_id);
+                let url = format!(
+                    "ws://{}/v1/drops/{}/room?{}",
+                    sh.api,
+                    sh.drop_id,
+                    pow.trim_start_matches('&')
+                );
                 let mut req =
                     tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
                         url,
@@ -86,6 +106,12 @@ async fn connect(src: IpAddr, sh: &Shared, jwt: &str) -> Result<crate::Ws, Outco
                             .as_deref()
                             .and_then(|b| serde_json::from_slice(b).ok())
                             .unwrap_or(Value::Null);
+                        if body["code"] == "pow_required" && pow.is_empty() {
+                            if let Some(p) = solve(&body["challenge"], user, sh.drop_id).await {
+                                pow = p;
+                                continue;
+                            }
+                        }
                         Err(Outcome::Rejected(
                             body["code"].as_str().unwrap_or("http_error").to_string(),
                         ))
@@ -100,7 +126,12 @@ async fn connect(src: IpAddr, sh: &Shared, jwt: &str) -> Result<crate::Ws, Outco
     Err(Outcome::Error(format!("connect: {last}")))
 }
 
-pub async fn run(sh: Arc<Shared>, n: usize, jwt: String, deadline: Instant) -> BuyerResult {
+pub async fn run(
+    sh: Arc<Shared>,
+    n: usize,
+    (jwt, user): (String, UserId),
+    deadline: Instant,
+) -> BuyerResult {
     let mut r = BuyerResult {
         outcome: Outcome::TimedOut,
         token: None,
@@ -116,7 +147,7 @@ pub async fn run(sh: Arc<Shared>, n: usize, jwt: String, deadline: Instant) -> B
     };
     let src = IpAddr::from([127, 0, 0, 1 + (n % sh.http.len()) as u8]);
     let started = Instant::now();
-    let mut ws = match connect(src, &sh, &jwt).await {
+    let mut ws = match connect(src, &sh, &jwt, user).await {
         Ok(ws) => ws,
         Err(outcome) => {
             r.outcome = outcome;

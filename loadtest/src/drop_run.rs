@@ -59,6 +59,9 @@ pub struct DropArgs {
     /// Write the summary as JSON here.
     #[arg(long)]
     pub json: Option<std::path::PathBuf>,
+    /// Proof-of-work difficulty of the drop (leading zero bits; 0: off). Buyers solve it.
+    #[arg(long, default_value_t = 0)]
+    pub pow: u32,
 }
 
 async fn create_drop(
@@ -78,6 +81,7 @@ async fn create_drop(
         "admission_rate": a.rate,
         "max_holders": a.max_holders,
         "token_ttl_s": a.token_ttl,
+        "pow_difficulty": a.pow,
     });
     let res = http
         .post(format!("{}/v1/admin/drops", a.api))
@@ -162,8 +166,14 @@ async fn crowd(
     let gap = Duration::from_secs_f64(a.ramp_s / a.buyers.max(1) as f64);
     let mut tasks = Vec::with_capacity(a.buyers);
     for n in 0..a.buyers {
-        let token = jwt.issue(UserId(uuid::Uuid::new_v4()), Role::Shopper, 3600);
-        tasks.push(tokio::spawn(buyer::run(shared.clone(), n, token, deadline)));
+        let user = UserId(uuid::Uuid::new_v4());
+        let token = jwt.issue(user, Role::Shopper, 3600);
+        tasks.push(tokio::spawn(buyer::run(
+            shared.clone(),
+            n,
+            (token, user),
+            deadline,
+        )));
         if !gap.is_zero() && n % 100 == 99 {
             tokio::time::sleep(gap * 100).await;
         }

@@ -4,12 +4,14 @@
 //! Arrows: the top of the graph. Depends on `vitaqueue` (app) to run a whole server in
 //! process (`inproc`), and on `vq-api`/`vq-core` for the audit and the benches.
 
+pub mod abuse;
 pub mod audit;
 pub mod buyer;
 pub mod ceiling;
 pub mod drop_run;
 pub mod harness;
 pub mod inproc;
+pub mod pow_bench;
 pub mod procstat;
 pub mod report;
 pub mod stats;

@@ -23,6 +23,10 @@ enum Cmd {
     Ceiling(loadtest::ceiling::CeilingArgs),
     /// Purchase latency with and without WAIT for replicas, interleaved in one run.
     WaitCost(loadtest::wait_cost::WaitCostArgs),
+    /// An honest drop under concurrent attacks: p99s quiet vs attacked, RSS, 5xx, invariants.
+    Abuse(loadtest::abuse::AbuseArgs),
+    /// Median time to solve a join's proof of work, per difficulty (no server needed).
+    Pow(loadtest::pow_bench::PowArgs),
 }
 
 #[tokio::main]
@@ -52,6 +56,17 @@ async fn main() -> anyhow::Result<()> {
             let r = loadtest::ceiling::run(&args, &settings).await?;
             loadtest::ceiling::print(&r);
             loadtest::harness::finish(&r, args.json, loadtest::ceiling::failures(&r))
+        }
+        Cmd::Abuse(args) => {
+            let r = loadtest::abuse::run(&args, &settings).await?;
+            println!("{}", serde_json::to_string_pretty(&r)?);
+            let failures = r.failures.clone();
+            loadtest::harness::finish(&r, args.json, failures)
+        }
+        Cmd::Pow(args) => {
+            let rows = loadtest::pow_bench::run(&args);
+            loadtest::pow_bench::print(&rows);
+            loadtest::harness::finish(&rows, args.json, Vec::new())
         }
         Cmd::WaitCost(args) => {
             let r = loadtest::wait_cost::run(&args, &settings).await?;

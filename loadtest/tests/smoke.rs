@@ -29,6 +29,8 @@ async fn a_small_drop_sells_out_with_every_invariant_holding() {
     s.database.max_connections = 16; // one pool shared by api and worker (8 each before)
     s.auth.jwt_secret = Some(Secret::new(format!("smoke-{id}")));
     s.worker.block_ms = 50;
+    // 400 buyers from three loopback addresses: no per-address connection cap.
+    s.http.max_connections_per_ip = 0;
 
     s.admission.tick_ms = 20;
     s.admission.max_batch = 5000;
@@ -64,6 +66,7 @@ async fn a_small_drop_sells_out_with_every_invariant_holding() {
         fail: 0.2,
         no_pay: false,
         html: Some(std::env::temp_dir().join(format!("vq-smoke-{id}.html"))),
+        pow: 0,
     };
     let html_path = args.html.clone().unwrap();
     let summary = loadtest::drop_run::run(args, &s).await.unwrap();

@@ -146,6 +146,7 @@ async fn login(
     let mut c = Checker::default();
     let email = c.req("email", b.email.as_deref(), Email::parse);
     let password = c.req("password", b.password, |p: String| {
+        vq_core::domain::no_controls(&p, vq_core::domain::Lines::Single)?;
         if p.is_empty() || p.len() > 1024 {
             Err(Invalid("must be 1 to 1024 bytes".into()))
         } else {

@@ -146,8 +146,10 @@ async fn join(
     ClientIp(ip): ClientIp,
     DropPath(id): DropPath,
     Shopper(p): Shopper,
+    pow: crate::pow::PowSolution,
 ) -> Result<Json<Value>, ApiError> {
     st.limits.join(ip, p.user).await?;
+    crate::pow::verify(&st, id, p.user, &pow).await?;
     let out = join_or_peek(&st, id, p.user, false).await?;
     Ok(Json(with_pseudonym(
         &st,

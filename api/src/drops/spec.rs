@@ -24,6 +24,7 @@ pub struct CreateDropBody {
     token_ttl_s: Option<i64>,
     prequeue_s: Option<i64>,
     overbook: Option<f64>,
+    pow_difficulty: Option<i64>,
     /// Set by the handler when `product_id` names no product.
     #[serde(skip)]
     pub unknown_product: bool,
@@ -42,6 +43,7 @@ pub struct DropFields {
     token_ttl_s: Option<i64>,
     prequeue_s: Option<i64>,
     overbook: Option<f64>,
+    pow_difficulty: Option<i64>,
 }
 
 /// The fields of a patch after parsing; `None` where absent.
@@ -55,6 +57,7 @@ pub struct DropPatch {
     pub token_ttl_s: Option<i32>,
     pub prequeue_s: Option<i32>,
     pub overbook: Option<f64>,
+    pub pow_difficulty: Option<i32>,
 }
 
 impl TryFrom<CreateDropBody> for NewDrop {
@@ -80,6 +83,7 @@ impl TryFrom<CreateDropBody> for NewDrop {
             token_ttl_s: b.token_ttl_s,
             prequeue_s: b.prequeue_s,
             overbook: b.overbook,
+            pow_difficulty: b.pow_difficulty,
         }
         .parse(&mut c);
         match (product_name, stock, starts_at, admission_rate) {
@@ -96,6 +100,7 @@ impl TryFrom<CreateDropBody> for NewDrop {
                     token_ttl_s: rest.token_ttl_s.unwrap_or(60),
                     prequeue_s: rest.prequeue_s.unwrap_or(0),
                     overbook: rest.overbook.unwrap_or(DEFAULT_OVERBOOK),
+                    pow_difficulty: rest.pow_difficulty.unwrap_or(0),
                     starts_at,
                     product_id: b.product_id,
                 })
@@ -148,6 +153,11 @@ impl DropFields {
                 int(PrequeueSecs::new, PrequeueSecs::get),
             ),
             overbook: c.opt("overbook", self.overbook, overbook),
+            pow_difficulty: c.opt(
+                "pow_difficulty",
+                self.pow_difficulty,
+                int(PowDifficulty::new, PowDifficulty::get),
+            ),
         }
     }
 }

@@ -37,6 +37,7 @@ pub struct DropRow {
     pub shuffle_seed: vq_core::fairness::Seed,
     /// Hex SHA-256 of the seed, public from creation on.
     pub shuffle_commitment: String,
+    pub pow_difficulty: i32,
 }
 
 impl DropRow {
@@ -51,7 +52,7 @@ impl DropRow {
 
 const COLUMNS: &str = "id, product_name, price_cents, stock, per_user_limit, admission_rate, \
     max_holders, token_ttl_s, prequeue_s, overbook, starts_at, state, product_id, shuffle_seed, \
-    shuffle_commitment";
+    shuffle_commitment, pow_difficulty";
 
 pub async fn load(st: &AppState, id: DropId) -> Result<DropRow, ApiError> {
     load_from(&st.db, id)
@@ -80,6 +81,7 @@ fn cfg_fields(d: &DropRow, grace_ms: Option<u64>) -> Vec<(&'static str, String)>
         ("initial_stock", d.stock.to_string()),
         ("overbook", d.overbook.to_string()),
         ("shuffle_seed", d.shuffle_seed.to_hex()),
+        ("pow", d.pow_difficulty.to_string()),
     ];
     if let Some(g) = grace_ms {
         f.push(("leave_grace_ms", g.to_string()));
@@ -155,6 +157,7 @@ pub struct NewDrop {
     pub overbook: f64,
     pub starts_at: DateTime<Utc>,
     pub product_id: Option<i64>,
+    pub pow_difficulty: i32,
 }
 
 /// Creates the drop with a fresh draw seed, so the commitment is public before anyone
@@ -165,8 +168,8 @@ pub async fn create(st: &AppState, n: NewDrop) -> Result<DropRow, ApiError> {
     let row = sqlx::query_as::<_, DropRow>(&format!(
         "INSERT INTO drops (product_name, price_cents, stock, per_user_limit, admission_rate, \
          max_holders, token_ttl_s, prequeue_s, starts_at, product_id, overbook, shuffle_seed, \
-         shuffle_commitment) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING {COLUMNS}"
+         shuffle_commitment, pow_difficulty) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING {COLUMNS}"
     ))
     .bind(&n.product_name)
     .bind(n.price_cents)
@@ -181,6 +184,7 @@ pub async fn create(st: &AppState, n: NewDrop) -> Result<DropRow, ApiError> {
     .bind(n.overbook)
     .bind(seed.as_bytes())
     .bind(seed.commitment())
+    .bind(n.pow_difficulty)
     .fetch_one(&mut *tx)
     .await?;
     mirror_to(
@@ -200,7 +204,8 @@ pub async fn save(st: &AppState, d: &DropRow) -> Result<DropRow, ApiError> {
     let row = sqlx::query_as::<_, DropRow>(&format!(
         "UPDATE drops SET product_name = $2, price_cents = $3, per_user_limit = $4, \
          admission_rate = $5, max_holders = $6, token_ttl_s = $7, prequeue_s = $8, \
-         starts_at = $9, overbook = $10, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
+         starts_at = $9, overbook = $10, pow_difficulty = $11, updated_at = now() \
+         WHERE id = $1 RETURNING {COLUMNS}"
     ))
     .bind(d.id.get())
     .bind(&d.product_name)
@@ -212,6 +217,7 @@ pub async fn save(st: &AppState, d: &DropRow) -> Result<DropRow, ApiError> {
     .bind(d.prequeue_s)
     .bind(d.starts_at)
     .bind(d.overbook)
+    .bind(d.pow_difficulty)
     .fetch_optional(&mut *tx)
     .await?
     .ok_or_else(ApiError::drop_not_found)?;

@@ -45,6 +45,9 @@ pub enum ApiError {
     },
     #[error("this action needs the manager role")]
     Forbidden,
+    /// 403 `pow_required`: the join needs a proof of work; carries a fresh challenge.
+    #[error("this drop needs a proof of work to join; solve the challenge and retry")]
+    PowRequired(Value),
     #[error("{1}")]
     NotFound(&'static str, String),
     #[error("{message}")]
@@ -148,6 +151,10 @@ impl ApiError {
                 Parts::new(StatusCode::SERVICE_UNAVAILABLE, code, msg)
             }
             ApiError::Forbidden => Parts::new(StatusCode::FORBIDDEN, "forbidden", msg),
+            ApiError::PowRequired(challenge) => {
+                Parts::new(StatusCode::FORBIDDEN, "pow_required", msg)
+                    .details(json!({ "challenge": challenge }))
+            }
             ApiError::NotFound(code, _) => Parts::new(StatusCode::NOT_FOUND, code, msg),
             ApiError::Conflict { code, details, .. } => {
                 Parts::new(StatusCode::CONFLICT, code, msg).details(details.clone())

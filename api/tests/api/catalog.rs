@@ -236,3 +236,65 @@ async fn the_drop_list_shows_each_drops_live_phase() {
     assert_eq!((st, b["code"].as_str()), (409, Some("already_open")));
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn control_characters_in_products_and_drops_are_422_and_nothing_is_stored() {
+    let app = spawn_app().await;
+    let m = app.manager();
+    let bodies = [
+        json!({ "name": "Boot", "description": "warm\u{0}", "price_cents": 100 }),
+        json!({ "name": "Bo\u{0}ot", "price_cents": 100 }),
+        json!({ "name": "Boot", "description": "\u{1b}[31mred", "price_cents": 100 }),
+    ];
+    for b in bodies {
+        let (st, e) = app
+            .call("POST", "/v1/admin/products", Some(&m), Some(b.clone()))
+            .await;
+        assert_eq!(
+            (st, e["code"].as_str()),
+            (422, Some("validation_failed")),
+            "{b}: {e}"
+        );
+        assert!(e["fields"].as_object().is_some_and(|f| f.len() == 1), "{e}");
+    }
+    let (_, list) = app.call("GET", "/v1/products", None, None).await;
+    assert_eq!(list["items"], json!([]), "nothing stored");
+    let (st, p) = app
+        .call(
+            "POST",
+            "/v1/admin/products",
+            Some(&m),
+            Some(json!({ "name": "Boot", "description": "warm\n\tlined", "price_cents": 100 })),
+        )
+        .await;
+    assert_eq!(st, 201, "{p}");
+    let id = p["id"].as_i64().unwrap();
+    let (st, e) = app
+        .call(
+            "PATCH",
+            &format!("/v1/admin/products/{id}"),
+            Some(&m),
+            Some(json!({ "description": "x\u{0}" })),
+        )
+        .await;
+    assert_eq!(
+        (st, e["fields"]["description"].is_string()),
+        (422, true),
+        "{e}"
+    );
+    let (_, p) = app
+        .call("GET", &format!("/v1/products/{id}"), None, None)
+        .await;
+    assert_eq!(p["description"], "warm\n\tlined", "unchanged");
+    let spec = json!({ "product_name": "Dr\u{0}op", "stock": 5, "starts_at": "2020-01-01T00:00:00Z",
+        "admission_rate": 10 });
+    let (st, e) = app
+        .call("POST", "/v1/admin/drops", Some(&m), Some(spec))
+        .await;
+    assert_eq!(
+        (st, e["fields"]["product_name"].is_string()),
+        (422, true),
+        "{e}"
+    );
+    app.cleanup().await;
+}

@@ -159,3 +159,90 @@ async fn prometheus_scrapes_the_api() {
     );
     app.cleanup().await;
 }
+
+async fn metrics_text(app: &TestApp) -> String {
+    app.http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn made_up_methods_and_paths_do_not_grow_the_metrics() {
+    let app = spawn_app().await;
+    // Every label combination the flood can reach, once, before measuring.
+    for m in ["GET", "BREW", "PATCH"] {
+        let req = app.http.request(m.parse().unwrap(), app.url("/nowhere/0"));
+        req.send().await.unwrap();
+        let req = app.http.request(m.parse().unwrap(), app.url("/healthz"));
+        req.send().await.unwrap();
+    }
+    let before = metrics_text(&app).await.len();
+    let flood = (0..2000).map(|i| {
+        let method = format!("X{i}FOO");
+        let req = app.http.request(
+            method.parse().unwrap(),
+            app.url(&format!("/made/up/{i}/{}", uuid::Uuid::new_v4())),
+        );
+        async move { req.send().await.map(|r| r.status().as_u16()) }
+    });
+    let statuses = futures::future::join_all(flood).await;
+    assert!(
+        statuses.iter().all(|s| matches!(s, Ok(404 | 405))),
+        "{statuses:?}"
+    );
+    let after = metrics_text(&app).await;
+    assert!(!after.contains("X1FOO") && !after.contains("/made/up"));
+    assert!(
+        after.contains("method=\"other\""),
+        "made-up methods are `other`"
+    );
+    // Other tests in this process may add a few series meanwhile; the flood adds none.
+    let grown = after.len().saturating_sub(before);
+    assert!(grown < 16 * 1024, "/metrics grew by {grown} bytes");
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let app = spawn_app().await;
+    for path in [
+        "/",
+        "/login",
+        "/drops/1",
+        "/orders",
+        "/console",
+        "/healthz",
+        "/v1/nowhere",
+    ] {
+        let res = app.http.get(app.url(path)).send().await.unwrap();
+        let h = res.headers();
+        let get = |n: &str| {
+            h.get(n)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string()
+        };
+        assert_eq!(get("x-frame-options"), "DENY", "{path}");
+        assert_eq!(get("x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(get("referrer-policy"), "no-referrer", "{path}");
+        let csp = get("content-security-policy");
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
+        let page = res.text().await.unwrap();
+        if page.starts_with("<!doctype") || page.starts_with("<!DOCTYPE") {
+            // Each inline script is allowed by exactly its own hash.
+            let inline =
+                page.matches("<script>").count() + page.matches("<script type=\"module\">").count();
+            assert_eq!(csp.matches("'sha256-").count(), inline, "{path}: {csp}");
+            assert!(csp.contains("script-src 'self'"), "{path}: {csp}");
+        } else {
+            assert!(csp.starts_with("default-src 'none'"), "{path}: {csp}");
+        }
+    }
+    app.cleanup().await;
+}

@@ -143,6 +143,8 @@ pub fn vitaqueue(role: &str, s: &vq_core::Settings, name: &str, extra: &[(&str, 
         .env("VQ_REDIS__PREFIX", &s.redis.prefix)
         .env("VQ_DATABASE__URL", s.database.url.expose())
         .env("VQ_DATABASE__MAX_CONNECTIONS", "4")
+        // Every test client is on loopback: no per-address connection cap.
+        .env("VQ_HTTP__MAX_CONNECTIONS_PER_IP", "0")
         .env(
             "VQ_AUTH__JWT_SECRET",
             s.auth.jwt_secret.as_ref().expect("secret").expose(),

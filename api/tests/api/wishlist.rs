@@ -189,3 +189,41 @@ async fn wishlisters_are_told_once_when_the_prequeue_opens() {
     }
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_note_with_control_characters_is_422_and_nothing_is_stored() {
+    let app = spawn_app().await;
+    let s = app.shopper();
+    let p = product(&app, "Scarf").await;
+    for note in ["a\u{0}b", "bell\u{7}", "esc\u{1b}[2J", "c1\u{85}"] {
+        let (st, e) = app
+            .call(
+                "PUT",
+                &format!("/v1/wishlist/{p}"),
+                Some(&s.token),
+                Some(json!({ "note": note })),
+            )
+            .await;
+        assert_eq!(
+            (st, e["code"].as_str()),
+            (422, Some("validation_failed")),
+            "{e}"
+        );
+        assert!(e["fields"]["note"].is_string(), "{e}");
+    }
+    let (_, list) = app.call("GET", "/v1/wishlist", Some(&s.token), None).await;
+    assert_eq!(list["items"], json!([]), "nothing stored");
+    let (st, e) = app
+        .call(
+            "PUT",
+            &format!("/v1/wishlist/{p}"),
+            Some(&s.token),
+            Some(json!({ "note": "size M\nblue\tor green" })),
+        )
+        .await;
+    assert_eq!(
+        (st, e["note"].as_str()),
+        (201, Some("size M\nblue\tor green"))
+    );
+    app.cleanup().await;
+}

@@ -1,7 +1,9 @@
 //! Tuning of the roles: HTTP api, WebSocket rooms, admission controller, stream worker,
 //! and the metrics listener of the roles without HTTP.
 
+use super::duration::millis_or_unit;
 use serde::Deserialize;
+use std::time::Duration;
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default)]
@@ -12,6 +14,19 @@ pub struct Http {
     pub max_body_bytes: usize,
     /// Reverse proxies whose `X-Forwarded-For` names the client (CIDRs); empty: none.
     pub trusted_proxies: super::TrustedProxies,
+    /// A client must send a request's whole head within this (slowloris); also the longest
+    /// a fresh connection may stay silent before its first request.
+    #[serde(deserialize_with = "millis_or_unit")]
+    pub header_read_timeout: Duration,
+    /// A keep-alive connection with no bytes either way for this long is closed.
+    #[serde(deserialize_with = "millis_or_unit")]
+    pub idle_timeout: Duration,
+    /// Longest a request (body included) may take; WebSocket upgrades are exempt.
+    #[serde(deserialize_with = "millis_or_unit")]
+    pub request_timeout: Duration,
+    /// Open TCP connections (room sockets included) per peer address on one node; more
+    /// are closed at accept. 0: no cap. Behind a proxy the peer is the proxy.
+    pub max_connections_per_ip: usize,
 }
 
 /// Where roles without the HTTP api (admission, worker) serve `/metrics`.
@@ -81,6 +96,10 @@ impl Default for Http {
             port: 8080,
             max_body_bytes: 16 * 1024,
             trusted_proxies: super::TrustedProxies::default(),
+            header_read_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(15),
+            max_connections_per_ip: 256,
         }
     }
 }

@@ -7,9 +7,11 @@ use std::fmt;
 
 mod event;
 mod states;
+mod text;
 
 pub use event::{AccountEvent, AdmittedBuyer, DropEvent, Notification, Tick};
 pub use states::{AdmitStatus, DropState, Phase};
+pub use text::{no_controls, Lines};
 
 /// A rejected value: which rule it broke, in words for the caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,6 +124,10 @@ bounded!(
     PrequeueSecs, u32, 0, 86_400
 );
 bounded!(
+    /// Leading zero bits a join's proof of work needs; 0 switches it off.
+    PowDifficulty, u32, 0, 32
+);
+bounded!(
     /// Price in cents.
     PriceCents, i64, 0, 100_000_000
 );
@@ -145,7 +151,8 @@ pub struct ProductName(String);
 impl ProductName {
     pub fn parse(s: &str) -> Result<Self, Invalid> {
         let t = s.trim();
-        if t.is_empty() || t.chars().count() > 200 || t.chars().any(char::is_control) {
+        no_controls(t, Lines::Single)?;
+        if t.is_empty() || t.chars().count() > 200 {
             return Err(Invalid("must be 1 to 200 printable characters".into()));
         }
         Ok(ProductName(t.to_string()))

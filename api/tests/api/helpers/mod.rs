@@ -114,6 +114,8 @@ pub async fn spawn_app_with(opts: Opts) -> TestApp {
     // Tests watch every step of a position; production spaces pushes out.
     settings.ws.position_interval_ms = 0;
     settings.worker.block_ms = 50;
+    // Every test client is 127.0.0.1: crowds would hit the per-address cap.
+    settings.http.max_connections_per_ip = 0;
     settings.worker.claim_every_ms = 100;
     settings.auth.pii_key = Some(random_key());
     settings.auth.email_hash_key = Some(random_key());
