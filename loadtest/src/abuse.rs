@@ -10,7 +10,7 @@ mod honest;
 
 use crate::{audit, harness, inproc, stats};
 use attacks::Tally;
-use honest::{create_drop, honest};
+use honest::{create_drop, honest, Honest};
 use serde::Serialize;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -100,15 +100,7 @@ async fn attack_run(a: &AbuseArgs, srv: &inproc::Server) -> anyhow::Result<Abuse
     );
     let quiet = honest(&http, &api, quiet_drop, &jwt, a.buyers).await;
     let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let sampler = {
-        let peak = peak.clone();
-        tokio::spawn(async move {
-            loop {
-                peak.fetch_max(vm_kb("VmRSS:") as u64, std::sync::atomic::Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        })
-    };
+    let sampler = rss_sampler(peak.clone());
     let attacks = spawn_attacks(a, &api, port, busy_drop, &jwt);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let busy = honest(&http, &api, busy_drop, &jwt, a.buyers).await;
@@ -118,32 +110,12 @@ async fn attack_run(a: &AbuseArgs, srv: &inproc::Server) -> anyhow::Result<Abuse
         tallies.insert(name, t.ok().and_then(Result::ok).unwrap_or_default());
     }
     sampler.abort();
-    let mut redis = vq_core::store::redis(s).await?;
-    let db = vq_core::store::postgres(s).await?;
-    let keys = vq_core::Keys::new(&s.redis.prefix);
-    let mut invariants = BTreeMap::new();
-    let mut failures = Vec::new();
-    for (label, drop, h) in [("quiet", quiet_drop, &quiet), ("attack", busy_drop, &busy)] {
-        let v = audit::read(&mut redis, &db, &keys, drop, Duration::from_secs(20)).await?;
-        let r = &v.reconciliation;
-        let checks = [
-            (
-                "oversold",
-                harness::oversold(a.buyers as i64, v.orders_in_db, r.redis_remaining),
-            ),
-            ("duplicates", v.orders_in_db - v.distinct_tokens_in_db),
-            ("lost_orders", h.bought as i64 - v.orders_in_db),
-            ("stock_drift", r.drift),
-            ("fifo_violations", v.fifo_log_violations as i64),
-        ];
-        for (name, n) in checks {
-            invariants.insert(format!("{label}.{name}"), n);
-            if n != 0 {
-                failures.push(format!("{label}: {name} = {n}"));
-            }
-        }
-    }
-    db.close().await;
+    let (invariants, mut failures) = audit_both(
+        s,
+        a.buyers as i64,
+        [("quiet", quiet_drop, &quiet), ("attack", busy_drop, &busy)],
+    )
+    .await?;
     let mut all: Vec<&Tally> = tallies.values().collect();
     all.extend([&quiet.tally, &busy.tally]);
     // `busy` is the password gate's designed answer; `mail_unavailable` means this run has
@@ -169,6 +141,52 @@ async fn attack_run(a: &AbuseArgs, srv: &inproc::Server) -> anyhow::Result<Abuse
         invariants,
         failures,
     })
+}
+
+/// Peak resident memory of this process (server and attackers share it), sampled every 50 ms.
+fn rss_sampler(peak: std::sync::Arc<std::sync::atomic::AtomicU64>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            peak.fetch_max(vm_kb("VmRSS:") as u64, std::sync::atomic::Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+}
+
+/// Every drop invariant of both honest drops, once the workers caught up; a non-zero one
+/// is also a failure line.
+async fn audit_both(
+    s: &Settings,
+    stock: i64,
+    drops: [(&str, DropId, &Honest); 2],
+) -> anyhow::Result<(BTreeMap<String, i64>, Vec<String>)> {
+    let mut redis = vq_core::store::redis(s).await?;
+    let db = vq_core::store::postgres(s).await?;
+    let keys = vq_core::Keys::new(&s.redis.prefix);
+    let mut invariants = BTreeMap::new();
+    let mut failures = Vec::new();
+    for (label, drop, h) in drops {
+        let v = audit::read(&mut redis, &db, &keys, drop, Duration::from_secs(20)).await?;
+        let r = &v.reconciliation;
+        let checks = [
+            (
+                "oversold",
+                harness::oversold(stock, v.orders_in_db, r.redis_remaining),
+            ),
+            ("duplicates", v.orders_in_db - v.distinct_tokens_in_db),
+            ("lost_orders", h.bought as i64 - v.orders_in_db),
+            ("stock_drift", r.drift),
+            ("fifo_violations", v.fifo_log_violations as i64),
+        ];
+        for (name, n) in checks {
+            invariants.insert(format!("{label}.{name}"), n);
+            if n != 0 {
+                failures.push(format!("{label}: {name} = {n}"));
+            }
+        }
+    }
+    db.close().await;
+    Ok((invariants, failures))
 }
 
 type Running = Vec<(&'static str, tokio::task::JoinHandle<Tally>)>;

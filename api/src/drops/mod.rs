@@ -10,6 +10,7 @@
 pub mod admin;
 pub mod fairness;
 pub mod lost;
+pub mod mirror;
 pub mod public;
 pub mod spec;
 pub mod stock;

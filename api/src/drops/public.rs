@@ -200,6 +200,22 @@ fn one() -> i64 {
     1
 }
 
+impl PurchaseBody {
+    /// The quantity as a domain value; an empty or oversized token is refused before any
+    /// Redis work.
+    fn checked(&self) -> Result<Quantity, ApiError> {
+        let qty = u32::try_from(self.quantity)
+            .map_err(|_| vq_core::domain::Invalid("must be between 1 and 100".into()))
+            .and_then(Quantity::new)
+            .map_err(|e| ApiError::Validation([("quantity".to_string(), e.0)].into()))?;
+        if self.token.is_empty() || self.token.len() > 128 {
+            let msg = "must be 1 to 128 characters".to_string();
+            return Err(ApiError::Validation([("token".to_string(), msg)].into()));
+        }
+        Ok(qty)
+    }
+}
+
 async fn purchase(
     State(st): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -208,19 +224,7 @@ async fn purchase(
     ApiJson(body): ApiJson<PurchaseBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     st.limits.purchase(ip, p.user).await?;
-    let qty = u32::try_from(body.quantity)
-        .map_err(|_| vq_core::domain::Invalid("must be between 1 and 100".into()))
-        .and_then(Quantity::new)
-        .map_err(|e| ApiError::Validation([("quantity".to_string(), e.0)].into()))?;
-    if body.token.is_empty() || body.token.len() > 128 {
-        return Err(ApiError::Validation(
-            [(
-                "token".to_string(),
-                "must be 1 to 128 characters".to_string(),
-            )]
-            .into(),
-        ));
-    }
+    let qty = body.checked()?;
     let mut conn = st.redis.clone();
     let k = st.keys.drop(id);
     let started = std::time::Instant::now();
@@ -252,7 +256,7 @@ async fn purchase(
                 "quantity": qty.get(),
                 "remaining": remaining,
                 "bought_total": user_total,
-                "order_status": "PENDING_PAYMENT",
+                "order_status": vq_orders::Status::PendingPayment,
             })),
         )),
         PurchaseOutcome::Rejected(PurchaseReject::NoDrop) if lost::knows(&st, id).await? => {
