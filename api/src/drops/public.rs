@@ -135,10 +135,17 @@ async fn place_body(st: &AppState, id: DropId, out: JoinOutcome) -> Result<Value
     })
 }
 
-/// The buyer's own pseudonym, to find themselves in the draw published after the start.
-fn with_pseudonym(st: &AppState, id: DropId, user: UserId, mut body: Value) -> Value {
+/// The place as JSON, with the buyer's own pseudonym for this drop, to find themselves in
+/// the draw published after the start.
+async fn place_reply(
+    st: &AppState,
+    id: DropId,
+    user: UserId,
+    out: JoinOutcome,
+) -> Result<Json<Value>, ApiError> {
+    let mut body = place_body(st, id, out).await?;
     body["pseudonym"] = json!(st.fairness.pseudonym(id, user));
-    body
+    Ok(Json(body))
 }
 
 async fn join(
@@ -151,12 +158,7 @@ async fn join(
     st.limits.join(ip, p.user).await?;
     crate::pow::verify(&st, id, p.user, &pow).await?;
     let out = join_or_peek(&st, id, p.user, false).await?;
-    Ok(Json(with_pseudonym(
-        &st,
-        id,
-        p.user,
-        place_body(&st, id, out).await?,
-    )))
+    place_reply(&st, id, p.user, out).await
 }
 
 async fn status(
@@ -165,12 +167,7 @@ async fn status(
     Shopper(p): Shopper,
 ) -> Result<Json<Value>, ApiError> {
     let out = join_or_peek(&st, id, p.user, true).await?;
-    Ok(Json(with_pseudonym(
-        &st,
-        id,
-        p.user,
-        place_body(&st, id, out).await?,
-    )))
+    place_reply(&st, id, p.user, out).await
 }
 
 /// Gives up the place. Idempotent: leaving twice, or without a place, is still 204.
