@@ -334,9 +334,26 @@ vq_ensure_postgres() {
         fi
     fi
 
+    VQ_PG_PORT=$port
     VQ_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
     VQ_DATABASE__URL="postgres://postgres@127.0.0.1:$port/vitaqueue"
     export VQ_TEST_DATABASE_URL VQ_DATABASE__URL
+}
+
+# Drop the scratch databases tests and benchmarks create (one per test: vq_test_*, vq_soak_*,
+# vq_smoke_*, vq_bench_*). Each is ~8 MB; a suite run leaves ~150 of them, and repeated runs on
+# one machine filled its disk once, so scripts/test.sh calls this before and after the run.
+vq_drop_scratch_dbs() {
+    local psql db n=0
+    psql=$(vq_pg_tool psql) || return 0
+    [ -n "${VQ_PG_PORT:-}" ] || return 0
+    while read -r db; do
+        [ -n "$db" ] || continue
+        "$psql" -w -X -q -h 127.0.0.1 -p "$VQ_PG_PORT" -U postgres -d postgres \
+            -c "drop database if exists \"$db\" with (force)" >/dev/null 2>&1 && n=$((n + 1))
+    done < <("$psql" -w -X -h 127.0.0.1 -p "$VQ_PG_PORT" -U postgres -d postgres -Atqc \
+        "select datname from pg_database where datname ~ '^vq_(test|soak|smoke|bench)_'" 2>/dev/null)
+    [ "$n" = 0 ] || vq_log "postgres: dropped $n scratch databases"
 }
 
 vq_services_main() {

@@ -44,6 +44,10 @@ cargo fmt --all --check
 echo "[vq] cargo clippy --workspace --all-targets -- -D warnings" >&2
 cargo clippy --workspace --all-targets -- -D warnings
 
+# Every test makes its own database; drop them before and after so runs never pile up.
+vq_drop_scratch_dbs
+trap vq_drop_scratch_dbs EXIT
+
 echo "[vq] cargo test --workspace $*" >&2
 cargo test --workspace "$@"
 
