@@ -47,9 +47,17 @@ export VQ_REDIS__URL="redis://127.0.0.1:$REDIS_PORT"
 export VQ_REDIS__PREFIX=vqbench
 export VQ_DATABASE__URL="$PG/$DB"
 export VQ_AUTH__JWT_SECRET="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-# Every simulated buyer connects from loopback: no per-address connection cap.
-export VQ_HTTP__MAX_CONNECTIONS_PER_IP=0
 export VQ_HTTP__PORT="$HTTP_PORT"
+# Protection stays as shipped: the simulated crowd spreads over many loopback source
+# addresses (127.0.B.x, see `--sources`), each with its own per-address budget. Anything the
+# caller relaxed through the environment is printed, never applied silently.
+relaxed=$(env | grep -E '^VQ_(LIMITS__|HTTP__MAX_CONNECTIONS_PER_IP)' || true)
+if [ -n "$relaxed" ]; then
+    echo "NOTE: protection changed from the shipped defaults by the environment:"
+    echo "$relaxed" | sed 's/^/  /'
+else
+    echo "rate limits and per-address connection cap: as shipped (no VQ_LIMITS__*, no VQ_HTTP__MAX_CONNECTIONS_PER_IP)"
+fi
 API="http://127.0.0.1:$HTTP_PORT"
 
 target/release/vitaqueue all >"$OUT/server.log" 2>&1 &
@@ -88,7 +96,7 @@ if [ "${WS:-0}" -gt 0 ]; then
     # admission walks through the queue (see `loadtest drop --help`).
     ulimit -Sn "$(ulimit -Hn)" 2>/dev/null || true
     target/release/loadtest drop --api "$API" --buyers "$WS" --stock "${WS_STOCK:-6000}" \
-        --rate "${WS_RATE:-1500}" --max-holders 20000 --token-ttl 60 --sources 8 \
+        --rate "${WS_RATE:-1500}" --max-holders 20000 --token-ttl 60 --sources 160 \
         --ramp-s "${WS_RAMP:-10}" --timeout-s 300 --server-pid "$SERVER" \
         --json "$OUT/ws.json" | tee "$OUT/ws.txt"
 fi

@@ -47,6 +47,38 @@ pub enum ServerMsg {
         message: String,
     },
     Notification(Notification),
+    /// Answer to a `purchase` sent on the socket: the body of the HTTP 201, plus the
+    /// client's `request_id` when it sent one.
+    Purchased {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        request_id: Option<String>,
+        #[serde(flatten)]
+        receipt: Receipt,
+    },
+    /// A `purchase` sent on the socket was refused: the HTTP status and body
+    /// (`code`, `message`, details) the same request would get over HTTP.
+    PurchaseRejected {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        request_id: Option<String>,
+        http_status: u16,
+        code: &'static str,
+        message: String,
+        #[serde(flatten)]
+        details: serde_json::Map<String, serde_json::Value>,
+    },
+}
+
+/// A reservation and its order: the 201 body of a purchase and the socket's `purchased`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Receipt {
+    pub status: &'static str,
+    /// Null for a token not named by admission (the worker then picks the id).
+    pub order_id: Option<i64>,
+    pub token: String,
+    pub quantity: u32,
+    pub remaining: i64,
+    pub bought_total: i64,
+    pub order_status: vq_orders::Status,
 }
 
 impl ServerMsg {
@@ -76,6 +108,18 @@ impl ServerMsg {
         ServerMsg::Error {
             code,
             message: message.into(),
+        }
+    }
+
+    /// The socket's answer to a refused purchase, from the error HTTP would answer.
+    pub fn purchase_rejected(request_id: Option<String>, e: &crate::error::ApiError) -> Self {
+        let (status, code, message, details) = e.wire();
+        ServerMsg::PurchaseRejected {
+            request_id,
+            http_status: status.as_u16(),
+            code,
+            message,
+            details,
         }
     }
 

@@ -3,7 +3,7 @@
 //! The join happens before the upgrade, so a closed, sold-out or unknown drop is a plain
 //! HTTP error (a buyer on the waitlist may still open the room). After that the server
 //! pushes `position`, `admitted`, `expired`, `paused`, `resumed`, `sold_out`, `phase`,
-//! `left` and `closed`; the client may send `ping`, `status` and `leave`. One `Session`
+//! `left` and `closed`; the client may send `ping`, `status`, `leave` and `purchase`. One `Session`
 //! (room/session.rs) per socket. Browsers authenticate the upgrade with a single-use
 //! ticket (room/ticket.rs), other clients with `Authorization: Bearer`.
 
@@ -77,7 +77,7 @@ async fn upgrade(
         .read_buffer_size(st.ws.read_buffer_bytes)
         .max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| session::Session::new(st, id, auth).run(socket, first)))
+        .on_upgrade(move |socket| session::Session::new(st, id, auth, ip).run(socket, first)))
 }
 
 /// Gives up the place (HTTP `DELETE .../queue` or the socket's `leave`): removes it and its
@@ -108,4 +108,18 @@ pub(crate) enum ClientMsg {
     Ping,
     Status,
     Leave,
+    /// Buy with the token from `admitted`, on the socket already held (see
+    /// `drops::purchase`); answered with `purchased` or `purchase_rejected`.
+    Purchase {
+        token: String,
+        #[serde(default = "one")]
+        quantity: i64,
+        /// Echoed in the answer, so a client can match answers to requests.
+        #[serde(default)]
+        request_id: Option<String>,
+    },
+}
+
+fn one() -> i64 {
+    1
 }

@@ -81,6 +81,9 @@ pub async fn run(a: &AbuseArgs, settings: &Settings) -> anyhow::Result<AbuseRepo
             *key = Some(vq_core::config::Secret::new(b64));
         }
     }
+    // Attackers and honest buyers all come from 127.0.0.1 here: the per-address cap would
+    // cut the attack short before it measured anything.
+    base.http.max_connections_per_ip = 0;
     let srv = inproc::start(&base).await?;
     let result = attack_run(a, &srv).await;
     srv.stop().await?;

@@ -1,5 +1,8 @@
 //! One virtual buyer: opens the waiting-room WebSocket from its own loopback source
-//! address, waits for its turn, then buys (or abandons, as configured).
+//! address, waits for its turn, then buys (or abandons, as configured) over HTTP or on the
+//! socket itself (buyer/socket.rs).
+
+mod socket;
 
 use futures::StreamExt;
 use serde_json::Value;
@@ -49,6 +52,8 @@ pub struct Shared {
     pub abandon: f64,
     /// Share of paying buyers whose card is declined; None: buyers do not pay.
     pub fail: Option<f64>,
+    /// Buy on the room socket (`{"type": "purchase"}`) instead of `POST .../purchase`.
+    pub buy_on_socket: bool,
     pub connected: AtomicUsize,
     pub peak: AtomicUsize,
     pub admitted: AtomicUsize,
@@ -207,6 +212,9 @@ async fn session(
                 let token = m["token"].as_str().unwrap_or_default().to_string();
                 if rand::random::<f64>() < sh.abandon {
                     return Outcome::Abandoned;
+                }
+                if sh.buy_on_socket {
+                    return socket::purchase(ws, &token, r).await;
                 }
                 return purchase(sh, n, jwt, &token, r).await;
             }

@@ -42,6 +42,8 @@ pub struct CeilingArgs {
     /// `vitaqueue=1234,redis-server=1200` (same-named processes of others become "other").
     #[arg(long)]
     pub cpu_pids: Option<String>,
+    #[command(flatten)]
+    pub sources: vq_path::SourceArgs,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -59,6 +61,8 @@ pub struct CeilingReport {
     pub machine: String,
     pub purchases: usize,
     pub concurrency: usize,
+    /// Loopback addresses the HTTP buyers came from (per-address limits as shipped).
+    pub sources: String,
     pub raw: PathRow,
     pub http: PathRow,
     /// HTTP purchases/s divided by raw EVALSHA purchases/s.
@@ -85,6 +89,7 @@ pub async fn run(a: &CeilingArgs, settings: &Settings) -> anyhow::Result<Ceiling
         machine: crate::strategies::machine(),
         purchases: a.purchases,
         concurrency: a.concurrency,
+        sources: a.sources.describe(),
         ratio: http.measured.purchases_per_s / raw.measured.purchases_per_s.max(1e-9),
         raw,
         http,
@@ -100,7 +105,7 @@ async fn both(a: &CeilingArgs, s: &Settings, api: &str) -> anyhow::Result<(PathR
     let jwt = JwtKeys::new(secret);
     let (n, c) = (a.purchases, a.concurrency.max(1));
     let limit = Duration::from_secs(a.timeout_s.max(1));
-    let http = vq_path::client(c)?;
+    let http = vq_path::Clients::new(c, &a.sources)?;
     let stock = n as i64;
     let raw_drop = vq_path::prepare(&http, api, &jwt, n, stock, c, limit).await?;
     let http_drop = vq_path::prepare(&http, api, &jwt, n, stock, c, limit).await?;
@@ -177,8 +182,8 @@ async fn fire_raw(
 
 pub fn print(r: &CeilingReport) {
     println!(
-        "machine: {} | {} purchases per path | concurrency {}",
-        r.machine, r.purchases, r.concurrency
+        "machine: {} | {} purchases per path | concurrency {} | HTTP from {}",
+        r.machine, r.purchases, r.concurrency, r.sources
     );
     println!(
         "{:<16} {:>11} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6}",

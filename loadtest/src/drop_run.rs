@@ -50,6 +50,10 @@ pub struct DropArgs {
     /// Buyers do not pay for their orders (pure purchase-path measurement).
     #[arg(long)]
     pub no_pay: bool,
+    /// How an admitted buyer sends the purchase: `http` (POST .../purchase) or `socket`
+    /// (`{"type": "purchase"}` on the room socket it already holds).
+    #[arg(long, value_enum, default_value_t = BuyOver::Http)]
+    pub buy_over: BuyOver,
     /// Write an HTML report with charts over time here.
     #[arg(long)]
     pub html: Option<std::path::PathBuf>,
@@ -62,6 +66,13 @@ pub struct DropArgs {
     /// Proof-of-work difficulty of the drop (leading zero bits; 0: off). Buyers solve it.
     #[arg(long, default_value_t = 0)]
     pub pow: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BuyOver {
+    Http,
+    Socket,
 }
 
 async fn create_drop(
@@ -130,6 +141,7 @@ pub async fn run(a: DropArgs, settings: &Settings) -> anyhow::Result<summary::Su
         drop_id: drop.get(),
         abandon: a.abandon,
         fail: (!a.no_pay).then_some(a.fail),
+        buy_on_socket: a.buy_over == BuyOver::Socket,
         connected: 0.into(),
         peak: 0.into(),
         admitted: 0.into(),

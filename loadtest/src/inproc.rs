@@ -52,8 +52,6 @@ pub async fn start(base: &Settings) -> anyhow::Result<Server> {
         s.auth.jwt_secret = Some(Secret::new(format!("bench-{id}")));
     }
     s.worker.block_ms = 50;
-    // Every simulated buyer is 127.0.0.1: the per-address cap would stop the crowd.
-    s.http.max_connections_per_ip = 0;
 
     s.admission.tick_ms = 20;
 

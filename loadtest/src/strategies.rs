@@ -48,6 +48,8 @@ pub struct StrategiesArgs {
     /// `vitaqueue=1234,redis-server=1200` (same-named processes of others become "other").
     #[arg(long)]
     pub cpu_pids: Option<String>,
+    #[command(flatten)]
+    pub sources: vq_path::SourceArgs,
 }
 
 /// What every strategy runs with.
@@ -58,6 +60,7 @@ pub struct Plan {
     pub concurrency: usize,
     pub pg_pool: usize,
     pub limit: Duration,
+    pub sources: vq_path::SourceArgs,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -117,6 +120,7 @@ pub async fn run(a: &StrategiesArgs, settings: &Settings) -> anyhow::Result<Repo
         concurrency: a.concurrency,
         pg_pool: a.pg_pool.max(1),
         limit: Duration::from_secs(a.timeout_s.max(1)),
+        sources: a.sources.clone(),
     };
     let wanted: Vec<&str> = a.only.split(',').map(str::trim).collect();
     let server = match &a.api {
@@ -163,7 +167,7 @@ pub async fn vitaqueue(plan: &Plan, s: &Settings, api: &str) -> anyhow::Result<R
         .as_ref()
         .ok_or_else(|| anyhow::anyhow!("VQ_AUTH__JWT_SECRET must be set to mint tokens"))?;
     let jwt = JwtKeys::new(secret);
-    let http = vq_path::client(plan.concurrency)?;
+    let http = vq_path::Clients::new(plan.concurrency, &plan.sources)?;
     let (n, c) = (plan.buyers, plan.concurrency);
     let p = vq_path::prepare(&http, api, &jwt, n, plan.stock, c, plan.limit).await?;
     let cpu = Snapshot::take();
@@ -184,8 +188,9 @@ pub async fn vitaqueue(plan: &Plan, s: &Settings, api: &str) -> anyhow::Result<R
         recorded_orders: v.orders_in_db,
         oversold: oversold(p.stock, v.orders_in_db, v.reconciliation.redis_remaining),
         note: format!(
-            "drop {}; orders in PostgreSQL {:.2}s after the last response",
+            "drop {}; from {}; orders in PostgreSQL {:.2}s after the last response",
             p.drop.get(),
+            http.describe(),
             ended.elapsed().as_secs_f64()
         ),
         measured: m,

@@ -24,12 +24,70 @@ pub struct Prepared {
     pub buyers: Vec<Buyer>,
 }
 
-/// HTTP client with enough idle connections kept for `c` concurrent tasks.
-pub fn client(c: usize) -> anyhow::Result<reqwest::Client> {
-    Ok(reqwest::Client::builder()
-        .pool_max_idle_per_host(c)
-        .timeout(Duration::from_secs(30))
-        .build()?)
+/// Where the simulated crowd connects from: `--sources` loopback addresses
+/// 127.0.`--source-block`.1, .2, …. The server's per-address limits (join, purchase, open
+/// connections) stay as shipped; each address draws on its own budget, as a real crowd does.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SourceArgs {
+    /// Loopback source addresses the HTTP clients spread over.
+    #[arg(long, default_value_t = 64)]
+    pub sources: u8,
+    /// Third octet of those addresses (127.0.B.x), so phases can use distinct blocks.
+    #[arg(long, default_value_t = 2)]
+    pub source_block: u8,
+}
+
+impl Default for SourceArgs {
+    fn default() -> Self {
+        SourceArgs {
+            sources: 64,
+            source_block: 2,
+        }
+    }
+}
+
+impl SourceArgs {
+    /// `127.0.B.1-127.0.B.N`, for the reports.
+    pub fn describe(&self) -> String {
+        let n = self.sources.clamp(1, 250);
+        format!("127.0.{b}.1-127.0.{b}.{n}", b = self.source_block)
+    }
+}
+
+/// One HTTP client per source address; attempt `i` goes out from address `i % n`.
+#[derive(Clone)]
+pub struct Clients {
+    all: Arc<Vec<reqwest::Client>>,
+    src: SourceArgs,
+}
+
+impl Clients {
+    /// Clients with enough idle connections kept for `c` concurrent tasks in all.
+    pub fn new(c: usize, src: &SourceArgs) -> anyhow::Result<Self> {
+        let n = src.sources.clamp(1, 250);
+        let idle = c.div_ceil(n as usize).max(1);
+        let all = (0..n)
+            .map(|i| {
+                reqwest::Client::builder()
+                    .local_address(std::net::IpAddr::from([127, 0, src.source_block, 1 + i]))
+                    .pool_max_idle_per_host(idle)
+                    .timeout(Duration::from_secs(30))
+                    .build()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Clients {
+            all: Arc::new(all),
+            src: src.clone(),
+        })
+    }
+
+    pub fn pick(&self, i: usize) -> &reqwest::Client {
+        &self.all[i % self.all.len()]
+    }
+
+    pub fn describe(&self) -> String {
+        self.src.describe()
+    }
 }
 
 async fn call(req: reqwest::RequestBuilder, want: u16, what: &str) -> anyhow::Result<Value> {
@@ -46,7 +104,7 @@ async fn call(req: reqwest::RequestBuilder, want: u16, what: &str) -> anyhow::Re
 /// buyers, waits until admission has issued all their tokens and collects them via
 /// `GET /v1/drops/{id}/queue`.
 pub async fn prepare(
-    http: &reqwest::Client,
+    http: &Clients,
     api: &str,
     jwt: &JwtKeys,
     n: usize,
@@ -55,7 +113,7 @@ pub async fn prepare(
     limit: Duration,
 ) -> anyhow::Result<Prepared> {
     let manager = jwt.issue(UserId(uuid::Uuid::new_v4()), Role::Manager, 3600);
-    let drop = create(http, api, &manager, n, stock).await?;
+    let drop = create(http.pick(0), api, &manager, n, stock).await?;
     let users: Arc<Vec<(UserId, String)>> = Arc::new(
         (0..n)
             .map(|_| {
@@ -68,7 +126,7 @@ pub async fn prepare(
     // Setup reuses the measurement loop for its bounded concurrency; "Bought" = step done.
     let (h, q, us) = (http.clone(), queue.clone(), users.clone());
     let joined = drive(n, c, limit, move |i| {
-        let req = h.post(&q).bearer_auth(&us[i].1);
+        let req = h.pick(i).post(&q).bearer_auth(&us[i].1);
         async move { call(req, 200, "joining").await.map(|_| Attempt::Bought) }
     })
     .await;
@@ -78,7 +136,7 @@ pub async fn prepare(
         joined.bought,
         joined.first_error
     );
-    wait_admitted(http, api, &manager, drop, n as u64, limit).await?;
+    wait_admitted(http.pick(0), api, &manager, drop, n as u64, limit).await?;
     let tokens = collect_tokens(http, &queue, &users, c, limit).await?;
     let buyers = users
         .iter()
@@ -124,7 +182,7 @@ async fn create(
 
 /// Reads every buyer's purchase token from their place (index i = buyer i).
 async fn collect_tokens(
-    http: &reqwest::Client,
+    http: &Clients,
     queue: &str,
     users: &Arc<Vec<(UserId, String)>>,
     c: usize,
@@ -139,7 +197,7 @@ async fn collect_tokens(
         tokens.clone(),
     );
     let got = drive(n, c, limit, move |i| {
-        let (req, tk) = (h.get(&q).bearer_auth(&us[i].1), tk.clone());
+        let (req, tk) = (h.pick(i).get(&q).bearer_auth(&us[i].1), tk.clone());
         async move {
             let v = call(req, 200, "reading the place").await?;
             let token = v["token"].as_str().unwrap_or_default();
@@ -184,19 +242,14 @@ async fn wait_admitted(
 
 /// Fires every buyer's purchase, `c` at a time: 201 is a purchase, 409 `sold_out` or
 /// `insufficient_stock` a correct rejection, anything else an error.
-pub async fn fire(
-    http: &reqwest::Client,
-    api: &str,
-    p: &Prepared,
-    c: usize,
-    limit: Duration,
-) -> Measured {
+pub async fn fire(http: &Clients, api: &str, p: &Prepared, c: usize, limit: Duration) -> Measured {
     let url = format!("{api}/v1/drops/{}/purchase", p.drop.get());
     let buyers = Arc::new(p.buyers.clone());
     let http = http.clone();
     drive(buyers.len(), c, limit, move |i| {
         let b = &buyers[i];
         let req = http
+            .pick(i)
             .post(&url)
             .bearer_auth(&b.jwt)
             .json(&json!({ "token": b.token, "quantity": 1 }));

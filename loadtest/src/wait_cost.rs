@@ -25,6 +25,8 @@ pub struct WaitCostArgs {
     pub rounds: usize,
     #[arg(long)]
     pub json: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub sources: vq_path::SourceArgs,
 }
 
 #[derive(Debug, Serialize)]
@@ -70,7 +72,7 @@ async fn round(a: &WaitCostArgs, base: &Settings, wait: u32) -> anyhow::Result<R
     let jwt = JwtKeys::new(&secret);
     let (n, c) = (a.purchases, a.concurrency.max(1));
     let limit = Duration::from_secs(120);
-    let http = vq_path::client(c)?;
+    let http = vq_path::Clients::new(c, &a.sources)?;
     let measured = async {
         let p = vq_path::prepare(&http, &server.api, &jwt, n, n as i64, c, limit).await?;
         anyhow::Ok(vq_path::fire(&http, &server.api, &p, c, limit).await)

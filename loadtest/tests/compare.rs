@@ -47,6 +47,7 @@ async fn every_strategy_sells_exactly_the_stock() {
         timeout_s: 60,
         json: None,
         cpu_pids: None,
+        sources: Default::default(),
     };
     let report = loadtest::strategies::run(&args, &settings()).await.unwrap();
     loadtest::strategies::print(&report);
@@ -81,6 +82,7 @@ async fn ceiling_compares_raw_script_and_http_on_equal_drops() {
         timeout_s: 60,
         json: None,
         cpu_pids: None,
+        sources: Default::default(),
     };
     let r = loadtest::ceiling::run(&args, &settings()).await.unwrap();
     loadtest::ceiling::print(&r);

@@ -1,4 +1,5 @@
-//! Drops, by concern: `public` (shopper routes: details, the HTTP waiting room, purchase),
+//! Drops, by concern: `public` (shopper routes: details, the HTTP waiting room), `purchase`
+//! (the purchase, shared by HTTP and the room socket),
 //! `admin` (manager routes), `spec` (request bodies parsed into valid values), `store`
 //! (PostgreSQL rows and their Redis mirror), `views` (read models and phase), `stock`
 //! (reconcile/rebuild across both stores), `lost` (drops whose Redis state is gone) and
@@ -12,6 +13,7 @@ pub mod fairness;
 pub mod lost;
 pub mod mirror;
 pub mod public;
+pub mod purchase;
 pub mod spec;
 pub mod stock;
 pub mod store;
@@ -25,6 +27,7 @@ use axum::Router;
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(public::router())
+        .merge(purchase::router())
         .merge(admin::router())
         .merge(fairness::router())
 }

@@ -1,9 +1,9 @@
 //! Shopper HTTP API for one drop: details, the waiting room over plain HTTP (for clients
-//! without WebSockets, and the load tester), and the purchase.
+//! without WebSockets, and the load tester). The purchase lives in `purchase`.
 
 use crate::drops::{lost, store, views};
 use crate::error::ApiError;
-use crate::extract::{ApiJson, DropPath, Shopper};
+use crate::extract::{DropPath, Shopper};
 use crate::limits::ClientIp;
 use crate::messages::{Position, ServerMsg};
 use crate::AppState;
@@ -12,19 +12,18 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use redis::AsyncCommands;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{json, Value};
 use vq_core::clock::rfc3339;
-use vq_core::domain::{DropId, Quantity, UserId};
+use vq_core::domain::{DropId, UserId};
 use vq_core::fairness::Draw;
-use vq_core::scripts::{JoinOutcome, JoinReject, PurchaseOutcome, PurchaseReject};
+use vq_core::scripts::{JoinOutcome, JoinReject};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/drops", get(list))
         .route("/v1/drops/{id}", get(show))
         .route("/v1/drops/{id}/queue", post(join).get(status).delete(leave))
-        .route("/v1/drops/{id}/purchase", post(purchase))
 }
 
 async fn list(
@@ -183,82 +182,4 @@ async fn leave(
     }
     crate::room::leave(&st, id, p.user).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PurchaseBody {
-    token: String,
-    #[serde(default = "one")]
-    quantity: i64,
-}
-
-fn one() -> i64 {
-    1
-}
-
-impl PurchaseBody {
-    /// The quantity as a domain value; an empty or oversized token is refused before any
-    /// Redis work.
-    fn checked(&self) -> Result<Quantity, ApiError> {
-        let qty = u32::try_from(self.quantity)
-            .map_err(|_| vq_core::domain::Invalid("must be between 1 and 100".into()))
-            .and_then(Quantity::new)
-            .map_err(|e| ApiError::Validation([("quantity".to_string(), e.0)].into()))?;
-        if self.token.is_empty() || self.token.len() > 128 {
-            let msg = "must be 1 to 128 characters".to_string();
-            return Err(ApiError::Validation([("token".to_string(), msg)].into()));
-        }
-        Ok(qty)
-    }
-}
-
-async fn purchase(
-    State(st): State<AppState>,
-    ClientIp(ip): ClientIp,
-    DropPath(id): DropPath,
-    Shopper(p): Shopper,
-    ApiJson(body): ApiJson<PurchaseBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    st.limits.purchase(ip, p.user).await?;
-    let qty = body.checked()?;
-    let mut conn = st.redis.clone();
-    let k = st.keys.drop(id);
-    let started = std::time::Instant::now();
-    let out = st
-        .scripts
-        .purchase(&mut conn, &k, &body.token, p.user, qty, &st.clock)
-        .await?;
-    if matches!(out, PurchaseOutcome::Reserved { .. }) {
-        conn.wait_durable("purchase").await?;
-    }
-    metrics::histogram!("vq_purchase_duration_seconds").record(started.elapsed().as_secs_f64());
-    let outcome = match &out {
-        PurchaseOutcome::Reserved { .. } => "reserved",
-        PurchaseOutcome::Rejected(r) => r.code(),
-    };
-    metrics::counter!("vq_purchases_total", "outcome" => outcome).increment(1);
-    match out {
-        PurchaseOutcome::Reserved {
-            remaining,
-            user_total,
-            seq,
-            ..
-        } => Ok((
-            StatusCode::CREATED,
-            Json(json!({
-                "status": "reserved",
-                "order_id": id.order_id(seq),
-                "token": body.token,
-                "quantity": qty.get(),
-                "remaining": remaining,
-                "bought_total": user_total,
-                "order_status": vq_orders::Status::PendingPayment,
-            })),
-        )),
-        PurchaseOutcome::Rejected(PurchaseReject::NoDrop) if lost::knows(&st, id).await? => {
-            Err(ApiError::Purchase(PurchaseReject::NeedsRebuild))
-        }
-        PurchaseOutcome::Rejected(r) => Err(ApiError::Purchase(r)),
-    }
 }

@@ -122,6 +122,23 @@ impl ApiError {
         self.parts().code
     }
 
+    /// Status, code, message and details (an object's fields) as every transport shows them.
+    pub fn wire(
+        &self,
+    ) -> (
+        StatusCode,
+        &'static str,
+        String,
+        serde_json::Map<String, Value>,
+    ) {
+        let p = self.parts();
+        let details = match p.details {
+            Value::Object(m) => m,
+            _ => serde_json::Map::new(),
+        };
+        (p.status, p.code, p.message, details)
+    }
+
     fn parts(&self) -> Parts {
         let msg = self.to_string();
         match self {
@@ -181,16 +198,12 @@ impl IntoResponse for ApiError {
             }
             _ => None,
         };
-        let Parts {
-            status,
-            code,
-            message,
-            details,
-        } = self.parts();
-        let mut body = json!({ "code": code, "message": message });
-        if let (Value::Object(extra), Some(map)) = (details, body.as_object_mut()) {
-            map.extend(extra);
-        }
+        let (status, code, message, details) = self.wire();
+        let mut body = serde_json::Map::new();
+        body.insert("code".into(), code.into());
+        body.insert("message".into(), message.into());
+        body.extend(details);
+        let body = Value::Object(body);
         let mut res = (status, Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
             res.headers_mut()

@@ -38,6 +38,8 @@ pub(super) struct Session {
     id: DropId,
     user: UserId,
     auth: RoomAuth,
+    /// The client's address, for the per-address purchase limit.
+    ip: std::net::IpAddr,
     place: Place,
     rate: u64,
     queue_len: u64,
@@ -61,13 +63,14 @@ enum Flow {
 }
 
 impl Session {
-    pub(super) fn new(st: AppState, id: DropId, auth: RoomAuth) -> Self {
+    pub(super) fn new(st: AppState, id: DropId, auth: RoomAuth, ip: std::net::IpAddr) -> Self {
         let push_every = Duration::from_millis(st.ws.position_interval_ms);
         let bucket = Bucket::new(st.ws.client_msgs_per_s, st.ws.client_msgs_burst);
         Session {
             id,
             user: auth.user,
             auth,
+            ip,
             place: Place::Waiting,
             rate: 1,
             queue_len: 0,

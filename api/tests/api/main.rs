@@ -41,6 +41,7 @@ mod redis_procs;
 mod room;
 mod room_cost;
 mod room_guard;
+mod room_purchase;
 mod room_waitlist;
 mod sentinel_procs;
 mod shutdown;

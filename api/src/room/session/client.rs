@@ -1,6 +1,7 @@
 //! What a buyer's client sends over the socket: every frame, answered in place.
 
 use super::{Flow, Session};
+use crate::drops::purchase::{buy, PurchaseBody};
 use crate::messages::ServerMsg;
 use crate::room::{ClientMsg, CLOSE_TOO_BIG};
 use axum::extract::ws::Message;
@@ -56,13 +57,57 @@ impl Session {
                     Flow::Continue
                 }
             },
+            Ok(ClientMsg::Purchase {
+                token,
+                quantity,
+                request_id,
+            }) => {
+                self.purchase(PurchaseBody { token, quantity }, request_id, out)
+                    .await
+            }
             Err(e) => {
                 out.push(ServerMsg::error(
                     "bad_message",
-                    format!("expected {{\"type\": \"ping\" | \"status\" | \"leave\"}}: {e}"),
+                    format!("expected {{\"type\": \"ping\" | \"status\" | \"leave\" | \"purchase\"}}: {e}"),
                 ));
                 Flow::Continue
             }
         }
     }
+
+    /// A purchase on the socket: the socket's session is checked as HTTP checks the bearer
+    /// (expired or revoked closes it), then the very same `buy` as `POST .../purchase`.
+    async fn purchase(
+        &mut self,
+        body: PurchaseBody,
+        request_id: Option<String>,
+        out: &mut Vec<ServerMsg>,
+    ) -> Flow {
+        if request_id
+            .as_ref()
+            .is_some_and(|r| r.len() > MAX_REQUEST_ID)
+        {
+            out.push(ServerMsg::error(
+                "bad_message",
+                format!("request_id: at most {MAX_REQUEST_ID} bytes"),
+            ));
+            return Flow::Continue;
+        }
+        if let Some(flow) = self.session_check().await {
+            return flow;
+        }
+        out.push(
+            match buy(&self.st, self.ip, self.id, self.user, body).await {
+                Ok(receipt) => ServerMsg::Purchased {
+                    request_id,
+                    receipt,
+                },
+                Err(e) => ServerMsg::purchase_rejected(request_id, &e),
+            },
+        );
+        Flow::Continue
+    }
 }
+
+/// Longest `request_id` echoed back.
+const MAX_REQUEST_ID: usize = 64;

@@ -1,0 +1,41 @@
+//! The purchase sent on the room socket the buyer already holds (`{"type": "purchase"}`),
+//! answered there with `purchased` or `purchase_rejected`: no new TCP connection, no
+//! HTTP request, no second authentication.
+
+use super::{BuyerResult, Outcome};
+use futures::{SinkExt, StreamExt};
+use serde_json::Value;
+use std::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+
+pub(super) async fn purchase(ws: &mut crate::Ws, token: &str, r: &mut BuyerResult) -> Outcome {
+    let t = Instant::now();
+    let req = serde_json::json!({ "type": "purchase", "token": token, "quantity": 1 });
+    if let Err(e) = ws.send(Message::Text(req.to_string().into())).await {
+        return Outcome::Error(format!("purchase send: {e}"));
+    }
+    while let Some(msg) = ws.next().await {
+        let text = match msg {
+            Ok(Message::Text(t)) => t,
+            Ok(Message::Close(f)) => return Outcome::Error(format!("closed by server: {f:?}")),
+            Ok(_) => continue,
+            Err(e) => return Outcome::Error(format!("ws: {e}")),
+        };
+        let m: Value = serde_json::from_str(text.as_str()).unwrap_or(Value::Null);
+        match m["type"].as_str().unwrap_or("") {
+            "purchased" => {
+                r.purchase_ms = Some(t.elapsed().as_secs_f64() * 1000.0);
+                r.token = Some(token.to_string());
+                r.bought_at = Some(Instant::now());
+                return Outcome::Bought;
+            }
+            "purchase_rejected" => {
+                r.purchase_ms = Some(t.elapsed().as_secs_f64() * 1000.0);
+                let code = m["code"].as_str().unwrap_or("unknown");
+                return Outcome::Rejected(code.to_string());
+            }
+            _ => {}
+        }
+    }
+    Outcome::Error("connection ended before the purchase answer".into())
+}
