@@ -6,7 +6,8 @@
 #
 #   RUNS=3 STOCK=10000 BUYERS=20000 CONC=128 PURCHASES=30000 ./scripts/bench.sh
 #   PERF=1 ./scripts/bench.sh     # also records a perf profile of the server (root only)
-#   WS=19000 RUNS=0 ./scripts/bench.sh   # 19k WebSockets on one api process
+#   WS=19000 RUNS=0 ./scripts/bench.sh   # 19k WebSockets on one api process, buying on
+#                                         # the socket (WS_BUY=http: over HTTP)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -20,7 +21,12 @@ REDIS_PORT=${REDIS_PORT:-6391}
 HTTP_PORT=${HTTP_PORT:-18585}
 PG=${PG:-postgres://postgres@127.0.0.1:5432}
 
-cargo build --release -p loadtest -p vitaqueue --bins
+# BIN=dir runs binaries built elsewhere (A/B of two builds), without building.
+BIN=${BIN:-}
+if [ -z "$BIN" ]; then
+    cargo build --release -p loadtest -p vitaqueue --bins
+    BIN=target/release
+fi
 mkdir -p "$OUT"
 DB="vq_bench_$(date +%s)_$$"
 pids=()
@@ -60,7 +66,7 @@ else
 fi
 API="http://127.0.0.1:$HTTP_PORT"
 
-target/release/vitaqueue all >"$OUT/server.log" 2>&1 &
+"$BIN/vitaqueue" all >"$OUT/server.log" 2>&1 &
 SERVER=$!
 pids+=("$SERVER")
 # Only our server and Redis count under their names; same-named processes of others on a
@@ -75,7 +81,7 @@ if [ "${PERF:-0}" = 1 ]; then
     # Profile the server during one ceiling run (HTTP phase included).
     perf record -F 499 -g -p "$SERVER" -o "$OUT/server.perf" >/dev/null 2>&1 &
     PERFPID=$!
-    target/release/loadtest ceiling --api "$API" --purchases "$PURCHASES" \
+    "$BIN/loadtest" ceiling --api "$API" --purchases "$PURCHASES" \
         --concurrency "$CONC" --cpu-pids "$PINS" | tee "$OUT/ceiling-perf.txt"
     kill -INT "$PERFPID"; wait "$PERFPID" || true
     perf report -i "$OUT/server.perf" --no-children --stdio -g none --percent-limit 0.7 \
@@ -85,9 +91,9 @@ fi
 
 for i in $(seq "$RUNS"); do
     echo "== run $i/$RUNS ($(cut -d' ' -f1-3 /proc/loadavg) load) =="
-    target/release/loadtest strategies --api "$API" --stock "$STOCK" --buyers "$BUYERS" \
+    "$BIN/loadtest" strategies --api "$API" --stock "$STOCK" --buyers "$BUYERS" \
         --concurrency "$CONC" --cpu-pids "$PINS" --json "$OUT/strategies-$i.json"
-    target/release/loadtest ceiling --api "$API" --purchases "$PURCHASES" \
+    "$BIN/loadtest" ceiling --api "$API" --purchases "$PURCHASES" \
         --concurrency "$CONC" --cpu-pids "$PINS" --json "$OUT/ceiling-$i.json"
 done
 
@@ -95,10 +101,10 @@ if [ "${WS:-0}" -gt 0 ]; then
     # WebSocket crowd: WS sockets in one api process, positions pushed on every tick while
     # admission walks through the queue (see `loadtest drop --help`).
     ulimit -Sn "$(ulimit -Hn)" 2>/dev/null || true
-    target/release/loadtest drop --api "$API" --buyers "$WS" --stock "${WS_STOCK:-6000}" \
+    "$BIN/loadtest" drop --api "$API" --buyers "$WS" --stock "${WS_STOCK:-6000}" \
         --rate "${WS_RATE:-1500}" --max-holders 20000 --token-ttl 60 --sources 160 \
         --ramp-s "${WS_RAMP:-10}" --timeout-s 300 --server-pid "$SERVER" \
-        --json "$OUT/ws.json" | tee "$OUT/ws.txt"
+        --buy-over "${WS_BUY:-socket}" --no-pay --json "$OUT/ws.json" | tee "$OUT/ws.txt"
 fi
 
 [ "$RUNS" -gt 0 ] || exit 0

@@ -2,6 +2,8 @@
 //! admission tick once; every connected buyer derives their position from it locally, so
 //! position updates cost O(1) Redis work per node per tick, however many buyers wait here.
 
+mod gate;
+
 use futures::StreamExt;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -56,6 +58,8 @@ type Senders = HashMap<u64, (DropId, mpsc::UnboundedSender<Direct>)>;
 #[derive(Default)]
 pub struct Hub {
     rooms: Mutex<HashMap<DropId, broadcast::Sender<RoomEvent>>>,
+    /// Ticks reach the sockets at most once per push interval (hub/gate.rs).
+    gate: gate::TickGate,
     /// Account id → its open sockets (any drop).
     users: Mutex<HashMap<String, Senders>>,
     next_id: AtomicU64,
@@ -88,12 +92,21 @@ impl Drop for Registration {
             .is_some_and(|r| r.receiver_count() <= 1)
         {
             rooms.remove(&self.drop);
+            self.hub.gate.forget(self.drop);
         }
         self.hub.connections.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
 impl Hub {
+    /// `tick_gap`: the push interval (`ws.position_interval_ms`).
+    pub fn new(tick_gap: Duration) -> Self {
+        Hub {
+            gate: gate::TickGate::new(tick_gap),
+            ..Hub::default()
+        }
+    }
+
     pub fn connections(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
     }
@@ -206,6 +219,9 @@ impl Hub {
         }
         for user in t.left {
             self.tell(Some(drop), &user, Direct::Left);
+        }
+        if !self.gate.pass(drop, t.status) {
+            return;
         }
         let ev = RoomEvent::Tick {
             status: t.status,

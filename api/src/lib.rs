@@ -132,7 +132,9 @@ impl Application {
             keys: Keys::new(&settings.redis.prefix),
             clock,
             jwt: Arc::new(JwtKeys::new(secret)),
-            hub: Arc::new(hub::Hub::default()),
+            hub: Arc::new(hub::Hub::new(std::time::Duration::from_millis(
+                settings.ws.position_interval_ms,
+            ))),
             ws: settings.ws.clone(),
             orders: settings.orders.clone(),
             payments: Arc::new(vq_orders::payment::SimulatedProvider::from_config(

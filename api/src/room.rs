@@ -75,6 +75,8 @@ async fn upgrade(
     let max = st.ws.max_message_bytes;
     Ok(ws
         .read_buffer_size(st.ws.read_buffer_bytes)
+        // Every send flushes at once; no write batching buffer is worth keeping per socket.
+        .write_buffer_size(0)
         .max_message_size(max)
         .max_frame_size(max)
         .on_upgrade(move |socket| session::Session::new(st, id, auth, ip).run(socket, first)))

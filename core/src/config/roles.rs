@@ -70,7 +70,8 @@ pub struct Ws {
     /// Read buffer per socket. The WebSocket library zero-fills the whole buffer on every
     /// read, so each idle connection keeps all of it resident: its default of 128 KiB
     /// would cost ~2.4 GB at 19k sockets, while client messages are at most
-    /// `max_message_bytes` (the buffer grows for a frame that needs more).
+    /// `max_message_bytes` (the buffer grows for a frame that needs more) and nearly all
+    /// are far smaller (a purchase is ~150 bytes), hence 1 KiB.
     pub read_buffer_bytes: usize,
     /// How long a buyer without an open socket keeps the place (ms), written into each
     /// drop's cfg as `leave_grace_ms`. Open sockets re-read (and so touch) well inside it.
@@ -132,7 +133,7 @@ impl Default for Ws {
             max_message_bytes: 4096,
             resync_ms: 5000,
             position_interval_ms: 500,
-            read_buffer_bytes: 8192,
+            read_buffer_bytes: 1024,
             leave_grace_ms: 60_000,
             ping_interval_ms: 20_000,
             max_sockets_per_account: 3,
