@@ -65,6 +65,8 @@ async fn a_small_drop_sells_out_with_every_invariant_holding() {
         json: None,
         fail: 0.2,
         no_pay: false,
+        // Buy on the room socket: the HTTP purchase is driven by `compare.rs`.
+        buy_over: loadtest::drop_run::BuyOver::Socket,
         html: Some(std::env::temp_dir().join(format!("vq-smoke-{id}.html"))),
         pow: 0,
     };
