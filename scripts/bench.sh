@@ -8,6 +8,7 @@
 #   PERF=1 ./scripts/bench.sh     # also records a perf profile of the server (root only)
 #   WS=19000 RUNS=0 ./scripts/bench.sh   # 19k WebSockets on one api process, buying on
 #                                         # the socket (WS_BUY=http: over HTTP)
+#   WS=19000 WS_RAMP=1 WS_START_IN=0 RUNS=0 ./scripts/bench.sh   # join herd at the start
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -103,7 +104,8 @@ if [ "${WS:-0}" -gt 0 ]; then
     ulimit -Sn "$(ulimit -Hn)" 2>/dev/null || true
     "$BIN/loadtest" drop --api "$API" --buyers "$WS" --stock "${WS_STOCK:-6000}" \
         --rate "${WS_RATE:-1500}" --max-holders 20000 --token-ttl 60 --sources 160 \
-        --ramp-s "${WS_RAMP:-10}" --timeout-s 300 --server-pid "$SERVER" \
+        --ramp-s "${WS_RAMP:-10}" ${WS_START_IN:+--start-in "$WS_START_IN"} \
+        --timeout-s 300 --server-pid "$SERVER" \
         --buy-over "${WS_BUY:-socket}" --no-pay --json "$OUT/ws.json" | tee "$OUT/ws.txt"
 fi
 
