@@ -177,6 +177,7 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let detached = self.state();
+        let sampler = self.state();
         let st = self.state;
         let hub = tokio::spawn(st.hub.clone().run(
             self.pubsub,
@@ -194,6 +195,7 @@ impl Application {
             Duration::from_millis(self.lost_check_ms.max(100)),
             self.auto_rebuild,
         ));
+        let history = tokio::spawn(drops::history::run(sampler));
         tracing::info!(port = self.port, "api listening");
         serve::serve(self.listener, self.router, &self.http, st.shutdown.clone()).await?;
         // Upgraded sockets live outside the HTTP server's graceful drain: each holds a clone
@@ -209,6 +211,7 @@ impl Application {
         hub.abort();
         upkeep.abort();
         watch.abort();
+        history.abort();
         tracing::info!("api stopped");
         Ok(())
     }
