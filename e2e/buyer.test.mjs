@@ -30,7 +30,7 @@ async function waitAndPause(page, api) {
   await roomState(page, "waiting");
   assert.match(await page.locator(".eta").innerText(), /^Estimated wait: (less than a minute|about \d+ min|\d+–\d+ min)$/);
   await page.locator("#ago", { hasText: /^Updated \d+ s ago\.$/ }).waitFor();
-  await page.getByText("Keep this tab open; reloading is safe").waitFor();
+  await page.locator("#screen").getByText("Keep this tab open; reloading is safe").waitFor();
   await check(page, "room-waiting");
 
   await api("POST", `/v1/admin/drops/${drop}/pause`);

@@ -13,7 +13,7 @@ async function charts(page) {
   // Axes: tick labels on both, the stock scale tops at a round 20 (not the raw maximum).
   const stock = page.locator("#c-stock");
   await stock.locator("polyline").waitFor({ state: "attached" });
-  const labels = await stock.locator("text.axis").allInnerTexts();
+  const labels = await stock.locator("text.axis").allTextContents();
   assert.ok(labels.includes("0") && labels.includes("20"), `y labels ${labels}`);
   assert.ok(labels.some((t) => /^\d\d:\d\d:\d\d$/.test(t)), `x labels ${labels}`);
   // History from the api: after a reload the chart has its earlier samples at once.
@@ -68,7 +68,7 @@ test("the console sends shoppers away", async () => {
     const page = await newPage(b, VIEWPORTS[0]);
     await logIn(page, env("BUYER_DESKTOP"), "/console");
     await page.waitForURL(`${base}/`);
-    assert.equal(await page.getByRole("link", { name: "Console" }).count(), 0);
+    assert.equal(await page.getByRole("link", { name: "Console", exact: true }).count(), 0);
   } finally {
     await b.close();
   }
@@ -80,7 +80,7 @@ test("the manager console at 1280×800 and 390×844", async () => {
     for (const vp of VIEWPORTS.slice().reverse()) {
       const page = await newPage(b, vp);
       await logIn(page, env("MANAGER_EMAIL"), "/console");
-      await page.getByRole("link", { name: "Console" }).waitFor();
+      await page.getByRole("link", { name: "Console", exact: true }).waitFor();
       await charts(page);
       await check(page, "console");
       if (vp.name === "desktop") {

@@ -33,7 +33,7 @@ async function timed(page) {
   await check(page, "room-scheduled");
   await page.goto(`${base}/drops/${D("PREQUEUE")}`);
   await roomState(page, "prequeue");
-  await page.getByText("Your place is drawn at the start").waitFor();
+  await page.locator("#screen").getByText("Your place is drawn at the start").waitFor();
   assert.match(await page.locator("#cd-start").innerText(), /^(\d+:\d\d|1 h 00 min)$/);
   await check(page, "room-prequeue");
 }
@@ -82,7 +82,7 @@ async function lists(page) {
   assert.match(await page.locator(`li[data-drop="${D("SOLDOUT")}"]`).innerText(), /Sold out/);
   assert.match(await page.locator(`li[data-drop="${D("SCHEDULED")}"] .when`).innerText(), /^Waiting room opens in \d h \d\d min/);
   assert.match(await page.locator(`li[data-drop="${D("LIVE")}"] .price`).innerText(), /^€129\.00$/);
-  assert.equal(await page.getByRole("link", { name: "Console" }).count(), 0, "no console link for shoppers");
+  assert.equal(await page.getByRole("link", { name: "Console", exact: true }).count(), 0, "no console link for shoppers");
   await check(page, "drops");
   await page.goto(`${base}/orders`);
   await page.locator("li[data-order]").first().waitFor({ timeout: 15000 });
@@ -110,7 +110,12 @@ for (const vp of VIEWPORTS) {
         // Renewal before expiry: with the expiry a second away, a fresh page renews on its own.
         const before = await page.evaluate(() => { sessionStorage.setItem("vq_exp", String(Date.now() + 1500)); return sessionStorage.getItem("vq_token"); });
         await page.reload();
-        await page.waitForFunction((t) => sessionStorage.getItem("vq_token") !== t, before, { timeout: 5000 });
+        let now = before;
+        for (let i = 0; i < 50 && now === before; i++) {
+          await page.waitForTimeout(100);
+          now = await page.evaluate(() => sessionStorage.getItem("vq_token"));
+        }
+        assert.ok(now && now !== before, "renewed before expiry");
       }
     } finally {
       await b.close();
