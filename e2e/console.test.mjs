@@ -3,7 +3,7 @@
 // Close asks first; the create form takes price, limit, TTL, start and pre-queue window.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { env, base, browser, newPage, logIn, check, VIEWPORTS } from "./lib.mjs";
+import { env, base, browser, newPage, logIn, check, until, VIEWPORTS } from "./lib.mjs";
 
 const drop = env("DROP_CONSOLE");
 
@@ -17,10 +17,11 @@ async function charts(page) {
   assert.ok(labels.includes("0") && labels.includes("20"), `y labels ${labels}`);
   assert.ok(labels.some((t) => /^\d\d:\d\d:\d\d$/.test(t)), `x labels ${labels}`);
   // History from the api: after a reload the chart has its earlier samples at once.
-  await page.waitForFunction(() => document.querySelector("#c-queue polyline")?.getAttribute("points").split(" ").length >= 3, null, { timeout: 10000 });
+  const history = () => (document.querySelector("#c-queue polyline")?.getAttribute("points") || "").split(" ").length >= 3;
+  await until(page, history, 10000, "three samples");
   await page.reload();
   await page.locator("#drop").selectOption(drop);
-  await page.waitForFunction(() => document.querySelector("#c-queue polyline")?.getAttribute("points").split(" ").length >= 3, null, { timeout: 3000 });
+  await until(page, history, 3000, "the history after a reload");
 }
 
 async function controls(page) {

@@ -98,3 +98,14 @@ export async function mailedCode(file, timeoutMs = 15000) {
   }
   throw new Error(`no code in ${file}`);
 }
+
+/// Polls `fn` in the page until it returns true (Playwright's waitForFunction polls with
+/// eval, which the pages' CSP rightly forbids).
+export async function until(page, fn, timeout = 10000, what = "condition") {
+  const end = Date.now() + timeout;
+  while (Date.now() < end) {
+    if (await page.evaluate(fn)) return;
+    await page.waitForTimeout(100);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}

@@ -27,7 +27,10 @@ async fn browser_pages_and_every_room_state() {
         &["buyer.test.mjs", "states.test.mjs", "console.test.mjs"],
     )
     .await;
-    assert!(log.contains("# fail 0") && log.contains("# pass 5"), "{log}");
+    assert!(
+        log.contains("# fail 0") && log.contains("# pass 5"),
+        "{log}"
+    );
 
     // The new buyer's order went through pay and cancel: cancelled and refunded.
     let (status, refunded): (String, bool) = sqlx::query_as(
@@ -70,7 +73,10 @@ async fn browser_fairness_console() {
     let (app, _sink) = spawn_with_mail(vq_core::Clock::Redis, unlimited_accounts).await;
     let scene = Scene::set(&app).await;
     let log = run_node(&app, &scene.vars, &["fair.test.mjs"]).await;
-    assert!(log.contains("# fail 0") && log.contains("# pass 1"), "{log}");
+    assert!(
+        log.contains("# fail 0") && log.contains("# pass 1"),
+        "{log}"
+    );
     scene.stop();
     app.cleanup().await;
 }
@@ -114,7 +120,10 @@ impl Scene {
             ("DROP_WAIT", wait),
             ("DROP_HELD", held(app, "E2E Cap").await),
             ("DROP_PAUSED", paused(app).await),
-            ("DROP_SCHEDULED", later(app, "E2E Jacket", 3 * 3600, 3600).await),
+            (
+                "DROP_SCHEDULED",
+                later(app, "E2E Jacket", 3 * 3600, 3600).await,
+            ),
             ("DROP_PREQUEUE", later(app, "E2E Watch", 3600, 7200).await),
             ("DROP_SOLDOUT", sold_out(app).await),
             ("DROP_ENDED", ended(app).await),
@@ -158,7 +167,8 @@ async fn paused(app: &TestApp) -> DropId {
 /// Starts in `starts_in_s`; the pre-queue opens `prequeue_s` before.
 async fn later(app: &TestApp, name: &str, starts_in_s: i64, prequeue_s: i64) -> DropId {
     let starts = chrono::Utc::now() + chrono::Duration::seconds(starts_in_s);
-    let spec = json!({ "product_name": name, "starts_at": starts.to_rfc3339(), "prequeue_s": prequeue_s });
+    let spec =
+        json!({ "product_name": name, "starts_at": starts.to_rfc3339(), "prequeue_s": prequeue_s });
     app.create_drop(spec).await
 }
 
@@ -171,9 +181,7 @@ async fn sold_out(app: &TestApp) -> DropId {
 }
 
 async fn ended(app: &TestApp) -> DropId {
-    let drop = app
-        .create_drop(json!({ "product_name": "E2E Belt" }))
-        .await;
+    let drop = app.create_drop(json!({ "product_name": "E2E Belt" })).await;
     admin(app, &format!("/v1/admin/drops/{drop}/close")).await;
     drop
 }

@@ -23,7 +23,8 @@ async fn orders_carry_the_product_name_and_the_payment_deadline_while_unpaid() {
     let o = &list["items"][0];
     assert_eq!(o["product_name"], "Deadline Boot");
     assert_eq!(o["amount_cents"], 4500);
-    let reserved = chrono::DateTime::parse_from_rfc3339(o["reserved_at"].as_str().unwrap()).unwrap();
+    let reserved =
+        chrono::DateTime::parse_from_rfc3339(o["reserved_at"].as_str().unwrap()).unwrap();
     let pay_by = chrono::DateTime::parse_from_rfc3339(o["pay_by"].as_str().unwrap()).unwrap();
     assert_eq!(
         (pay_by - reserved).num_seconds(),
@@ -32,7 +33,12 @@ async fn orders_carry_the_product_name_and_the_payment_deadline_while_unpaid() {
 
     let pay = json!({ "payment_method": "pm_card_ok" });
     let (st, paid) = app
-        .call("POST", &format!("/v1/orders/{id}/pay"), Some(&s.token), Some(pay))
+        .call(
+            "POST",
+            &format!("/v1/orders/{id}/pay"),
+            Some(&s.token),
+            Some(pay),
+        )
         .await;
     assert_eq!((st, paid["status"].as_str()), (200, Some("PAID")), "{paid}");
     let (st, one) = app
@@ -49,7 +55,9 @@ async fn the_console_history_is_sampled_capped_and_for_managers_only() {
     let app = spawn_app().await;
     let drop = app.create_drop(json!({ "stock": 7 })).await;
     let path = format!("/v1/admin/drops/{drop}/history");
-    let (st, _) = app.call("GET", &path, Some(&app.shopper().token), None).await;
+    let (st, _) = app
+        .call("GET", &path, Some(&app.shopper().token), None)
+        .await;
     assert_eq!(st, 403, "shoppers see no history");
 
     // The api's sampler records the open drop about once a second.
@@ -83,10 +91,19 @@ async fn the_console_history_is_sampled_capped_and_for_managers_only() {
     let len: isize = conn.llen(k.history()).await.unwrap();
     assert_eq!(len, history::CAP);
     let (_, body) = app.call("GET", &path, Some(&app.manager()), None).await;
-    assert_eq!(body["samples"].as_array().unwrap().len(), 1, "bad entries skipped");
+    assert_eq!(
+        body["samples"].as_array().unwrap().len(),
+        1,
+        "bad entries skipped"
+    );
 
     let (st, body) = app
-        .call("GET", "/v1/admin/drops/999999/history", Some(&app.manager()), None)
+        .call(
+            "GET",
+            "/v1/admin/drops/999999/history",
+            Some(&app.manager()),
+            None,
+        )
         .await;
     assert_eq!((st, body["code"].as_str()), (404, Some("drop_not_found")));
     app.cleanup().await;
@@ -99,7 +116,11 @@ async fn a_queue_peek_says_already_bought_and_not_open_without_joining() {
     let s = app.shopper();
     app.buy(drop, &s, 1).await;
     let (st, b) = app.place(drop, &s).await;
-    assert_eq!((st, b["code"].as_str()), (409, Some("limit_reached")), "{b}");
+    assert_eq!(
+        (st, b["code"].as_str()),
+        (409, Some("limit_reached")),
+        "{b}"
+    );
 
     let starts = chrono::Utc::now() + chrono::Duration::hours(2);
     let later = app
