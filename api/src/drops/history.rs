@@ -1,8 +1,9 @@
 //! A bounded history of each open drop's numbers (stock left, queue length, admissions,
 //! live token holders), so the manager console draws a chart that survives a reload and is
-//! the same on every screen. Every api node runs `run`; a `SET NX PX` gate per drop and
-//! interval lets one node record each sample fleet-wide. The list is capped at `CAP`
-//! samples (RPUSH + LTRIM), so a drop's history never grows past a fixed size.
+//! the same on every screen. Every api node runs `run` every `redis.history_ms`; a
+//! `SET NX PX` gate per drop and interval lets one node record each sample fleet-wide. The
+//! list is capped at `CAP` samples (RPUSH + LTRIM), so a drop's history never grows past a
+//! fixed size (ten minutes at the default of one sample a second).
 //!
 //! `GET /v1/admin/drops/{id}/history` (manager) answers the samples oldest first.
 
@@ -17,10 +18,8 @@ use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-/// Samples kept per drop: ten minutes at one per second.
+/// Samples kept per drop.
 pub const CAP: isize = 600;
-/// How often a drop is sampled.
-pub const EVERY_MS: u64 = 1000;
 
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
 pub struct Sample {
@@ -49,15 +48,14 @@ async fn show(
         .collect();
     Ok(Json(serde_json::json!({
         "drop_id": id.get(),
-        "every_ms": EVERY_MS,
         "cap": CAP,
         "samples": samples,
     })))
 }
 
-/// Records one sample of `d` unless another node already did in this interval. True
-/// when this call recorded it.
-pub async fn record(st: &AppState, d: &store::DropRow) -> Result<bool, ApiError> {
+/// Records one sample of `d` unless a node already did in this interval (`every_ms`).
+/// True when this call recorded it.
+pub async fn record(st: &AppState, d: &store::DropRow, every_ms: u64) -> Result<bool, ApiError> {
     let k = st.keys.drop(d.drop_id());
     let mut conn = st.redis.clone();
     let gate: Option<String> = redis::cmd("SET")
@@ -65,7 +63,7 @@ pub async fn record(st: &AppState, d: &store::DropRow) -> Result<bool, ApiError>
         .arg(1)
         .arg("NX")
         .arg("PX")
-        .arg(EVERY_MS.saturating_sub(50).max(1))
+        .arg(every_ms.saturating_sub(50).max(1))
         .query_async(&mut conn)
         .await?;
     if gate.is_none() {
@@ -90,9 +88,9 @@ pub async fn record(st: &AppState, d: &store::DropRow) -> Result<bool, ApiError>
     Ok(true)
 }
 
-/// Samples every open drop once per `EVERY_MS`, for as long as the api runs.
-pub async fn run(st: AppState) {
-    let mut tick = tokio::time::interval(Duration::from_millis(EVERY_MS));
+/// Samples every open drop once per `every_ms`, for as long as the api runs.
+pub async fn run(st: AppState, every_ms: u64) {
+    let mut tick = tokio::time::interval(Duration::from_millis(every_ms.max(100)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
@@ -111,7 +109,7 @@ pub async fn run(st: AppState) {
             }
         };
         for d in &rows {
-            if let Err(e) = record(&st, d).await {
+            if let Err(e) = record(&st, d, every_ms).await {
                 tracing::debug!(drop = d.id.get(), error = %e, "history sample failed");
             }
         }

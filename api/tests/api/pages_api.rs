@@ -80,14 +80,14 @@ async fn the_console_history_is_sampled_capped_and_for_managers_only() {
     let k = app.keys.drop(drop);
     let mut conn = app.redis.clone();
     let _: () = conn.del(k.history_gate()).await.unwrap();
-    assert!(history::record(&app.state, &row).await.unwrap());
-    assert!(!history::record(&app.state, &row).await.unwrap());
+    assert!(history::record(&app.state, &row, 1000).await.unwrap());
+    assert!(!history::record(&app.state, &row, 1000).await.unwrap());
 
     // Bounded: however long the drop runs, the list keeps the newest CAP samples.
     let filler: Vec<String> = (0..history::CAP + 10).map(|_| "{}".to_string()).collect();
     let _: () = conn.rpush(k.history(), filler).await.unwrap();
     let _: () = conn.del(k.history_gate()).await.unwrap();
-    assert!(history::record(&app.state, &row).await.unwrap());
+    assert!(history::record(&app.state, &row, 1000).await.unwrap());
     let len: isize = conn.llen(k.history()).await.unwrap();
     assert_eq!(len, history::CAP);
     let (_, body) = app.call("GET", &path, Some(&app.manager()), None).await;
