@@ -39,7 +39,7 @@ ARGV[5] the buyer's per-drop pseudonym, recorded in KEYS[14] when joining in the
 Returns one of
   {"queued", rank0, admitted_total, prequeue(0|1)}
   {"admitted", token, expires_at_ms, seq}   seq 0 when unknown
-  {"not_queued"}                       (peek only)
+  {"not_queued"}                       (peek only: a join would queue the buyer)
   {"err", code, detail}  code: no_drop (no cfg) | needs_rebuild (cfg but no stock key)
                                | closed | sold_out | limit_reached | not_open
                          detail of sold_out: "waiting" when the buyer keeps a place
@@ -94,13 +94,15 @@ if rank then
   return {'queued', rank, admitted, pre}
 end
 if stock <= 0 then return {'err', 'sold_out', ''} end
-if ARGV[4] == 'peek' then return {'not_queued'} end
 
 local bought = tonumber(redis.call('HGET', KEYS[5], user) or '0')
 if bought >= tonumber(cfg[4]) then return {'err', 'limit_reached', tostring(bought)} end
 
 local opens_at = starts_at - tonumber(cfg[3])
 if now < opens_at then return {'err', 'not_open', tostring(opens_at)} end
+-- a peek answers every reason a join would be refused (the room page shows it without
+-- opening a socket), and not_queued only when a join would queue the buyer
+if ARGV[4] == 'peek' then return {'not_queued'} end
 
 local score
 if pre == 1 then

@@ -33,7 +33,7 @@ command -v prometheus >/dev/null 2>&1 || vq_apt_install prometheus
 command -v redis-sentinel >/dev/null 2>&1 || vq_apt_install redis-sentinel
 [ -x /usr/bin/chromium ] || vq_apt_install chromium
 command -v npm >/dev/null 2>&1 || vq_apt_install nodejs npm
-if [ ! -d e2e/node_modules/playwright-core ]; then
+if [ ! -d e2e/node_modules/playwright-core ] || [ ! -d e2e/node_modules/axe-core ]; then
     echo "[vq] npm ci (e2e)" >&2
     (cd e2e && npm ci --no-audit --no-fund >/dev/null)
 fi

@@ -104,6 +104,8 @@ pub struct Application {
     /// The lost-state check (`drops::lost::watch`): how often, and whether it rebuilds.
     lost_check_ms: u64,
     auto_rebuild: bool,
+    /// The console history's sampling interval (`drops::history`); 0: off.
+    history_ms: u64,
 }
 
 impl Application {
@@ -161,6 +163,7 @@ impl Application {
             pubsub: vq_core::conn::pubsub_clients(&settings.redis)?,
             lost_check_ms: settings.redis.lost_check_ms,
             auto_rebuild: settings.redis.auto_rebuild,
+            history_ms: settings.redis.history_ms,
         })
     }
 
@@ -179,6 +182,7 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let detached = self.state();
+        let sampler = self.state();
         let st = self.state;
         let hub = tokio::spawn(st.hub.clone().run(
             self.pubsub,
@@ -196,6 +200,12 @@ impl Application {
             Duration::from_millis(self.lost_check_ms.max(100)),
             self.auto_rebuild,
         ));
+        let history_ms = self.history_ms;
+        let history = tokio::spawn(async move {
+            if history_ms > 0 {
+                drops::history::run(sampler, history_ms).await;
+            }
+        });
         tracing::info!(port = self.port, "api listening");
         serve::serve(self.listener, self.router, &self.http, st.shutdown.clone()).await?;
         // Upgraded sockets live outside the HTTP server's graceful drain: each holds a clone
@@ -211,6 +221,7 @@ impl Application {
         hub.abort();
         upkeep.abort();
         watch.abort();
+        history.abort();
         tracing::info!("api stopped");
         Ok(())
     }

@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, TimeZone, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use vq_orders::{self as orders, Order, OrderId, COLUMNS};
 
 pub fn router() -> Router<AppState> {
@@ -30,15 +30,46 @@ fn now(st: &AppState) -> DateTime<Utc> {
         .unwrap_or_else(Utc::now)
 }
 
+/// An order as its owner sees it: the row plus the product's name and, while unpaid, the
+/// moment it expires unpaid (`reserved_at` + `orders.payment_ttl_s`), so the page can
+/// count down to it.
+#[derive(Serialize, sqlx::FromRow)]
+struct OrderView {
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    order: Order,
+    product_name: String,
+    #[sqlx(skip)]
+    pay_by: Option<DateTime<Utc>>,
+}
+
+impl OrderView {
+    fn with_deadline(mut self, st: &AppState) -> Self {
+        let ttl = chrono::Duration::seconds(st.orders.payment_ttl_s as i64);
+        self.pay_by = (self.order.status == orders::Status::PendingPayment)
+            .then(|| self.order.reserved_at + ttl);
+        self
+    }
+}
+
+/// The columns of `OrderView`, for `SELECT ... FROM orders`.
+fn view_columns() -> String {
+    format!(
+        "{COLUMNS}, COALESCE((SELECT d.product_name FROM drops d WHERE d.id = orders.drop_id), '') \
+         AS product_name"
+    )
+}
+
 async fn list(
     State(st): State<AppState>,
     AuthUser(p): AuthUser,
     ApiQuery(q): ApiQuery<PageQuery>,
-) -> Result<Json<Paged<Order>>, ApiError> {
+) -> Result<Json<Paged<OrderView>>, ApiError> {
     let page = q.page()?;
-    let rows = sqlx::query_as::<_, Order>(&format!(
-        "SELECT {COLUMNS} FROM orders WHERE user_id = $1 AND id < $2 AND ($3::bigint IS NULL OR drop_id = $3) \
-         ORDER BY id DESC LIMIT $4"
+    let rows = sqlx::query_as::<_, OrderView>(&format!(
+        "SELECT {} FROM orders WHERE user_id = $1 AND id < $2 AND ($3::bigint IS NULL OR drop_id = $3) \
+         ORDER BY id DESC LIMIT $4",
+        view_columns()
     ))
     .bind(p.user.0)
     .bind(page.before)
@@ -46,22 +77,24 @@ async fn list(
     .bind(page.limit + 1)
     .fetch_all(&st.db)
     .await?;
-    Ok(Json(paged(rows, page.limit, |o| o.id.get())))
+    let rows = rows.into_iter().map(|o| o.with_deadline(&st)).collect();
+    Ok(Json(paged(rows, page.limit, |o| o.order.id.get())))
 }
 
 async fn show(
     State(st): State<AppState>,
     AuthUser(p): AuthUser,
     IdPath(id): IdPath<ORDER>,
-) -> Result<Json<Order>, ApiError> {
-    sqlx::query_as::<_, Order>(&format!(
-        "SELECT {COLUMNS} FROM orders WHERE id = $1 AND user_id = $2"
+) -> Result<Json<OrderView>, ApiError> {
+    sqlx::query_as::<_, OrderView>(&format!(
+        "SELECT {} FROM orders WHERE id = $1 AND user_id = $2",
+        view_columns()
     ))
     .bind(id)
     .bind(p.user.0)
     .fetch_optional(&st.db)
     .await?
-    .map(Json)
+    .map(|o| Json(o.with_deadline(&st)))
     .ok_or_else(|| ApiError::NotFound("order_not_found", "no such order".into()))
 }
 

@@ -68,6 +68,10 @@ pub fn router() -> Router<AppState> {
             get(|| async { page(include_str!("../web/index.html")) }),
         )
         .route(
+            "/signup",
+            get(|| async { page(include_str!("../web/signup.html")) }),
+        )
+        .route(
             "/login",
             get(|| async { page(include_str!("../web/login.html")) }),
         )
@@ -102,9 +106,50 @@ pub fn router() -> Router<AppState> {
             }),
         )
         .route(
+            "/static/login.js",
+            get(|| async { js(include_str!("../web/login.js")) }),
+        )
+        .route(
+            "/static/signup.js",
+            get(|| async { js(include_str!("../web/signup.js")) }),
+        )
+        .route(
+            "/static/drops.js",
+            get(|| async { js(include_str!("../web/drops.js")) }),
+        )
+        .route(
+            "/static/room.js",
+            get(|| async { js(include_str!("../web/room.js")) }),
+        )
+        .route(
+            "/static/room-view.js",
+            get(|| async { js(include_str!("../web/room-view.js")) }),
+        )
+        .route(
+            "/static/orders.js",
+            get(|| async { js(include_str!("../web/orders.js")) }),
+        )
+        .route(
+            "/static/console.js",
+            get(|| async { js(include_str!("../web/console.js")) }),
+        )
+        .route(
+            "/static/console-fair.js",
+            get(|| async { js(include_str!("../web/console-fair.js")) }),
+        )
+        .route(
+            "/static/chart.js",
+            get(|| async { js(include_str!("../web/chart.js")) }),
+        )
+        .route(
             "/static/style.css",
             get(|| async { asset("text/css; charset=utf-8", include_str!("../web/style.css")) }),
         )
+}
+
+/// A JavaScript module of the pages.
+fn js(body: &'static str) -> impl IntoResponse {
+    asset("text/javascript; charset=utf-8", body)
 }
 
 fn asset(kind: &'static str, body: &'static str) -> impl IntoResponse {

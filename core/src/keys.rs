@@ -83,7 +83,9 @@ pub struct DropKeys {
 // the leave grace), `left` (count of buyers removed after the grace), `seqs` (HASH token ->
 // admission seq, so a reconnect's admitted message carries the same seq as the tick's),
 // `draw` (ZSET pseudonym -> draw score of every pre-queue joiner: the list the fairness
-// endpoint reveals) and `rebuild_lock` (one automatic rebuild at a time across api nodes).
+// endpoint reveals), `rebuild_lock` (one automatic rebuild at a time across api nodes),
+// `history` (LIST of the console's samples, capped) and `history_gate` (one sampler per
+// interval across api nodes).
 macro_rules! key {
     ($($name:ident),*) => {
         impl DropKeys {
@@ -103,6 +105,8 @@ key!(
     bucket,
     window,
     admlog,
+    history,
+    history_gate,
     events,
     expired,
     buyers,
@@ -133,6 +137,8 @@ impl DropKeys {
             self.bucket(),
             self.window(),
             self.admlog(),
+            self.history(),
+            self.history_gate(),
             self.expired(),
             self.buyers(),
             self.orders(),

@@ -2,14 +2,15 @@
 //! (the purchase, shared by HTTP and the room socket),
 //! `admin` (manager routes), `spec` (request bodies parsed into valid values), `store`
 //! (PostgreSQL rows and their Redis mirror), `views` (read models and phase), `stock`
-//! (reconcile/rebuild across both stores), `lost` (drops whose Redis state is gone) and
-//! `fairness` (the verifiable pre-queue draw).
+//! (reconcile/rebuild across both stores), `lost` (drops whose Redis state is gone),
+//! `fairness` (the verifiable pre-queue draw) and `history` (the console's capped samples).
 //!
 //! Arrows run one way: routes → spec/views → store → `crate::error`; nothing here is
 //! imported back by `store` or `views`.
 
 pub mod admin;
 pub mod fairness;
+pub mod history;
 pub mod lost;
 pub mod mirror;
 pub mod public;
@@ -30,4 +31,5 @@ pub fn router() -> Router<AppState> {
         .merge(purchase::router())
         .merge(admin::router())
         .merge(fairness::router())
+        .merge(history::router())
 }

@@ -50,7 +50,7 @@ impl DropRow {
 
 pub use super::mirror::{mirror, mirror_to};
 
-const COLUMNS: &str = "id, product_name, price_cents, stock, per_user_limit, admission_rate, \
+pub const COLUMNS: &str = "id, product_name, price_cents, stock, per_user_limit, admission_rate, \
     max_holders, token_ttl_s, prequeue_s, overbook, starts_at, state, product_id, shuffle_seed, \
     shuffle_commitment, pow_difficulty";
 

@@ -1,40 +1,232 @@
-//! Runs the browser tests (e2e/room.test.mjs: headless Debian Chromium driven by
-//! playwright-core) against a real server with admission and a worker running.
-//! Screenshots land in e2e/artifacts/.
+//! Runs the browser tests (e2e/*.test.mjs: headless Debian Chromium driven by
+//! playwright-core, axe-core in every page) against a real server with admission and a
+//! worker running. This file sets the scene: accounts, and one drop per room state
+//! (scheduled, pre-queue, held behind a full holder cap, paused, sold out, ended, already
+//! bought, live), passed to node through environment variables; sign-up codes go from the
+//! test mail sink to a file the browser test reads. Screenshots land in e2e/artifacts/.
+//!
+//! `browser_fairness_console` (e2e/fair.test.mjs) needs the fairness report and the
+//! simulator endpoints.
 
-use crate::accounts::{make_account, PASSWORD};
+use crate::accounts::{email, make_account, spawn_with_mail, PASSWORD};
 use crate::helpers::*;
-use serde_json::json;
+use crate::smtp_sink::SmtpSink;
+use serde_json::{json, Value};
+use vq_core::domain::{DropId, UserId};
+
+const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../e2e");
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_browser_buyer_signs_in_joins_buys_and_sees_the_order() {
-    let app = spawn_app().await;
-    let buyer = crate::accounts::email();
-    let manager = crate::accounts::email();
-    make_account(&app, &buyer, false).await;
-    make_account(&app, &manager, true).await;
-    let drop = app
-        .create_drop(json!({ "product_name": "E2E Sneaker", "stock": 3, "admission_rate": 50 }))
-        .await;
-    let adm = app.start_admission(50);
-    let worker = app.run_worker(app.worker("e2e", 5000, 100).await);
-
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../e2e");
+async fn browser_pages_and_every_room_state() {
+    let (app, sink) = spawn_with_mail(vq_core::Clock::Redis, unlimited_accounts).await;
+    let scene = Scene::set(&app).await;
+    let mail = tokio::spawn(write_codes(sink));
+    let log = run_node(
+        &app,
+        &scene.vars,
+        &["buyer.test.mjs", "states.test.mjs", "console.test.mjs"],
+    )
+    .await;
     assert!(
-        std::path::Path::new(dir)
-            .join("node_modules/playwright-core")
+        log.contains("# fail 0") && log.contains("# pass 5"),
+        "{log}"
+    );
+
+    // The new buyer's order went through pay and cancel: cancelled and refunded.
+    let (status, refunded): (String, bool) = sqlx::query_as(
+        "SELECT status::text, refunded_at IS NOT NULL FROM orders WHERE drop_id = $1",
+    )
+    .bind(scene.wait.get())
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!((status.as_str(), refunded), ("CANCELLED", true));
+    for shot in [
+        "signup-3-profile-phone",
+        "room-waiting-phone",
+        "room-paused-phone",
+        "room-admitted-phone",
+        "room-reserved-phone",
+        "orders-cancelled-phone",
+        "room-scheduled-desktop",
+        "room-prequeue-phone",
+        "room-reconnecting-desktop",
+        "room-soldout-phone",
+        "room-ended-desktop",
+        "room-bought-phone",
+        "room-notfound-desktop",
+        "drops-phone",
+        "console-phone",
+        "console-confirm-close-desktop",
+    ] {
+        let p = std::path::Path::new(DIR).join(format!("artifacts/{shot}.png"));
+        let size = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
+        assert!(size > 1000, "{shot}.png");
+    }
+    mail.abort();
+    scene.stop();
+    app.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_fairness_console() {
+    let (app, _sink) = spawn_with_mail(vq_core::Clock::Redis, unlimited_accounts).await;
+    let scene = Scene::set(&app).await;
+    let log = run_node(&app, &scene.vars, &["fair.test.mjs"]).await;
+    assert!(
+        log.contains("# fail 0") && log.contains("# pass 1"),
+        "{log}"
+    );
+    scene.stop();
+    app.cleanup().await;
+}
+
+/// The accounts and drops the browser tests use, and the roles running behind them.
+struct Scene {
+    vars: Vec<(&'static str, String)>,
+    wait: DropId,
+    roles: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Scene {
+    async fn set(app: &TestApp) -> Scene {
+        let manager = email();
+        make_account(app, &manager, true).await;
+        let mut vars = vec![
+            ("MANAGER_EMAIL", manager),
+            ("PASSWORD", PASSWORD.to_string()),
+            ("SIGNUP_EMAIL", email().to_lowercase()),
+        ];
+        let mut buyers = Vec::new();
+        for var in ["BUYER_DESKTOP", "BUYER_PHONE"] {
+            let e = email();
+            let id = make_account(app, &e, false).await;
+            let login = json!({ "email": e, "password": PASSWORD });
+            let (st, t) = app.call("POST", "/v1/auth/login", None, Some(login)).await;
+            assert_eq!(st, 200, "{t}");
+            buyers.push(Shopper {
+                user: UserId(id),
+                token: t["access_token"].as_str().unwrap().to_string(),
+            });
+            vars.push((var, e));
+        }
+        let roles = vec![
+            app.start_admission(50),
+            app.run_worker(app.worker("e2e", 5000, 100).await),
+        ];
+        let wait = held(app, "E2E Hoodie").await;
+        let drops = [
+            ("DROP_LIVE", live(app).await),
+            ("DROP_WAIT", wait),
+            ("DROP_HELD", held(app, "E2E Cap").await),
+            ("DROP_PAUSED", paused(app).await),
+            (
+                "DROP_SCHEDULED",
+                later(app, "E2E Jacket", 3 * 3600, 3600).await,
+            ),
+            ("DROP_PREQUEUE", later(app, "E2E Watch", 3600, 7200).await),
+            ("DROP_SOLDOUT", sold_out(app).await),
+            ("DROP_ENDED", ended(app).await),
+            ("DROP_BOUGHT", bought(app, &buyers).await),
+            ("DROP_CONSOLE", live(app).await),
+        ];
+        vars.extend(drops.iter().map(|(k, d)| (*k, d.to_string())));
+        Scene { vars, wait, roles }
+    }
+
+    fn stop(self) {
+        for r in self.roles {
+            r.abort();
+        }
+    }
+}
+
+async fn live(app: &TestApp) -> DropId {
+    let spec = json!({ "product_name": "E2E Sneaker", "stock": 20, "per_user_limit": 2, "admission_rate": 50 });
+    app.create_drop(spec).await
+}
+
+/// A live drop whose only holder slot is taken by another buyer: newcomers wait.
+async fn held(app: &TestApp, name: &str) -> DropId {
+    let spec = json!({ "product_name": name, "stock": 5, "admission_rate": 5,
+                       "max_holders": 1, "token_ttl_s": 900 });
+    let drop = app.create_drop(spec).await;
+    let filler = app.shopper();
+    assert_eq!(app.join(drop, &filler).await.0, 200);
+    app.admitter().tick_drop(drop).await.unwrap();
+    app.admitted_token(drop, &filler).await;
+    drop
+}
+
+async fn paused(app: &TestApp) -> DropId {
+    let drop = held(app, "E2E Scarf").await;
+    admin(app, &format!("/v1/admin/drops/{drop}/pause")).await;
+    drop
+}
+
+/// Starts in `starts_in_s`; the pre-queue opens `prequeue_s` before.
+async fn later(app: &TestApp, name: &str, starts_in_s: i64, prequeue_s: i64) -> DropId {
+    let starts = chrono::Utc::now() + chrono::Duration::seconds(starts_in_s);
+    let spec =
+        json!({ "product_name": name, "starts_at": starts.to_rfc3339(), "prequeue_s": prequeue_s });
+    app.create_drop(spec).await
+}
+
+async fn sold_out(app: &TestApp) -> DropId {
+    let drop = app
+        .create_drop(json!({ "product_name": "E2E Bag", "stock": 1 }))
+        .await;
+    app.buy(drop, &app.shopper(), 1).await;
+    drop
+}
+
+async fn ended(app: &TestApp) -> DropId {
+    let drop = app.create_drop(json!({ "product_name": "E2E Belt" })).await;
+    admin(app, &format!("/v1/admin/drops/{drop}/close")).await;
+    drop
+}
+
+/// A drop each browser buyer has already bought their one unit of.
+async fn bought(app: &TestApp, buyers: &[Shopper]) -> DropId {
+    let drop = app
+        .create_drop(json!({ "product_name": "E2E Gloves", "stock": 5 }))
+        .await;
+    for b in buyers {
+        app.buy(drop, b, 1).await;
+    }
+    drop
+}
+
+async fn admin(app: &TestApp, path: &str) -> Value {
+    let (st, body) = app.call("POST", path, Some(&app.manager()), None).await;
+    assert_eq!(st, 200, "{path}: {body}");
+    body
+}
+
+/// Hands every mailed sign-up code to the browser test through a file.
+async fn write_codes(mut sink: SmtpSink) {
+    let file = std::path::Path::new(DIR).join("artifacts/mail-code.txt");
+    let _ = std::fs::create_dir_all(file.parent().unwrap());
+    let _ = std::fs::remove_file(&file);
+    while let Some(mail) = sink.try_next(3_600_000).await {
+        std::fs::write(&file, mail.code()).expect("write the code file");
+    }
+}
+
+async fn run_node(app: &TestApp, vars: &[(&'static str, String)], files: &[&str]) -> String {
+    assert!(
+        std::path::Path::new(DIR)
+            .join("node_modules/axe-core")
             .exists(),
         "run `npm ci` in e2e/ (scripts/test.sh does)"
     );
     let out = tokio::process::Command::new("node")
-        .args(["--test", "--test-concurrency=1", "room.test.mjs"])
-        .current_dir(dir)
+        .args(["--test", "--test-concurrency=1"])
+        .args(files)
+        .current_dir(DIR)
         .env("BASE_URL", &app.addr)
-        .env("DROP_ID", drop.to_string())
-        .env("BUYER_EMAIL", &buyer)
-        .env("MANAGER_EMAIL", &manager)
-        .env("PASSWORD", PASSWORD)
         .env("ARTIFACTS", "artifacts")
+        .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
         .output()
         .await
         .expect("node on PATH");
@@ -44,35 +236,5 @@ async fn a_browser_buyer_signs_in_joins_buys_and_sees_the_order() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success(), "browser tests failed:\n{log}");
-    assert!(
-        log.contains("# pass 2") && log.contains("# fail 0"),
-        "{log}"
-    );
-
-    let paid: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM orders WHERE drop_id = $1 AND status = 'PAID'")
-            .bind(drop.get())
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
-    assert_eq!(paid, 1, "the order the browser paid for");
-    for shot in [
-        "0-drops",
-        "1-room",
-        "2-admitted",
-        "3-reserved",
-        "4-order-paid",
-        "5-console-paused",
-    ] {
-        let p = std::path::Path::new(dir).join(format!("artifacts/{shot}.png"));
-        assert!(
-            std::fs::metadata(&p)
-                .map(|m| m.len() > 1000)
-                .unwrap_or(false),
-            "{shot}.png"
-        );
-    }
-    adm.abort();
-    worker.abort();
-    app.cleanup().await;
+    log
 }

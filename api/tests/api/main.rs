@@ -32,6 +32,7 @@ mod multinode;
 mod observe;
 mod outbox;
 mod overbook;
+mod pages_api;
 mod payments;
 mod pg_procs;
 mod pow;

@@ -213,6 +213,7 @@ async fn every_response_carries_the_security_headers() {
     for path in [
         "/",
         "/login",
+        "/signup",
         "/drops/1",
         "/orders",
         "/console",

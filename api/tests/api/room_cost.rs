@@ -94,8 +94,12 @@ async fn position_broadcast_costs_o1_redis_calls_per_tick() {
         clock: clock.clone(),
         redis_url: redis.url.clone(),
         resync_ms: 600_000,
-        // No periodic re-read in the window: presence refreshes run at a third of the grace.
-        configure: Some(Box::new(|s| s.ws.leave_grace_ms = 3_600_000)),
+        // No periodic re-read in the window: presence refreshes run at a third of the grace;
+        // no console history samples either (they cost per drop, not per socket).
+        configure: Some(Box::new(|s| {
+            s.ws.leave_grace_ms = 3_600_000;
+            s.redis.history_ms = 0;
+        })),
     })
     .await;
     // rate 4/s → one admission per 250 ms of (manual) time.

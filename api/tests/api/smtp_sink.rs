@@ -66,6 +66,14 @@ impl SmtpSink {
             .expect("sink running")
     }
 
+    /// The next mail, or None when none came within `ms` or the sink stopped.
+    pub async fn try_next(&mut self, ms: u64) -> Option<Mail> {
+        tokio::time::timeout(Duration::from_millis(ms), self.rx.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+
     /// Whether any mail is waiting (after a short grace period).
     pub async fn is_empty(&mut self) -> bool {
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -33,6 +33,9 @@ pub struct Redis {
     pub auto_rebuild: bool,
     /// How often each api node compares the open drops in PostgreSQL with Redis.
     pub lost_check_ms: u64,
+    /// How often the manager console's history samples each open drop (one node per
+    /// interval fleet-wide, under a `SET NX` gate); 0 turns sampling off.
+    pub history_ms: u64,
 }
 
 impl Redis {
@@ -71,6 +74,7 @@ impl Default for Redis {
             wait_timeout: Duration::from_millis(100),
             auto_rebuild: false,
             lost_check_ms: 5000,
+            history_ms: 1000,
         }
     }
 }

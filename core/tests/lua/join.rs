@@ -79,6 +79,12 @@ async fn join_rejects_a_buyer_at_the_per_user_limit() {
         e.join(over_limit).await,
         JoinOutcome::Rejected(JoinReject::LimitReached)
     );
+    // A peek tells the same reason (the room page shows "already bought" without a socket).
+    assert_eq!(
+        e.peek(at_limit).await,
+        JoinOutcome::Rejected(JoinReject::LimitReached)
+    );
+    assert_eq!(e.peek(below).await, JoinOutcome::NotQueued);
     assert_eq!(e.join(below).await, queued(0, 0, false));
     assert_eq!(e.queue_len().await, 1);
     e.cleanup().await;
@@ -105,7 +111,11 @@ async fn join_before_the_prequeue_opens_is_not_open() {
         e.join(u).await,
         JoinOutcome::Rejected(JoinReject::NotOpen { opens_at_ms })
     );
-    assert_eq!(e.peek(u).await, JoinOutcome::NotQueued);
+    assert_eq!(
+        e.peek(u).await,
+        JoinOutcome::Rejected(JoinReject::NotOpen { opens_at_ms }),
+        "a peek tells when the room opens"
+    );
     assert_eq!(e.queue_len().await, 0);
 
     // The pre-queue opens exactly at starts_at - prequeue.

@@ -1,0 +1,127 @@
+// The manager console: live numbers and charts of one drop (history from the api, so it
+// survives a reload), controls enabled by the drop's phase with their result beside them,
+// a confirmation before Close, and the create form. Shoppers are sent to the drop list.
+// The fairness report and simulator are in console-fair.js.
+import { api, header, requireLogin, role, el, money, confirmStep } from "/static/app.js";
+import { draw } from "/static/chart.js";
+import { showFairness, wireSimulator } from "/static/console-fair.js";
+
+header();
+const $ = (x) => document.getElementById(x);
+const LABEL = { scheduled: "Coming soon", pre_queue: "Pre-queue", live: "Live", paused: "Paused", sold_out: "Sold out", ended: "Ended" };
+let current = null;
+const fail = (e) => { $("error").textContent = e.message; };
+const say = (id, text, ok = true) => { $(id).textContent = text; $(id).classList.toggle("bad", !ok); };
+
+const optionText = (d) => `#${d.id} ${d.product_name} (${LABEL[d.phase] || d.phase})`;
+
+async function loadDrops(select) {
+  const page = await api("GET", "/v1/admin/drops?limit=100");
+  const keep = select || $("drop").value;
+  $("drop").replaceChildren(...page.items.map((d) => el("option", { value: d.id }, optionText(d))));
+  if (keep && page.items.some((d) => String(d.id) === String(keep))) $("drop").value = String(keep);
+}
+
+/// Buttons only where the phase allows them.
+function enable(phase) {
+  const open = phase !== "ended";
+  $("pause").disabled = !["scheduled", "pre_queue", "live", "sold_out"].includes(phase);
+  $("resume").disabled = phase !== "paused";
+  $("close").disabled = !open;
+  $("set-rate").disabled = !open;
+  $("rate").disabled = !open;
+}
+
+function charts(d, samples) {
+  const adm = [];
+  for (let i = 1; i < samples.length; i++) {
+    const a = samples[i - 1], b = samples[i], dt = (b.t_ms - a.t_ms) / 1000;
+    if (dt > 0) adm.push([b.t_ms, Math.max(0, (b.admitted_total - a.admitted_total) / dt)]);
+  }
+  const last = adm.length ? adm[adm.length - 1][1] : null;
+  $("adm").textContent = last === null ? "–" : last.toFixed(1);
+  $("c-stock-sum").textContent = draw($("c-stock"), [{ label: "left", cls: "s1", points: samples.map((s) => [s.t_ms, s.remaining]).concat([[Date.now(), d.stats.remaining]]) }]);
+  $("c-queue-sum").textContent = draw($("c-queue"), [{ label: "waiting", cls: "s2", points: samples.map((s) => [s.t_ms, s.queue_len]) }]);
+  $("c-adm-sum").textContent = draw($("c-adm"), [{ label: "per second", cls: "s3", points: adm.map(([t, v]) => [t, Math.round(v * 10) / 10]) }]);
+}
+
+async function poll() {
+  const id = $("drop").value;
+  if (!id) return;
+  try {
+    const [d, h] = await Promise.all([api("GET", `/v1/admin/drops/${id}`), api("GET", `/v1/admin/drops/${id}/history`)]);
+    current = d;
+    const s = d.stats;
+    $("queue").textContent = s.queue_len;
+    $("left").textContent = `${s.remaining} / ${d.stock}`;
+    $("holders").textContent = s.live_holders;
+    $("phase-badge").textContent = LABEL[d.phase] || d.phase;
+    $("phase-badge").className = `badge ${d.phase}`;
+    $("phase").textContent = `${money(d.price_cents)} · limit ${d.per_user_limit} · rate ${d.admission_rate}/s · window ${d.token_ttl_s} s · ${d.orders_in_db} orders · starts ${new Date(d.starts_at).toLocaleString("en-GB")}`;
+    const opt = $("drop").selectedOptions[0];
+    if (opt) opt.textContent = optionText(d);
+    if (document.activeElement !== $("rate")) $("rate").value = d.admission_rate;
+    enable(d.phase);
+    charts(d, h.samples);
+    $("error").textContent = "";
+  } catch (e) { fail(e); }
+}
+
+async function control(msgId, what, path, method = "POST", body) {
+  say(msgId, "Working…");
+  try {
+    await api(method, `/v1/admin/drops/${$("drop").value}${path}`, body);
+    say(msgId, `${what}: done.`);
+    await poll();
+  } catch (e) { say(msgId, `${what} failed: ${e.message}`, false); }
+}
+
+$("set-rate").onclick = () => control("rate-msg", `Rate set to ${$("rate").value}/s`, "", "PATCH", { admission_rate: Number($("rate").value) });
+$("pause").onclick = () => control("ctl-msg", "Paused", "/pause");
+$("resume").onclick = () => control("ctl-msg", "Resumed", "/resume");
+$("close").onclick = async () => {
+  const name = current ? current.product_name : "this drop";
+  const ok = await confirmStep(`Close ${name}?`, "Closing ends the sale for good: everyone waiting is told it ended and no one can buy. Orders already made stay.", "Close drop", "Keep it open");
+  if (ok) control("ctl-msg", "Closed", "/close");
+};
+$("drop").onchange = () => { say("ctl-msg", ""); say("rate-msg", ""); poll(); showFairness($("drop").value); };
+
+function defaultStart() {
+  const t = new Date(Date.now() + 5 * 60000);
+  t.setSeconds(0, 0);
+  return new Date(t.getTime() - t.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+}
+
+$("create").onsubmit = async (ev) => {
+  ev.preventDefault();
+  const body = {
+    product_name: $("name").value, price_cents: Math.round(Number($("price").value) * 100), stock: Number($("stock").value),
+    per_user_limit: Number($("limit").value), admission_rate: Number($("newrate").value), token_ttl_s: Number($("ttl").value),
+    starts_at: new Date($("start").value).toISOString(), prequeue_s: Math.round(Number($("prequeue").value) * 60),
+  };
+  say("create-msg", "Creating…");
+  try {
+    const d = await api("POST", "/v1/admin/drops", body);
+    say("create-msg", `Drop #${d.id} created.`);
+    await loadDrops(d.id);
+    await poll();
+    showFairness(d.id);
+  } catch (e) {
+    const fields = e.data && e.data.fields ? ": " + Object.entries(e.data.fields).map(([k, v]) => `${k} ${v}`).join("; ") : "";
+    say("create-msg", `Not created: ${e.message}${fields}`, false);
+  }
+};
+
+if (requireLogin()) {
+  if ((await role()) !== "manager") location.replace("/");
+  else {
+    $("console").hidden = false;
+    $("start").value = defaultStart();
+    wireSimulator();
+    try { await loadDrops(); } catch (e) { fail(e); }
+    await poll();
+    showFairness($("drop").value);
+    setInterval(poll, 2000);
+    setInterval(() => loadDrops().catch(fail), 15000);
+  }
+}
