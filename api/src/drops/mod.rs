@@ -2,7 +2,8 @@
 //! `admin` (manager routes), `spec` (request bodies parsed into valid values), `store`
 //! (PostgreSQL rows and their Redis mirror), `views` (read models and phase), `stock`
 //! (reconcile/rebuild across both stores), `lost` (drops whose Redis state is gone) and
-//! `fairness` (the verifiable pre-queue draw).
+//! `fairness` (the verifiable pre-queue draw), `report` (the fairness report of a drop)
+//! and `simulate` (the what-if simulator for managers).
 //!
 //! Arrows run one way: routes → spec/views → store → `crate::error`; nothing here is
 //! imported back by `store` or `views`.
@@ -12,6 +13,8 @@ pub mod fairness;
 pub mod lost;
 pub mod mirror;
 pub mod public;
+pub mod report;
+pub mod simulate;
 pub mod spec;
 pub mod stock;
 pub mod store;
@@ -27,4 +30,5 @@ pub fn router() -> Router<AppState> {
         .merge(public::router())
         .merge(admin::router())
         .merge(fairness::router())
+        .merge(simulate::router())
 }
