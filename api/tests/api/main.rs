@@ -14,6 +14,7 @@ mod catalog;
 mod cluster;
 mod crowd;
 mod e2e;
+mod fair_report;
 mod failover;
 mod fairness;
 mod faults;
