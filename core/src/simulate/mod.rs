@@ -32,7 +32,8 @@ pub const MAX_BUYERS: u64 = 1_000_000;
 pub const MAX_STOCK: u64 = 1_000_000;
 pub const MAX_RATE: u64 = 100_000;
 pub const MAX_TTL_S: u64 = 3_600;
-pub const MAX_OVERBOOK: f64 = 10.0;
+/// The drop setting allows the same range (api drops/spec.rs).
+pub const MAX_OVERBOOK: f64 = 100.0;
 
 /// One what-if question. Field names are the HTTP body's.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

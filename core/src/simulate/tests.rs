@@ -52,7 +52,7 @@ fn the_overbook_cap_spares_tokens_when_buyers_abandon() {
         ..base
     });
     let loose = run(&Params {
-        overbook: 10.0,
+        overbook: 100.0,
         ..base
     });
     let (c, l) = (capped.tokens_per_unit.unwrap(), loose.tokens_per_unit.unwrap());
