@@ -1,9 +1,9 @@
 //! Every message the server pushes over a room's WebSocket, `{"type": ..., ...}`. The
 //! `position` body is also what the HTTP queue endpoints answer, so both speak one shape.
 
+use crate::outlook::{Chance, Outlook};
 use serde::Serialize;
 use vq_core::clock::rfc3339;
-use crate::outlook::{Chance, Outlook};
 use vq_core::domain::{AdmitStatus, Notification};
 
 #[derive(Debug, Clone, Serialize)]

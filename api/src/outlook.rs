@@ -135,7 +135,10 @@ impl Meter {
     pub fn throughput(&self, drop: DropId) -> (u64, u64) {
         let drops = self.drops.lock().expect("meter lock");
         drops.get(&drop).map_or((0, 0), |e| {
-            ((e.fast * 1000.0).round() as u64, (e.slow * 1000.0).round() as u64)
+            (
+                (e.fast * 1000.0).round() as u64,
+                (e.slow * 1000.0).round() as u64,
+            )
         })
     }
 }

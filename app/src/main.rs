@@ -143,7 +143,11 @@ async fn main() -> anyhow::Result<()> {
             overbook,
             seed,
         };
-        std::process::exit(if vitaqueue::simulate::run(&p, json) { 0 } else { 2 });
+        std::process::exit(if vitaqueue::simulate::run(&p, json) {
+            0
+        } else {
+            2
+        });
     }
     let settings = Settings::load(cli.config.as_deref())?;
     vq_core::telemetry::init(settings.log_json);
@@ -178,7 +182,9 @@ async fn operate(command: Command, settings: &Settings, keys: Keys) -> anyhow::R
         | Command::All
         | Command::VerifyShuffle { .. }
         | Command::Simulate { .. } => {
-            unreachable!("roles are run by App, verify-shuffle and simulate before the settings load")
+            unreachable!(
+                "roles are run by App, verify-shuffle and simulate before the settings load"
+            )
         }
         Command::Migrate => {
             vq_core::store::postgres(settings).await?;

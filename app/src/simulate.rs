@@ -47,7 +47,5 @@ pub fn table(p: &Params, o: &Prediction) -> String {
         ("tokens per unit", opt(o.tokens_per_unit, "")),
         ("buyers served", format!("{:.1} %", o.served_share * 100.0)),
     ];
-    rows.iter()
-        .map(|(k, v)| format!("{k:<16} {v}\n"))
-        .collect()
+    rows.iter().map(|(k, v)| format!("{k:<16} {v}\n")).collect()
 }

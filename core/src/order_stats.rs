@@ -17,7 +17,8 @@ fn sort_count(a: &mut [f64], buf: &mut [f64]) -> u64 {
         return 0;
     }
     let mid = n / 2;
-    let mut inv = sort_count(&mut a[..mid], &mut buf[..mid]) + sort_count(&mut a[mid..], &mut buf[mid..]);
+    let mut inv =
+        sort_count(&mut a[..mid], &mut buf[..mid]) + sort_count(&mut a[mid..], &mut buf[mid..]);
     let (mut i, mut j, mut k) = (0, mid, 0);
     while i < mid && j < n {
         if a[j] < a[i] {

@@ -51,7 +51,13 @@ pub async fn collect(
     .unwrap_or(Value::Null);
     let mut waits: Vec<f64> = results
         .iter()
-        .filter_map(|r| Some(r.admitted_at?.saturating_duration_since(sale_start).as_secs_f64()))
+        .filter_map(|r| {
+            Some(
+                r.admitted_at?
+                    .saturating_duration_since(sale_start)
+                    .as_secs_f64(),
+            )
+        })
         .collect();
     Fairness {
         report,

@@ -128,11 +128,26 @@ type Cfg = (
     Option<u64>,
 );
 type Tail = (Option<i64>, u64, u64, Vec<String>);
-type Row = (Cfg, u64, Option<u64>, Option<u64>, Option<u64>, Option<u64>, Option<u64>);
+type Row = (
+    Cfg,
+    u64,
+    Option<u64>,
+    Option<u64>,
+    Option<u64>,
+    Option<u64>,
+    Option<u64>,
+);
 
 async fn read(st: &AppState, id: DropId) -> Result<Raw, ApiError> {
     let k = st.keys.drop(id);
-    let fields = ["state", "starts_at", "rate", "sold_out_at", "sold_out_told", "adm_peak_1s"];
+    let fields = [
+        "state",
+        "starts_at",
+        "rate",
+        "sold_out_at",
+        "sold_out_told",
+        "adm_peak_1s",
+    ];
     let mut conn = st.redis.clone();
     let row: Row = redis::pipe()
         .hget(k.cfg(), &fields)
@@ -151,7 +166,15 @@ async fn read(st: &AppState, id: DropId) -> Result<Raw, ApiError> {
         .hvals(k.receipts())
         .query_async(&mut conn)
         .await?;
-    let ((state, starts, rate, sold_at, told, peak), prequeue, post_joins, admitted, expired, left, quit) = row;
+    let (
+        (state, starts, rate, sold_at, told, peak),
+        prequeue,
+        post_joins,
+        admitted,
+        expired,
+        left,
+        quit,
+    ) = row;
     Ok(Raw {
         state,
         starts,

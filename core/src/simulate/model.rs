@@ -124,7 +124,11 @@ impl Drop {
         let elapsed = now.saturating_sub(self.bucket_ts) as f64 / 1e6;
         self.level = (self.level + elapsed * rate as f64).min(burst(rate));
         self.bucket_ts = now;
-        while self.window.front().is_some_and(|(t, _)| *t + 1_000_000 <= now) {
+        while self
+            .window
+            .front()
+            .is_some_and(|(t, _)| *t + 1_000_000 <= now)
+        {
             self.window.pop_front();
         }
         let used: u64 = self.window.iter().map(|(_, n)| n).sum();

@@ -55,7 +55,10 @@ fn the_overbook_cap_spares_tokens_when_buyers_abandon() {
         overbook: 100.0,
         ..base
     });
-    let (c, l) = (capped.tokens_per_unit.unwrap(), loose.tokens_per_unit.unwrap());
+    let (c, l) = (
+        capped.tokens_per_unit.unwrap(),
+        loose.tokens_per_unit.unwrap(),
+    );
     assert!(c <= l, "capped {c} vs loose {l}");
     // A tight cap makes the drop wait for abandoned tokens to expire.
     assert!(capped.sell_out_s.unwrap() > loose.sell_out_s.unwrap());
@@ -102,7 +105,15 @@ fn bounds_are_checked_all_at_once() {
     let fields: Vec<_> = bad.check().unwrap_err().iter().map(|e| e.field).collect();
     assert_eq!(
         fields,
-        ["buyers", "stock", "rate", "token_ttl_s", "abandon", "fail", "overbook"]
+        [
+            "buyers",
+            "stock",
+            "rate",
+            "token_ttl_s",
+            "abandon",
+            "fail",
+            "overbook"
+        ]
     );
     assert!(params().check().is_ok());
 }

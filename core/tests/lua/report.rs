@@ -39,7 +39,11 @@ async fn the_peak_is_the_most_admissions_in_any_second() {
     e.join_all(&users(100)).await;
     assert_eq!(e.admit(100).await.admitted.len(), 10, "burst rate/4");
     e.clock.advance(500);
-    assert_eq!(e.admit(100).await.admitted.len(), 10, "refilled by 20, burst 10");
+    assert_eq!(
+        e.admit(100).await.admitted.len(),
+        10,
+        "refilled by 20, burst 10"
+    );
     assert_eq!(e.cfg_field("adm_peak_1s").await.as_deref(), Some("20"));
     // A second later the window holds only the newest batch: the peak stays 20.
     e.clock.advance(1_000);

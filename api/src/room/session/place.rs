@@ -104,7 +104,13 @@ impl Session {
     /// client can compare with the `seq` of its admission to audit FIFO order.
     pub(super) fn push_position(&mut self, out: &mut Vec<ServerMsg>) {
         if let Some((ahead, pre)) = self.ahead(None) {
-            let mut m = Position::with(ahead, self.rate, self.queue_len.max(ahead + 1), pre, &self.outlook);
+            let mut m = Position::with(
+                ahead,
+                self.rate,
+                self.queue_len.max(ahead + 1),
+                pre,
+                &self.outlook,
+            );
             if let Place::Queued {
                 rank,
                 base,
@@ -124,7 +130,13 @@ impl Session {
         match self.place {
             Place::Queued { .. } => {
                 if let Some((ahead, pre)) = self.ahead(self.admitted_total) {
-                    let mut m = Position::with(ahead, self.rate, self.queue_len.max(ahead + 1), pre, &self.outlook);
+                    let mut m = Position::with(
+                        ahead,
+                        self.rate,
+                        self.queue_len.max(ahead + 1),
+                        pre,
+                        &self.outlook,
+                    );
                     m.status = self.last_status;
                     out.push(ServerMsg::Position(m));
                 }
