@@ -54,7 +54,8 @@ pub struct DrawFacts {
     pub joiners: u64,
 }
 
-/// Join order (queue score) against admission order, over buyers who joined after the start.
+/// Queue order against admission order, over every admission: the queue order is the
+/// published draw for pre-queue joiners (scores in [0, 1)), then join order (1 + join number).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Fifo {
     pub kendall_tau: f64,
@@ -236,8 +237,8 @@ async fn compute(
     })
 }
 
-/// Kendall tau between join order and admission order of the buyers who joined after the
-/// start (queue score >= 1; pre-queue scores are the draw, in [0, 1)).
+/// Kendall tau between queue order and admission order over the listed admissions (the
+/// pre-queue draw's scores are in [0, 1), later joins 1 + join number, so one order).
 async fn fifo(st: &AppState, id: DropId) -> Result<Fifo, ApiError> {
     let k = st.keys.drop(id);
     let mut conn = st.redis.clone();
@@ -250,7 +251,7 @@ async fn fifo(st: &AppState, id: DropId) -> Result<Fifo, ApiError> {
             break;
         }
         from += part.len() as isize;
-        scores.extend(part.into_iter().filter(|s| *s >= 1.0));
+        scores.extend(part);
     }
     let admitted: u64 = conn.get::<_, Option<u64>>(k.admitted()).await?.unwrap_or(0);
     let n = scores.len() as u64;
