@@ -24,6 +24,10 @@ KEYS[9] stock  KEYS[10] admlog (STREAM ts, first, n, lo, hi per batch)  KEYS[11]
 KEYS[12] expired counter  KEYS[13] unpaid (HASH token -> qty, open reservations)
 KEYS[14] seen (HASH user -> last-seen ms)  KEYS[15] left counter
 KEYS[16] seqs (HASH token -> admission seq, read back by join.lua)
+KEYS[17] admscores (LIST: the queue score of every admitted buyer in admission order, the
+         first 1,000,000 admissions only; the fairness report's Kendall tau reads it)
+Also kept in cfg for the fairness report: `adm_peak_1s` (most admissions in any 1000 ms
+so far) and `sold_out_told` (buyers still queued when the drop turned final sold_out).
 ARGV[1] now in ms, or "" to use the Redis server clock
 ARGV[2] max buyers to admit in this call
 ARGV[3] random token prefix (hex); a token is prefix .. "." .. seq, seq being the buyer's 1-based
@@ -100,7 +104,7 @@ local function allowance(level, qlen)
   if cfg[7] then factor = 1 end
   local cap = math.ceil(stock * factor)
   return math.min(math.floor(level), rate - used, tonumber(cfg[4]) - live, cap - live,
-                  tonumber(ARGV[2]), qlen)
+                  tonumber(ARGV[2]), qlen), used
 end
 
 -- 4. pop the head: buyers gone past the grace are removed, the others get a token
@@ -124,6 +128,7 @@ local function pop(want, total, out, left)
         redis.call('HSET', KEYS[5], u, t)
         redis.call('HSET', KEYS[16], t, total + got)
         table.insert(out, u); table.insert(out, t); table.insert(out, total + got)
+        if total + got <= 1000000 then redis.call('RPUSH', KEYS[17], score) end
         lo = lo or score
         hi = score
       end
@@ -141,12 +146,14 @@ if status == 'ok' then
   local b = redis.call('HMGET', KEYS[7], 'level', 'ts')
   local level, ts = tonumber(b[1]) or burst, tonumber(b[2]) or now
   level = math.min(burst, level + math.max(0, now - ts) * rate / 1000)
-  local want = allowance(level, qlen)
+  local want, used = allowance(level, qlen)
   if want > 0 then
     local lo, hi
     n, lo, hi = pop(want, total, out, left)
     if n > 0 then
       redis.call('INCRBY', KEYS[6], n)
+      local peak = tonumber(redis.call('HGET', KEYS[1], 'adm_peak_1s') or '0')
+      if used + n > peak then redis.call('HSET', KEYS[1], 'adm_peak_1s', used + n) end
       redis.call('ZADD', KEYS[8], now, (total + 1) .. ':' .. n)
       -- lo/hi: queue scores of the batch's first and last buyer, so an audit can prove
       -- that scores never go down across batches (FIFO over every admission).
@@ -161,6 +168,8 @@ if status == 'ok' then
   end
   redis.call('HSET', KEYS[7], 'level', level, 'ts', now)
 end
+
+if status == 'sold_out' then redis.call('HSETNX', KEYS[1], 'sold_out_told', qlen) end
 
 -- 5. one broadcast per tick: api nodes derive every position from it
 local adm = {}

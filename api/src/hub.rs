@@ -16,6 +16,8 @@ use vq_core::domain::{
 };
 use vq_core::{Keys, Shutdown};
 
+use crate::outlook::{Meter, Outlook};
+
 /// What every buyer in a room hears.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RoomEvent {
@@ -28,6 +30,8 @@ pub enum RoomEvent {
         now: i64,
         /// Buyers ever removed for leaving: they were ahead, so positions count them.
         left_total: u64,
+        /// Stock, tokens and measured throughput: computed once per tick for all sockets.
+        outlook: Outlook,
     },
     /// purchase.lua reserved the last unit: a hint only (the tick status says whether
     /// units may still come back).
@@ -57,6 +61,8 @@ type Senders = HashMap<u64, (DropId, mpsc::UnboundedSender<Direct>)>;
 
 #[derive(Default)]
 pub struct Hub {
+    /// Measured admission throughput per drop (outlook.rs).
+    pub meter: Meter,
     rooms: Mutex<HashMap<DropId, broadcast::Sender<RoomEvent>>>,
     /// Ticks reach the sockets at most once per push interval (hub/gate.rs).
     gate: gate::TickGate,
@@ -198,6 +204,7 @@ impl Hub {
     }
 
     fn on_tick(&self, drop: DropId, t: Tick) {
+        let outlook = self.meter.observe(drop, &t);
         let d = drop.get().to_string();
         metrics::gauge!("vq_drop_queue_length", "drop" => d.clone()).set(t.queue_len as f64);
         metrics::gauge!("vq_drop_admitted", "drop" => d.clone()).set(t.admitted_total as f64);
@@ -230,6 +237,7 @@ impl Hub {
             rate: t.rate,
             now: t.now,
             left_total: t.left_total,
+            outlook,
         };
         self.broadcast(drop, ev);
     }

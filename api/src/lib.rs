@@ -25,6 +25,7 @@ pub mod messages;
 pub mod notifications;
 pub mod observe;
 pub mod orders;
+pub mod outlook;
 pub mod pagination;
 pub mod pow;
 pub mod products;

@@ -1,6 +1,7 @@
 //! Every message the server pushes over a room's WebSocket, `{"type": ..., ...}`. The
 //! `position` body is also what the HTTP queue endpoints answer, so both speak one shape.
 
+use crate::outlook::{Chance, Outlook};
 use serde::Serialize;
 use vq_core::clock::rfc3339;
 use vq_core::domain::{AdmitStatus, Notification};
@@ -133,7 +134,14 @@ impl ServerMsg {
 pub struct Position {
     pub position: u64,
     pub ahead: u64,
-    pub eta_s: u64,
+    /// Seconds until the turn at the measured admission throughput (0.1 s steps).
+    pub eta_s: f64,
+    /// A pessimistic bound: the slower of the recent and longer throughput, plus 15 %.
+    pub eta_hi_s: f64,
+    /// Units not reserved.
+    pub units_left: u64,
+    /// Whether a unit may still reach this buyer (outlook.rs says how it is decided).
+    pub chance: Chance,
     pub queue_len: u64,
     pub prequeue: bool,
     /// 0-based place in the drop's whole admission order (exact reads outside the
@@ -149,11 +157,21 @@ pub struct Position {
 }
 
 impl Position {
+    /// From the configured rate alone, stock unknown; see [`Position::with`].
     pub fn new(ahead: u64, rate: u64, queue_len: u64, prequeue: bool) -> Self {
+        Position::with(ahead, rate, queue_len, prequeue, &Outlook::default())
+    }
+
+    /// With the drop's outlook of its last tick (stock, tokens, measured throughput).
+    pub fn with(ahead: u64, rate: u64, queue_len: u64, prequeue: bool, o: &Outlook) -> Self {
+        let (eta_s, eta_hi_s) = o.eta(ahead, rate);
         Position {
             position: ahead + 1,
             ahead,
-            eta_s: ahead.div_ceil(rate.max(1)),
+            eta_s,
+            eta_hi_s,
+            units_left: o.units_left,
+            chance: o.chance(ahead),
             queue_len,
             prequeue,
             index: None,
@@ -181,7 +199,8 @@ mod tests {
         );
         assert_eq!(
             wire(ServerMsg::Position(Position::new(4, 2, 9, false))),
-            json!({"type": "position", "position": 5, "ahead": 4, "eta_s": 2,
+            json!({"type": "position", "position": 5, "ahead": 4, "eta_s": 2.0,
+                   "eta_hi_s": 2.3, "units_left": 0, "chance": "none",
                    "queue_len": 9, "prequeue": false})
         );
         assert_eq!(

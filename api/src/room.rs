@@ -88,13 +88,16 @@ pub async fn leave(st: &AppState, id: DropId, user: UserId) -> Result<(), ApiErr
     let k = st.keys.drop(id);
     let mut conn = st.redis.clone();
     let who = user.to_string();
-    let _: () = redis::pipe()
+    let (removed,): (u64,) = redis::pipe()
         .zrem(k.queue(), &who)
-        .ignore()
         .hdel(k.seen(), &who)
         .ignore()
         .query_async(&mut conn)
         .await?;
+    if removed > 0 {
+        // Counted for the fairness report (`left`); not `left`, which positions use.
+        let _: i64 = conn.incr(k.quit(), 1).await?;
+    }
     let ev = AccountEvent::Left {
         drop_id: id.get(),
         users: vec![who],

@@ -14,6 +14,7 @@
 
 mod roles;
 mod run;
+pub mod simulate;
 pub mod verify;
 
 pub use roles::{build_admitter, build_scheduler, build_worker, Stores};

@@ -69,6 +69,34 @@ enum Command {
         #[arg(long)]
         pseudonym: Option<String>,
     },
+    /// Predict a drop before running it: sell-out time, waits, tokens per unit, buyers
+    /// served (a seeded model of admission and buyers; see vq_core::simulate).
+    Simulate {
+        #[arg(long)]
+        buyers: u64,
+        #[arg(long)]
+        stock: u64,
+        /// Admissions per second.
+        #[arg(long)]
+        rate: u64,
+        /// Purchase token lifetime (s).
+        #[arg(long, default_value_t = 30)]
+        token_ttl: u64,
+        /// Share of admitted buyers who never buy.
+        #[arg(long, default_value_t = 0.0)]
+        abandon: f64,
+        /// Share of payments declined.
+        #[arg(long, default_value_t = 0.0)]
+        fail: f64,
+        /// Live tokens per unreserved unit.
+        #[arg(long, default_value_t = 1.5)]
+        overbook: f64,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a signed access token (development and load testing).
     Token {
         #[arg(long, default_value = "manager")]
@@ -92,6 +120,34 @@ async fn main() -> anyhow::Result<()> {
     {
         let ok = vitaqueue::verify::run(api, *drop, pseudonym.as_deref()).await?;
         std::process::exit(if ok { 0 } else { 1 });
+    }
+    if let Command::Simulate {
+        buyers,
+        stock,
+        rate,
+        token_ttl,
+        abandon,
+        fail,
+        overbook,
+        seed,
+        json,
+    } = cli.command
+    {
+        let p = vq_core::simulate::Params {
+            buyers,
+            stock,
+            rate,
+            token_ttl_s: token_ttl,
+            abandon,
+            fail,
+            overbook,
+            seed,
+        };
+        std::process::exit(if vitaqueue::simulate::run(&p, json) {
+            0
+        } else {
+            2
+        });
     }
     let settings = Settings::load(cli.config.as_deref())?;
     vq_core::telemetry::init(settings.log_json);
@@ -124,8 +180,11 @@ async fn operate(command: Command, settings: &Settings, keys: Keys) -> anyhow::R
         | Command::Admission
         | Command::Worker
         | Command::All
-        | Command::VerifyShuffle { .. } => {
-            unreachable!("roles are run by App, verify-shuffle before the settings load")
+        | Command::VerifyShuffle { .. }
+        | Command::Simulate { .. } => {
+            unreachable!(
+                "roles are run by App, verify-shuffle and simulate before the settings load"
+            )
         }
         Command::Migrate => {
             vq_core::store::postgres(settings).await?;

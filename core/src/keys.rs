@@ -83,7 +83,9 @@ pub struct DropKeys {
 // the leave grace), `left` (count of buyers removed after the grace), `seqs` (HASH token ->
 // admission seq, so a reconnect's admitted message carries the same seq as the tick's),
 // `draw` (ZSET pseudonym -> draw score of every pre-queue joiner: the list the fairness
-// endpoint reveals), `rebuild_lock` (one automatic rebuild at a time across api nodes),
+// endpoint reveals), `admscores` (LIST of admitted buyers' queue scores in admission order),
+// `quit` (count of buyers who left the queue on their own), `fairrep` (the cached fairness
+// report, JSON), `rebuild_lock` (one automatic rebuild at a time across api nodes),
 // `history` (LIST of the console's samples, capped) and `history_gate` (one sampler per
 // interval across api nodes).
 macro_rules! key {
@@ -119,6 +121,9 @@ key!(
     left,
     seqs,
     draw,
+    admscores,
+    quit,
+    fairrep,
     rebuild_lock
 );
 
@@ -151,6 +156,9 @@ impl DropKeys {
             self.left(),
             self.seqs(),
             self.draw(),
+            self.admscores(),
+            self.quit(),
+            self.fairrep(),
         ]
     }
 }

@@ -13,10 +13,12 @@ pub mod conn;
 pub mod domain;
 pub mod fairness;
 pub mod keys;
+pub mod order_stats;
 pub mod pow;
 pub mod ratelimit;
 pub mod scripts;
 pub mod shutdown;
+pub mod simulate;
 pub mod store;
 pub mod telemetry;
 

@@ -37,6 +37,8 @@ pub struct BuyerResult {
     pub index: Option<u64>,
     /// 1-based admission number.
     pub seq: Option<u64>,
+    /// (eta_s, eta_hi_s, received) of the first position outside the pre-queue.
+    pub eta_at_join: Option<(f64, f64, Instant)>,
     pub admitted_at: Option<Instant>,
     /// When the purchase was confirmed (201).
     pub bought_at: Option<Instant>,
@@ -145,6 +147,7 @@ pub async fn run(
         push_ms: Vec::new(),
         index: None,
         seq: None,
+        eta_at_join: None,
         admitted_at: None,
         bought_at: None,
         done_at: None,
@@ -200,6 +203,10 @@ async fn session(
             "position" => {
                 if r.index.is_none() {
                     r.index = m["index"].as_u64();
+                }
+                if r.eta_at_join.is_none() && m["prequeue"] == false {
+                    let eta = |f: &str| m[f].as_f64().unwrap_or(0.0);
+                    r.eta_at_join = Some((eta("eta_s"), eta("eta_hi_s"), Instant::now()));
                 }
                 if let Some(ts) = m["ts_ms"].as_i64() {
                     r.push_ms.push((now_ms() - ts) as f64);

@@ -66,6 +66,14 @@ pub struct DropArgs {
     /// Proof-of-work difficulty of the drop (leading zero bits; 0: off). Buyers solve it.
     #[arg(long, default_value_t = 0)]
     pub pow: u32,
+    /// Live tokens per unreserved unit (the drop's `overbook`).
+    #[arg(long, default_value_t = 1.5)]
+    pub overbook: f64,
+}
+
+/// Seconds from the drop's creation to its start.
+fn start_in(a: &DropArgs) -> f64 {
+    a.start_in.unwrap_or(a.ramp_s + 2.0).max(0.0)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -80,8 +88,7 @@ async fn create_drop(
     a: &DropArgs,
     manager: &str,
 ) -> anyhow::Result<DropId> {
-    let start_in = a.start_in.unwrap_or(a.ramp_s + 2.0).max(0.0);
-    let start_in = chrono::Duration::milliseconds((start_in * 1000.0) as i64);
+    let start_in = chrono::Duration::milliseconds((start_in(a) * 1000.0) as i64);
     let body = json!({
         "product_name": "Load test drop",
         "price_cents": 9900,
@@ -93,6 +100,7 @@ async fn create_drop(
         "max_holders": a.max_holders,
         "token_ttl_s": a.token_ttl,
         "pow_difficulty": a.pow,
+        "overbook": a.overbook,
     });
     let res = http
         .post(format!("{}/v1/admin/drops", a.api))
@@ -122,6 +130,7 @@ pub async fn run(a: DropArgs, settings: &Settings) -> anyhow::Result<summary::Su
         .trim_end_matches('/')
         .parse()?;
     let http = clients(a.sources)?;
+    let sale_start = Instant::now() + Duration::from_secs_f64(start_in(&a));
     let drop = create_drop(
         &http[0],
         &a,
@@ -152,7 +161,12 @@ pub async fn run(a: DropArgs, settings: &Settings) -> anyhow::Result<summary::Su
     let manager = jwt.issue(UserId(uuid::Uuid::new_v4()), Role::Manager, 3600);
     let sampler = report::sample(shared.http[0].clone(), a.api.clone(), drop, manager, start);
     let results = crowd(&a, &jwt, &shared, start).await?;
-    finish(&a, settings, drop, &results, sampler, start, &shared).await
+    let mut summary = finish(&a, settings, drop, &results, sampler, start, &shared).await?;
+    let fair = crate::fair::collect(&shared.http[0], &a.api, drop.get(), &results, sale_start);
+    let fair = fair.await;
+    summary.failures.extend(crate::fair::failures(&fair));
+    summary.fairness = Some(fair);
+    Ok(summary)
 }
 
 /// One HTTP client per source address (127.0.0.1 + i), so per-IP limits see a crowd.

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod buyer;
 pub mod ceiling;
 pub mod drop_run;
+pub mod fair;
 pub mod harness;
 pub mod inproc;
 pub mod pow_bench;

@@ -38,6 +38,9 @@ async fn main() -> anyhow::Result<()> {
             let json = args.json.clone();
             let summary = drop_run::run(args, &settings).await?;
             loadtest::summary::print(&summary);
+            if let Some(f) = &summary.fairness {
+                loadtest::fair::print(f);
+            }
             if let Some(path) = json {
                 std::fs::write(&path, serde_json::to_string_pretty(&summary)?)?;
                 println!("summary written to {}", path.display());

@@ -47,6 +47,8 @@ pub struct Summary {
     pub outcomes: BTreeMap<String, usize>,
     /// Up to five distinct error texts with their counts, to tell client from server trouble.
     pub error_samples: BTreeMap<String, usize>,
+    /// The server's fairness report, waits since the start and the ETA error.
+    pub fairness: Option<crate::fair::Fairness>,
     pub failures: Vec<String>,
 }
 
@@ -119,6 +121,7 @@ pub fn summarize(
         server_rss_mb: a.server_pid.and_then(rss_mb),
         outcomes,
         error_samples,
+        fairness: None,
         failures: Vec::new(),
     };
     s.failures = check(&s, rec.ok);

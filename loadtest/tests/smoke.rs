@@ -69,6 +69,7 @@ async fn a_small_drop_sells_out_with_every_invariant_holding() {
         buy_over: loadtest::drop_run::BuyOver::Socket,
         html: Some(std::env::temp_dir().join(format!("vq-smoke-{id}.html"))),
         pow: 0,
+        overbook: 1.5,
     };
     let html_path = args.html.clone().unwrap();
     let summary = loadtest::drop_run::run(args, &s).await.unwrap();
@@ -97,6 +98,26 @@ async fn a_small_drop_sells_out_with_every_invariant_holding() {
     assert!(summary.fifo_batches_checked > 0);
     assert!(summary.outcomes.get("abandoned").copied().unwrap_or(0) > 0);
     assert!(summary.server_rss_mb.unwrap() > 0.0);
+    let fair = summary
+        .fairness
+        .as_ref()
+        .expect("fairness copied into the summary");
+    let json = serde_json::to_value(&summary).unwrap();
+    assert_eq!(
+        json["fairness"]["report"]["fifo"]["kendall_tau"], 1.0,
+        "{json}"
+    );
+    assert_eq!(fair.report["joiners"], 400);
+    assert_eq!(fair.report["prequeue_joiners"], 400);
+    assert!(
+        fair.report["max_admissions_in_any_second"]
+            .as_u64()
+            .unwrap()
+            <= 300
+    );
+    assert!(fair.report["tokens_per_unit"].as_f64().unwrap() >= 1.0);
+    assert!(json["fairness"]["eta"]["p95"].is_number() && fair.eta.samples > 0);
+    assert!(fair.wait_p50_s <= fair.wait_p90_s);
     let html = std::fs::read_to_string(&html_path).unwrap();
     assert!(html.contains("all invariants hold") && html.matches("<svg").count() == 5);
     let _ = std::fs::remove_file(&html_path);

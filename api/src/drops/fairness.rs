@@ -110,6 +110,8 @@ struct FairnessView {
     rule: &'static str,
     /// The pre-queue draw; `null` until the drop starts.
     draw: Option<DrawPage>,
+    /// What happened in the drop so far (`final: true` once it ended).
+    report: super::report::Report,
 }
 
 const RULE: &str = "pre-queue joiners ordered by the first 52 bits of \
@@ -135,13 +137,16 @@ async fn show(
     } else {
         None
     };
+    let seed = started.then(|| d.shuffle_seed.to_hex());
+    let report = super::report::report(&st, id, &d.shuffle_commitment, seed.clone()).await?;
     Ok(Json(FairnessView {
         drop_id: id.get(),
         starts_at: d.starts_at,
         shuffle_commitment: d.shuffle_commitment.clone(),
-        shuffle_seed: started.then(|| d.shuffle_seed.to_hex()),
+        shuffle_seed: seed,
         rule: RULE,
         draw,
+        report,
     }))
 }
 

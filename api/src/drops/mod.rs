@@ -3,7 +3,8 @@
 //! `admin` (manager routes), `spec` (request bodies parsed into valid values), `store`
 //! (PostgreSQL rows and their Redis mirror), `views` (read models and phase), `stock`
 //! (reconcile/rebuild across both stores), `lost` (drops whose Redis state is gone),
-//! `fairness` (the verifiable pre-queue draw) and `history` (the console's capped samples).
+//! `fairness` (the verifiable pre-queue draw), `report` (the fairness report of a drop),
+//! `simulate` (the what-if simulator for managers) and `history` (the console's capped samples).
 //!
 //! Arrows run one way: routes → spec/views → store → `crate::error`; nothing here is
 //! imported back by `store` or `views`.
@@ -15,6 +16,8 @@ pub mod lost;
 pub mod mirror;
 pub mod public;
 pub mod purchase;
+pub mod report;
+pub mod simulate;
 pub mod spec;
 pub mod stock;
 pub mod store;
@@ -32,4 +35,5 @@ pub fn router() -> Router<AppState> {
         .merge(admin::router())
         .merge(fairness::router())
         .merge(history::router())
+        .merge(simulate::router())
 }

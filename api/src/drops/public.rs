@@ -100,14 +100,9 @@ struct Queued {
 async fn place_body(st: &AppState, id: DropId, out: JoinOutcome) -> Result<Value, ApiError> {
     Ok(match out {
         JoinOutcome::Queued { rank, prequeue, .. } => {
-            let mut conn = st.redis.clone();
-            let k = st.keys.drop(id);
-            let (rate, qlen): (Option<u64>, u64) = redis::pipe()
-                .hget(k.cfg(), "rate")
-                .zcard(k.queue())
-                .query_async(&mut conn)
-                .await?;
-            let pos = Position::new(rank, rate.unwrap_or(1), qlen, prequeue);
+            let qlen: u64 = st.redis.clone().zcard(st.keys.drop(id).queue()).await?;
+            let (outlook, rate) = crate::outlook::read(st, id).await?;
+            let pos = Position::with(rank, rate, qlen, prequeue, &outlook);
             json!(Queued {
                 msg: ServerMsg::Position(pos),
                 status: "queued",

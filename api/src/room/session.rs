@@ -8,6 +8,7 @@ mod place;
 use super::{RoomAuth, CLOSE_RECONNECT};
 use crate::hub::Direct;
 use crate::messages::ServerMsg;
+use crate::outlook::Outlook;
 use crate::AppState;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures::stream::SplitSink;
@@ -42,6 +43,8 @@ pub(super) struct Session {
     ip: std::net::IpAddr,
     place: Place,
     rate: u64,
+    /// The drop's stock and throughput at the last tick (one copy per tick, shared).
+    outlook: Outlook,
     queue_len: u64,
     /// Last tick's counts, so `status` is answered without Redis.
     admitted_total: Option<u64>,
@@ -73,6 +76,7 @@ impl Session {
             ip,
             place: Place::Waiting,
             rate: 1,
+            outlook: Outlook::default(),
             queue_len: 0,
             admitted_total: None,
             left_total: 0,
@@ -109,7 +113,7 @@ impl Session {
         let mut out = Vec::new();
         let mut flow = self.apply(first, &mut out);
         if matches!(flow, Flow::Continue) {
-            self.rate = self.cfg_rate().await;
+            self.read_outlook().await;
             self.push_position(&mut out);
         }
         loop {
@@ -217,17 +221,15 @@ impl Session {
         out.push(ServerMsg::admitted(token, expires_at_ms, seq));
     }
 
-    async fn cfg_rate(&self) -> u64 {
-        let mut conn = self.st.redis.clone();
-        redis::AsyncCommands::hget::<_, _, Option<u64>>(
-            &mut conn,
-            self.st.keys.drop(self.id).cfg(),
-            "rate",
-        )
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or(1)
+    /// Stock, tokens, rate and this node's measured throughput, before the first tick.
+    async fn read_outlook(&mut self) {
+        match crate::outlook::read(&self.st, self.id).await {
+            Ok((o, rate)) => {
+                self.outlook = o;
+                self.rate = rate.max(1);
+            }
+            Err(e) => tracing::debug!(error = %e, "outlook read failed"),
+        }
     }
 }
 

@@ -15,6 +15,7 @@ mod cluster;
 mod crowd;
 mod e2e;
 mod failover;
+mod fair_report;
 mod fairness;
 mod faults;
 mod fleet;

@@ -15,7 +15,8 @@ async fn join_is_idempotent_and_reconnect_keeps_the_place() {
         let m = next_of(&mut ws, "position", 2000).await.expect("position");
         assert_eq!(m["position"], i as u64 + 1);
         assert_eq!(m["ahead"], i as u64);
-        assert!(m["eta_s"].is_u64());
+        assert!(m["eta_s"].is_number() && m["eta_hi_s"].is_number());
+        assert!(m["units_left"].is_u64() && m["chance"].is_string());
         sockets.push(ws);
     }
     drop_socket(sockets.remove(1)).await;

@@ -41,6 +41,9 @@ pub struct Tick {
     pub live: u64,
     #[serde(default)]
     pub remaining: i64,
+    /// Reservations not yet paid or given back (units that may come back).
+    #[serde(default)]
+    pub open: u64,
     /// Omitted by the script when empty (cjson would encode an empty table as `{}`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub admitted: Vec<AdmittedBuyer>,

@@ -74,6 +74,7 @@ impl Scripts {
             .key(k.seen())
             .key(k.left())
             .key(k.seqs())
+            .key(k.admscores())
             .arg(clock.argv())
             .arg(max_batch)
             .arg(token_prefix)

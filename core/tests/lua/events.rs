@@ -28,6 +28,7 @@ async fn published_events_parse_as_drop_event() {
         now: T0,
         live: 1,
         remaining: 100,
+        open: 0,
         admitted: vec![AdmittedBuyer(
             us[0].to_string(),
             "ab12.1".into(),

@@ -18,4 +18,5 @@ mod purchase;
 mod ratelimit;
 mod rebuild;
 mod replay;
+mod report;
 mod stockcap;

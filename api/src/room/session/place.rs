@@ -104,7 +104,13 @@ impl Session {
     /// client can compare with the `seq` of its admission to audit FIFO order.
     pub(super) fn push_position(&mut self, out: &mut Vec<ServerMsg>) {
         if let Some((ahead, pre)) = self.ahead(None) {
-            let mut m = Position::new(ahead, self.rate, self.queue_len.max(ahead + 1), pre);
+            let mut m = Position::with(
+                ahead,
+                self.rate,
+                self.queue_len.max(ahead + 1),
+                pre,
+                &self.outlook,
+            );
             if let Place::Queued {
                 rank,
                 base,
@@ -124,7 +130,13 @@ impl Session {
         match self.place {
             Place::Queued { .. } => {
                 if let Some((ahead, pre)) = self.ahead(self.admitted_total) {
-                    let mut m = Position::new(ahead, self.rate, self.queue_len.max(ahead + 1), pre);
+                    let mut m = Position::with(
+                        ahead,
+                        self.rate,
+                        self.queue_len.max(ahead + 1),
+                        pre,
+                        &self.outlook,
+                    );
                     m.status = self.last_status;
                     out.push(ServerMsg::Position(m));
                 }
@@ -143,8 +155,10 @@ impl Session {
                 status,
                 now,
                 left_total,
+                outlook,
             } => {
                 self.rate = rate.max(1);
+                self.outlook = outlook;
                 self.queue_len = queue_len;
                 self.admitted_total = Some(admitted_total);
                 self.left_total = left_total;
@@ -232,7 +246,7 @@ impl Session {
                 .last_push
                 .is_none_or(|t| t.elapsed() >= self.push_every);
             if changed && due {
-                let mut m = Position::new(ahead, self.rate, self.queue_len, pre);
+                let mut m = Position::with(ahead, self.rate, self.queue_len, pre, &self.outlook);
                 m.status = Some(status);
                 m.ts_ms = Some(now);
                 out.push(ServerMsg::Position(m));

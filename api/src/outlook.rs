@@ -1,0 +1,190 @@
+//! What a waiting buyer can expect, shared by every position push of one drop: units left,
+//! whether a unit may still reach them (`chance`), and the ETA from the admission
+//! throughput actually measured (EWMA over ticks), not only the configured rate.
+//!
+//! Computed once per tick per drop (`Meter::observe`, called by the hub), never per socket:
+//! a session only combines it with its own `ahead`. Memory is one small entry per drop
+//! heard from, pruned when idle.
+
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use vq_core::domain::{AdmitStatus, DropId, Tick};
+
+/// Time constants (ms) of the fast and slow throughput averages.
+const FAST_MS: f64 = 2_000.0;
+const SLOW_MS: f64 = 10_000.0;
+/// `eta_hi_s` adds this share on top of the slower of the two averages.
+const HI_MARGIN: f64 = 1.15;
+/// Drops remembered; past that, entries idle for a minute are dropped.
+const MAX_DROPS: usize = 1_024;
+
+/// Whether a unit may still reach a waiting buyer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Chance {
+    /// The buyers ahead plus the live token holders fit in the units left.
+    Likely,
+    /// Units are short for everyone ahead, but some may still come back or go unbought.
+    Unlikely,
+    /// Stock is 0 with no live token and no open reservation: nothing can come back.
+    None,
+}
+
+/// One drop's figures at its last tick. Throughputs in milli-positions per second (so the
+/// type stays `Eq` for the hub's events); 0 means not measured yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Outlook {
+    pub units_left: u64,
+    pub live: u64,
+    pub open: u64,
+    pub fast_milli: u64,
+    pub slow_milli: u64,
+}
+
+impl Outlook {
+    pub fn from_counts(remaining: i64, live: u64, open: u64) -> Outlook {
+        Outlook {
+            units_left: remaining.max(0) as u64,
+            live,
+            open,
+            ..Outlook::default()
+        }
+    }
+
+    pub fn chance(&self, ahead: u64) -> Chance {
+        if self.units_left == 0 && self.live == 0 && self.open == 0 {
+            Chance::None
+        } else if ahead.saturating_add(self.live) < self.units_left {
+            Chance::Likely
+        } else {
+            Chance::Unlikely
+        }
+    }
+
+    /// (central, high) seconds until `ahead` buyers have moved on: from the measured
+    /// throughput when there is one, else from the configured `rate`; 0.1 s resolution.
+    pub fn eta(&self, ahead: u64, rate: u64) -> (f64, f64) {
+        let rate = rate.max(1) as f64;
+        let (fast, slow) = match (self.fast_milli, self.slow_milli) {
+            (0, _) | (_, 0) => (rate, rate),
+            (f, s) => (f as f64 / 1000.0, s as f64 / 1000.0),
+        };
+        let central = ahead as f64 / fast;
+        let hi = ahead as f64 / fast.min(slow) * HI_MARGIN;
+        (tenths(central), tenths(hi.max(central)))
+    }
+}
+
+fn tenths(s: f64) -> f64 {
+    (s * 10.0).ceil() / 10.0
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Ewma {
+    now: i64,
+    moved: u64,
+    fast: f64,
+    slow: f64,
+}
+
+/// The per-drop throughput averages of this node.
+#[derive(Default)]
+pub struct Meter {
+    drops: Mutex<HashMap<DropId, Ewma>>,
+}
+
+impl Meter {
+    /// Folds one tick in and returns the drop's outlook. Throughput is measured only while
+    /// the sale runs with buyers waiting (an empty queue says nothing about capacity).
+    pub fn observe(&self, drop: DropId, t: &Tick) -> Outlook {
+        let moved = t.admitted_total + t.left_total;
+        let mut drops = self.drops.lock().expect("meter lock");
+        if drops.len() >= MAX_DROPS {
+            drops.retain(|_, e| t.now - e.now < 60_000);
+        }
+        let e = drops.entry(drop).or_insert(Ewma {
+            now: t.now,
+            moved,
+            fast: 0.0,
+            slow: 0.0,
+        });
+        let dt = (t.now - e.now) as f64;
+        let measuring = t.status == AdmitStatus::Ok && (t.queue_len > 0 || moved > e.moved);
+        if dt > 0.0 && measuring {
+            let inst = moved.saturating_sub(e.moved) as f64 * 1000.0 / dt;
+            // The first measurement starts both averages at the configured rate.
+            if e.fast == 0.0 {
+                e.fast = t.rate as f64;
+                e.slow = t.rate as f64;
+            }
+            e.fast += (inst - e.fast) * (1.0 - (-dt / FAST_MS).exp());
+            e.slow += (inst - e.slow) * (1.0 - (-dt / SLOW_MS).exp());
+        }
+        e.now = t.now;
+        e.moved = moved;
+        Outlook {
+            fast_milli: (e.fast * 1000.0).round() as u64,
+            slow_milli: (e.slow * 1000.0).round() as u64,
+            ..Outlook::from_counts(t.remaining, t.live, t.open)
+        }
+    }
+
+    /// The last measured throughputs of a drop (zeros when none), for a fresh socket or
+    /// an HTTP status read that has no tick at hand.
+    pub fn throughput(&self, drop: DropId) -> (u64, u64) {
+        let drops = self.drops.lock().expect("meter lock");
+        drops.get(&drop).map_or((0, 0), |e| {
+            (
+                (e.fast * 1000.0).round() as u64,
+                (e.slow * 1000.0).round() as u64,
+            )
+        })
+    }
+}
+
+/// The outlook read straight from Redis (stock, live tokens, open reservations) plus this
+/// node's measured throughput: for the HTTP status and a socket's first push.
+pub async fn read(st: &crate::AppState, id: DropId) -> redis::RedisResult<(Outlook, u64)> {
+    let k = st.keys.drop(id);
+    let (rate, remaining, live, open): (Option<u64>, Option<i64>, u64, u64) = redis::pipe()
+        .hget(k.cfg(), "rate")
+        .get(k.stock())
+        .zcard(k.expiry())
+        .hlen(k.unpaid())
+        .query_async(&mut st.redis.clone())
+        .await?;
+    let (fast_milli, slow_milli) = st.hub.meter.throughput(id);
+    let o = Outlook {
+        fast_milli,
+        slow_milli,
+        ..Outlook::from_counts(remaining.unwrap_or(0), live, open)
+    };
+    Ok((o, rate.unwrap_or(1)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chance_follows_stock_live_tokens_and_reservations() {
+        let o = Outlook::from_counts(10, 3, 0);
+        assert_eq!(o.chance(6), Chance::Likely);
+        assert_eq!(o.chance(7), Chance::Unlikely);
+        assert_eq!(Outlook::from_counts(0, 0, 1).chance(0), Chance::Unlikely);
+        assert_eq!(Outlook::from_counts(0, 0, 0).chance(0), Chance::None);
+        assert_eq!(Outlook::from_counts(-2, 0, 0).chance(0), Chance::None);
+    }
+
+    #[test]
+    fn eta_uses_the_measured_throughput_once_there_is_one() {
+        let mut o = Outlook::from_counts(10, 0, 0);
+        assert_eq!(o.eta(100, 50), (2.0, 2.3));
+        o.fast_milli = 25_000;
+        o.slow_milli = 20_000;
+        let (c, hi) = o.eta(100, 50);
+        assert_eq!(c, 4.0);
+        assert_eq!(hi, 5.8);
+    }
+}

@@ -1,0 +1,126 @@
+//! What `loadtest drop` adds for issue 14: the server's fairness report copied into the
+//! summary, the waits since the sale start (to compare with `vitaqueue simulate`), and
+//! the ETA error: what the first position after the start predicted against when the
+//! buyer was actually admitted.
+
+use crate::buyer::BuyerResult;
+use crate::stats::percentile;
+use serde::Serialize;
+use serde_json::Value;
+use std::time::Instant;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Fairness {
+    /// `report` of `GET /v1/drops/{id}/fairness` at the end of the run (null if unread).
+    pub report: Value,
+    /// Sale start → admission (s), over admitted buyers.
+    pub wait_p50_s: f64,
+    pub wait_p90_s: f64,
+    pub wait_p99_s: f64,
+    pub eta: EtaError,
+}
+
+/// |actual − predicted| / max(actual, 1 s), per admitted buyer; the 1 s floor keeps the
+/// first buyers (admitted within a tick or two) from dividing by almost nothing.
+#[derive(Debug, Clone, Serialize)]
+pub struct EtaError {
+    pub samples: usize,
+    pub median: f64,
+    pub p95: f64,
+    /// The same for the pessimistic end of the range: share of buyers admitted later
+    /// than `eta_hi_s` said.
+    pub later_than_hi: f64,
+}
+
+/// Reads the report and works out waits and ETA errors from the buyers' records.
+pub async fn collect(
+    http: &reqwest::Client,
+    api: &str,
+    drop: i64,
+    results: &[BuyerResult],
+    sale_start: Instant,
+) -> Fairness {
+    let report = match http
+        .get(format!("{api}/v1/drops/{drop}/fairness?limit=1"))
+        .send()
+        .await
+    {
+        Ok(r) => r.json::<Value>().await.map(|v| v["report"].clone()),
+        Err(e) => Err(e),
+    }
+    .unwrap_or(Value::Null);
+    let mut waits: Vec<f64> = results
+        .iter()
+        .filter_map(|r| {
+            Some(
+                r.admitted_at?
+                    .saturating_duration_since(sale_start)
+                    .as_secs_f64(),
+            )
+        })
+        .collect();
+    Fairness {
+        report,
+        wait_p50_s: percentile(&mut waits, 0.5),
+        wait_p90_s: percentile(&mut waits, 0.9),
+        wait_p99_s: percentile(&mut waits, 0.99),
+        eta: eta_error(results),
+    }
+}
+
+fn eta_error(results: &[BuyerResult]) -> EtaError {
+    let mut errs = Vec::new();
+    let mut late = 0usize;
+    for r in results {
+        let (Some((eta, eta_hi, at)), Some(admitted)) = (r.eta_at_join, r.admitted_at) else {
+            continue;
+        };
+        let actual = admitted.saturating_duration_since(at).as_secs_f64();
+        errs.push((actual - eta).abs() / actual.max(1.0));
+        late += usize::from(actual > eta_hi);
+    }
+    let n = errs.len();
+    EtaError {
+        samples: n,
+        median: percentile(&mut errs, 0.5),
+        p95: percentile(&mut errs, 0.95),
+        later_than_hi: if n == 0 { 0.0 } else { late as f64 / n as f64 },
+    }
+}
+
+/// A clean run admits in join order: any inversion (tau < 1) is a failure, and so is a
+/// report that could not be read.
+pub fn failures(f: &Fairness) -> Vec<String> {
+    match f.report["fifo"]["kendall_tau"].as_f64() {
+        None => vec!["the fairness report could not be read".into()],
+        Some(tau) if tau < 1.0 => vec![format!(
+            "FIFO after the start broken: Kendall tau {tau}, {} inversions",
+            f.report["fifo"]["inversions"]
+        )],
+        Some(_) => Vec::new(),
+    }
+}
+
+/// The fairness lines under the summary table.
+pub fn print(f: &Fairness) {
+    let r = &f.report;
+    println!(
+        "fairness: tau {} ({} inversions) | peak {}/s at rate {} | {} tokens per unit | sell-out {} s",
+        r["fifo"]["kendall_tau"],
+        r["fifo"]["inversions"],
+        r["max_admissions_in_any_second"],
+        r["rate"],
+        r["tokens_per_unit"],
+        r["sell_out_s"]
+    );
+    println!(
+        "waits since start: p50 {:.2} s, p90 {:.2} s, p99 {:.2} s | ETA error median {:.1} %, p95 {:.1} % ({} buyers), {:.1} % later than eta_hi_s",
+        f.wait_p50_s,
+        f.wait_p90_s,
+        f.wait_p99_s,
+        f.eta.median * 100.0,
+        f.eta.p95 * 100.0,
+        f.eta.samples,
+        f.eta.later_than_hi * 100.0
+    );
+}
