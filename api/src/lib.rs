@@ -10,11 +10,12 @@
 //! Layout, by resource: `drops/` (public and admin routes, request specs, the store, views,
 //! stock), `room/` (the WebSocket waiting room) with `hub` (pub/sub fan-out) and `messages`
 //! (every server push), `accounts/`, `orders`, `products`, `wishlist`, `notifications`;
-//! around them `state` (AppState), `extract`, `error`, `limits`, `pagination`, `web`,
+//! around them `state` (AppState), `extract`, `error`, `limits`, `pagination`, `web` (pages and assets), `compress`,
 //! `health`, `observe`. Arrows run from routes down to the store and `error`; only this
 //! file assembles the routers.
 
 pub mod accounts;
+pub mod compress;
 pub mod drops;
 pub mod error;
 pub mod extract;
@@ -88,6 +89,7 @@ pub fn router(state: AppState, http: &vq_core::config::Http) -> Router {
             },
         ))
         .layer(axum::middleware::from_fn(observe::track))
+        .layer(compress::layer())
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state);
     web::with_security_headers(r)
