@@ -19,8 +19,9 @@ pub const MIN_SIZE: u16 = 1024;
 
 /// gzip (level 6) and brotli (quality 4: tower-http's default, fast enough per request).
 pub fn layer() -> CompressionLayer<impl Predicate> {
-    let not_upgrade =
-        |s: StatusCode, _: Version, _: &HeaderMap, _: &Extensions| s != StatusCode::SWITCHING_PROTOCOLS;
+    let not_upgrade = |s: StatusCode, _: Version, _: &HeaderMap, _: &Extensions| {
+        s != StatusCode::SWITCHING_PROTOCOLS
+    };
     CompressionLayer::new()
         .gzip(true)
         .br(true)

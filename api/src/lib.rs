@@ -25,6 +25,7 @@ pub mod limits;
 pub mod messages;
 pub mod notifications;
 pub mod observe;
+pub mod openapi;
 pub mod orders;
 pub mod pagination;
 pub mod pow;
@@ -70,6 +71,7 @@ pub fn router(state: AppState, http: &vq_core::config::Http) -> Router {
         .merge(health::router())
         .merge(observe::router())
         .merge(web::router())
+        .merge(openapi::router())
         .fallback(|| async { ApiError::NotFound("not_found", "no such route".into()) })
         .method_not_allowed_fallback(|| async {
             ApiError::BadRequest {

@@ -1,8 +1,9 @@
 //! Shopper HTTP API for one drop: details, the waiting room over plain HTTP (for clients
 //! without WebSockets, and the load tester), and the purchase.
 
+use crate::drops::wire::{self as replies, PurchaseBody};
 use crate::drops::{lost, store, views};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, DropPath, Shopper};
 use crate::limits::ClientIp;
 use crate::messages::{Position, ServerMsg};
@@ -12,10 +13,10 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use redis::AsyncCommands;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{json, Value};
 use vq_core::clock::rfc3339;
-use vq_core::domain::{DropId, Quantity, UserId};
+use vq_core::domain::{DropId, UserId};
 use vq_core::fairness::Draw;
 use vq_core::scripts::{JoinOutcome, JoinReject, PurchaseOutcome, PurchaseReject};
 
@@ -27,6 +28,13 @@ pub fn router() -> Router<AppState> {
         .route("/v1/drops/{id}/purchase", post(purchase))
 }
 
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list, show, join, status, leave, purchase))]
+pub struct Doc;
+
+/// The drops, newest first, as buyers see them.
+#[utoipa::path(get, path = "/v1/drops", tag = "drops", params(crate::pagination::PageQuery),
+    responses((status = 200, body = crate::pagination::Paged<views::PublicDrop>)))]
 async fn list(
     State(st): State<AppState>,
     crate::extract::ApiQuery(q): crate::extract::ApiQuery<crate::pagination::PageQuery>,
@@ -40,6 +48,9 @@ async fn list(
     Ok(Json(crate::pagination::paged(items, page.limit, |d| d.id)))
 }
 
+/// One drop as buyers see it: phase, stock left, queue length, start.
+#[utoipa::path(get, path = "/v1/drops/{id}", tag = "drops",
+    responses((status = 200, body = views::PublicDrop)))]
 async fn show(
     State(st): State<AppState>,
     DropPath(id): DropPath,
@@ -148,6 +159,15 @@ async fn place_reply(
     Ok(Json(body))
 }
 
+/// Joins the waiting room over plain HTTP (the room socket does the same on upgrade). The
+/// proof of work, when the drop asks for one, comes in `X-VQ-Pow` or `?pow=`.
+#[utoipa::path(post, path = "/v1/drops/{id}/queue", tag = "drops",
+    security(("bearer" = ["shopper"])), params(("pow" = Option<String>, Query, description = "`<nonce>.<counter>`, or the X-VQ-Pow header")),
+    responses((status = 200, body = replies::Place),
+        (status = 403, body = ErrorBody, description = "`pow_required` (with a fresh `challenge`)"),
+        (status = 409, body = ErrorBody, description = "`drop_closed`, `sold_out` (`waitlist: true` keeps the place), `limit_reached`, `not_open` (with `opens_at`)"),
+        (status = 429, body = ErrorBody, description = "`rate_limited` (with `retry_after`)"),
+        (status = 503, body = ErrorBody, description = "`needs_rebuild`: Redis lost this drop's state")))]
 async fn join(
     State(st): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -161,6 +181,10 @@ async fn join(
     place_reply(&st, id, p.user, out).await
 }
 
+/// The caller's place, without joining.
+#[utoipa::path(get, path = "/v1/drops/{id}/queue", tag = "drops", security(("bearer" = ["shopper"])),
+    responses((status = 200, body = replies::Place),
+        (status = 404, body = ErrorBody, description = "`not_in_queue` or `drop_not_found`")))]
 async fn status(
     State(st): State<AppState>,
     DropPath(id): DropPath,
@@ -171,6 +195,8 @@ async fn status(
 }
 
 /// Gives up the place. Idempotent: leaving twice, or without a place, is still 204.
+#[utoipa::path(delete, path = "/v1/drops/{id}/queue", tag = "drops", security(("bearer" = ["shopper"])),
+    responses((status = 204, description = "The place is given up (or there was none)")))]
 async fn leave(
     State(st): State<AppState>,
     DropPath(id): DropPath,
@@ -185,41 +211,23 @@ async fn leave(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PurchaseBody {
-    token: String,
-    #[serde(default = "one")]
-    quantity: i64,
-}
-
-fn one() -> i64 {
-    1
-}
-
-impl PurchaseBody {
-    /// The quantity as a domain value; an empty or oversized token is refused before any
-    /// Redis work.
-    fn checked(&self) -> Result<Quantity, ApiError> {
-        let qty = u32::try_from(self.quantity)
-            .map_err(|_| vq_core::domain::Invalid("must be between 1 and 100".into()))
-            .and_then(Quantity::new)
-            .map_err(|e| ApiError::Validation([("quantity".to_string(), e.0)].into()))?;
-        if self.token.is_empty() || self.token.len() > 128 {
-            let msg = "must be 1 to 128 characters".to_string();
-            return Err(ApiError::Validation([("token".to_string(), msg)].into()));
-        }
-        Ok(qty)
-    }
-}
-
+/// Buys with the purchase token the admission gave: reserves the units and writes the
+/// order (pending payment).
+#[utoipa::path(post, path = "/v1/drops/{id}/purchase", tag = "drops", security(("bearer" = ["shopper"])),
+    request_body = PurchaseBody,
+    responses((status = 201, body = replies::Reserved),
+        (status = 403, body = ErrorBody, description = "`invalid_token` or `not_your_token`"),
+        (status = 409, body = ErrorBody, description = "`token_used`, `drop_closed`, `sold_out`, `limit_reached` (with `allowance`), `insufficient_stock` (with `remaining`)"),
+        (status = 410, body = ErrorBody, description = "`token_expired`"),
+        (status = 429, body = ErrorBody, description = "`rate_limited`"),
+        (status = 503, body = ErrorBody, description = "`needs_rebuild`")))]
 async fn purchase(
     State(st): State<AppState>,
     ClientIp(ip): ClientIp,
     DropPath(id): DropPath,
     Shopper(p): Shopper,
     ApiJson(body): ApiJson<PurchaseBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<replies::Reserved>), ApiError> {
     st.limits.purchase(ip, p.user).await?;
     let qty = body.checked()?;
     let mut conn = st.redis.clone();
@@ -246,15 +254,15 @@ async fn purchase(
             ..
         } => Ok((
             StatusCode::CREATED,
-            Json(json!({
-                "status": "reserved",
-                "order_id": id.order_id(seq),
-                "token": body.token,
-                "quantity": qty.get(),
-                "remaining": remaining,
-                "bought_total": user_total,
-                "order_status": vq_orders::Status::PendingPayment,
-            })),
+            Json(replies::Reserved {
+                status: replies::ReservedTag::Reserved,
+                order_id: id.order_id(seq),
+                token: body.token,
+                quantity: qty.get(),
+                remaining,
+                bought_total: user_total,
+                order_status: vq_orders::Status::PendingPayment,
+            }),
         )),
         PurchaseOutcome::Rejected(PurchaseReject::NoDrop) if lost::knows(&st, id).await? => {
             Err(ApiError::Purchase(PurchaseReject::NeedsRebuild))

@@ -205,7 +205,10 @@ mod tests {
     fn if_none_match_compares_weakly_and_takes_lists_and_star() {
         let tag = HeaderValue::from_static("\"abc-br\"");
         let inm = header::IF_NONE_MATCH;
-        assert!(if_none_match(&req(&[(inm.clone(), "\"x\", W/\"abc-br\"")]), &tag));
+        assert!(if_none_match(
+            &req(&[(inm.clone(), "\"x\", W/\"abc-br\"")]),
+            &tag
+        ));
         assert!(if_none_match(&req(&[(inm.clone(), "*")]), &tag));
         assert!(!if_none_match(&req(&[(inm.clone(), "\"abc\"")]), &tag));
     }

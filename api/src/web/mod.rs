@@ -66,7 +66,11 @@ pub const FILES: &[File] = &[
         JS,
         include_str!("../../web/pow-worker.js"),
     ),
-    asset("/static/style.css", CSS, include_str!("../../web/style.css")),
+    asset(
+        "/static/style.css",
+        CSS,
+        include_str!("../../web/style.css"),
+    ),
 ];
 
 /// One GET route per row of [`FILES`], each answering from its prepared variants.
