@@ -53,24 +53,21 @@ const fn asset(route: &'static str, kind: Kind, text: &'static str) -> File {
     File { route, kind, text }
 }
 
-/// Every page and asset the api serves. Add a row to add one.
+/// Every page and asset the api serves. Add a row to add one (one row a line: rustfmt is
+/// told to leave the table alone so rows merge cleanly).
+#[rustfmt::skip]
 pub const FILES: &[File] = &[
     page("/", include_str!("../../web/index.html")),
     page("/login", include_str!("../../web/login.html")),
     page("/drops/{id}", include_str!("../../web/room.html")),
     page("/orders", include_str!("../../web/orders.html")),
     page("/console", include_str!("../../web/console.html")),
+    page("/docs", include_str!("../../web/docs.html")),
     asset("/static/app.js", JS, include_str!("../../web/app.js")),
-    asset(
-        "/static/pow-worker.js",
-        JS,
-        include_str!("../../web/pow-worker.js"),
-    ),
-    asset(
-        "/static/style.css",
-        CSS,
-        include_str!("../../web/style.css"),
-    ),
+    asset("/static/pow-worker.js", JS, include_str!("../../web/pow-worker.js")),
+    asset("/static/style.css", CSS, include_str!("../../web/style.css")),
+    asset("/static/docs.js", JS, include_str!("../../web/docs.js")),
+    asset("/static/docs.css", CSS, include_str!("../../web/docs.css")),
 ];
 
 /// One GET route per row of [`FILES`], each answering from its prepared variants.
