@@ -123,7 +123,8 @@ function operation(method, path, op, spec) {
     el("span", { class: "path" }, path)));
   if (op.summary) card.append(el("p", {}, op.summary));
   if (op.description) card.append(el("p", { class: "desc muted" }, op.description));
-  card.append(security(op));
+  const lock = security(op);
+  if (lock) card.append(lock);
   if (op.parameters && op.parameters.length) card.append(el("h4", {}, "Parameters"), paramsTable(op.parameters));
   const body = op.requestBody && op.requestBody.content && op.requestBody.content["application/json"];
   if (body) {
