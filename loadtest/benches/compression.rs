@@ -55,7 +55,6 @@ fn service<P: Predicate>(
 async fn one<S, P>(svc: &Compression<S, P>, coding: &str) -> usize
 where
     S: Service<Request<Body>, Response = Response<Body>, Error = Infallible> + Clone,
-    S::Future: Send,
     P: Predicate,
 {
     let req = Request::builder()

@@ -240,12 +240,3 @@ async fn the_document_is_openapi_3_1_and_every_reference_resolves() {
     }
     app.cleanup().await;
 }
-
-#[tokio::test]
-#[ignore]
-async fn scratch_serve_for_a_browser() {
-    let app = spawn_app().await;
-    std::fs::write("/tmp/apidoc_port", app.port.to_string()).unwrap();
-    tokio::time::sleep(std::time::Duration::from_secs(150)).await;
-    app.cleanup().await;
-}
