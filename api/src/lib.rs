@@ -10,9 +10,10 @@
 //! Layout, by resource: `drops/` (public and admin routes, request specs, the store, views,
 //! stock), `room/` (the WebSocket waiting room) with `hub` (pub/sub fan-out) and `messages`
 //! (every server push), `accounts/`, `orders`, `products`, `wishlist`, `notifications`;
-//! around them `state` (AppState), `extract`, `error`, `limits`, `pagination`, `web` (pages and assets), `compress`,
-//! `health`, `observe`. Arrows run from routes down to the store and `error`; only this
-//! file assembles the routers.
+//! around them `state` (AppState), `extract`, `error`, `limits`, `pagination`, `web` (pages
+//! and assets), `compress` (response compression), `openapi` (the API document, read from
+//! the route modules' `Doc`s), `health`, `observe`. Arrows run from routes down to the store
+//! and `error`; only this file assembles the routers.
 
 pub mod accounts;
 pub mod compress;
