@@ -1,7 +1,7 @@
 //! What response compression costs per reply, through the api's own layer
 //! (`vq_api::compress::layer`, tower-http gzip level 6 / brotli quality 4): the purchase
 //! reply (≈200 B, under the 1 KiB threshold, so passed through) against the same reply
-//! forced through each encoder, and an 8 KiB drop list. Why the threshold: see
+//! forced through each encoder, and a 20-drop list (6 KB). Why the threshold: see
 //! `api/src/compress.rs`. Run: `cargo bench -p loadtest --bench compression`.
 
 use axum::body::{Body, Bytes};
@@ -78,7 +78,7 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("compress");
     for (name, body) in [
         ("purchase_reply", purchase_reply()),
-        ("drop_list_8k", drop_list()),
+        ("drop_list_6k", drop_list()),
     ] {
         let (api, forced) = (service(&ours, body.clone()), service(&always, body.clone()));
         for coding in ["identity", "gzip", "br"] {
