@@ -10,11 +10,13 @@
 //! Layout, by resource: `drops/` (public and admin routes, request specs, the store, views,
 //! stock), `room/` (the WebSocket waiting room) with `hub` (pub/sub fan-out) and `messages`
 //! (every server push), `accounts/`, `orders`, `products`, `wishlist`, `notifications`;
-//! around them `state` (AppState), `extract`, `error`, `limits`, `pagination`, `web`,
-//! `health`, `observe`. Arrows run from routes down to the store and `error`; only this
-//! file assembles the routers.
+//! around them `state` (AppState), `extract`, `error`, `limits`, `pagination`, `web` (pages
+//! and assets), `compress` (response compression), `openapi` (the API document, read from
+//! the route modules' `Doc`s), `health`, `observe`. Arrows run from routes down to the store
+//! and `error`; only this file assembles the routers.
 
 pub mod accounts;
+pub mod compress;
 pub mod drops;
 pub mod error;
 pub mod extract;
@@ -24,6 +26,7 @@ pub mod limits;
 pub mod messages;
 pub mod notifications;
 pub mod observe;
+pub mod openapi;
 pub mod orders;
 pub mod outlook;
 pub mod pagination;
@@ -70,6 +73,7 @@ pub fn router(state: AppState, http: &vq_core::config::Http) -> Router {
         .merge(health::router())
         .merge(observe::router())
         .merge(web::router())
+        .merge(openapi::router())
         .fallback(|| async { ApiError::NotFound("not_found", "no such route".into()) })
         .method_not_allowed_fallback(|| async {
             ApiError::BadRequest {
@@ -89,6 +93,7 @@ pub fn router(state: AppState, http: &vq_core::config::Http) -> Router {
             },
         ))
         .layer(axum::middleware::from_fn(observe::track))
+        .layer(compress::layer())
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state);
     web::with_security_headers(r)

@@ -54,7 +54,7 @@ pub enum ServerMsg {
         #[serde(skip_serializing_if = "Option::is_none")]
         request_id: Option<String>,
         #[serde(flatten)]
-        receipt: Receipt,
+        receipt: crate::drops::wire::Reserved,
     },
     /// A `purchase` sent on the socket was refused: the HTTP status and body
     /// (`code`, `message`, details) the same request would get over HTTP.
@@ -67,19 +67,6 @@ pub enum ServerMsg {
         #[serde(flatten)]
         details: serde_json::Map<String, serde_json::Value>,
     },
-}
-
-/// A reservation and its order: the 201 body of a purchase and the socket's `purchased`.
-#[derive(Debug, Clone, Serialize)]
-pub struct Receipt {
-    pub status: &'static str,
-    /// Null for a token not named by admission (the worker then picks the id).
-    pub order_id: Option<i64>,
-    pub token: String,
-    pub quantity: u32,
-    pub remaining: i64,
-    pub bought_total: i64,
-    pub order_status: vq_orders::Status,
 }
 
 impl ServerMsg {

@@ -14,7 +14,11 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/v1/notifications", get(list))
 }
 
-#[derive(Serialize, sqlx::FromRow)]
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list))]
+pub struct Doc;
+
+#[derive(Serialize, sqlx::FromRow, utoipa::ToSchema)]
 struct Notification {
     id: i64,
     kind: String,
@@ -23,6 +27,9 @@ struct Notification {
     created_at: DateTime<Utc>,
 }
 
+/// What this account was told, newest first.
+#[utoipa::path(get, path = "/v1/notifications", tag = "notifications", security(("bearer" = [])), params(PageQuery),
+    responses((status = 200, body = Paged<Notification>)))]
 async fn list(
     State(st): State<AppState>,
     AuthUser(p): AuthUser,

@@ -47,6 +47,13 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/metrics", get(render))
 }
 
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(render))]
+pub struct Doc;
+
+/// Prometheus metrics of this node (text exposition format).
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 async fn render(State(st): State<AppState>) -> Response {
     metrics::gauge!("vq_ws_connections").set(st.hub.connections() as f64);
     let h = handle();

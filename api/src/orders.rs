@@ -3,7 +3,7 @@
 //! the window. Paying holds no transaction or row lock while the provider answers (see
 //! `vq_orders::pay`), so slow payments never take connections from other requests.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, AuthUser, IdPath, ORDER};
 use crate::pagination::{paged, PageQuery, Paged};
 use crate::AppState;
@@ -24,6 +24,10 @@ pub fn router() -> Router<AppState> {
         .route("/v1/orders/{id}/return", post(request_return))
 }
 
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list, show, pay, cancel, request_return))]
+pub struct Doc;
+
 fn now(st: &AppState) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(st.clock.now_ms())
         .single()
@@ -33,7 +37,7 @@ fn now(st: &AppState) -> DateTime<Utc> {
 /// An order as its owner sees it: the row plus the product's name and, while unpaid, the
 /// moment it expires unpaid (`reserved_at` + `orders.payment_ttl_s`), so the page can
 /// count down to it.
-#[derive(Serialize, sqlx::FromRow)]
+#[derive(Serialize, sqlx::FromRow, utoipa::ToSchema)]
 struct OrderView {
     #[serde(flatten)]
     #[sqlx(flatten)]
@@ -60,6 +64,9 @@ fn view_columns() -> String {
     )
 }
 
+/// The caller's orders, newest first (`drop_id` filters by drop).
+#[utoipa::path(get, path = "/v1/orders", tag = "orders", security(("bearer" = [])), params(PageQuery),
+    responses((status = 200, body = Paged<OrderView>)))]
 async fn list(
     State(st): State<AppState>,
     AuthUser(p): AuthUser,
@@ -81,6 +88,8 @@ async fn list(
     Ok(Json(paged(rows, page.limit, |o| o.order.id.get())))
 }
 
+#[utoipa::path(get, path = "/v1/orders/{id}", tag = "orders", security(("bearer" = [])),
+    responses((status = 200, body = Order)))]
 async fn show(
     State(st): State<AppState>,
     AuthUser(p): AuthUser,
@@ -98,12 +107,19 @@ async fn show(
     .ok_or_else(|| ApiError::NotFound("order_not_found", "no such order".into()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PayBody {
+    /// A method the payment provider accepts (422 `validation_failed` otherwise).
     payment_method: String,
 }
 
+/// Pays a pending order: 200 with the outcome (PAID or PAYMENT_FAILED), or 202 while
+/// the provider has not answered (still CHARGING; fetch the order later).
+#[utoipa::path(post, path = "/v1/orders/{id}/pay", tag = "orders", security(("bearer" = [])), request_body = PayBody,
+    responses((status = 200, body = Order), (status = 202, body = Order),
+        (status = 409, body = ErrorBody, description = "`invalid_transition` or `payment_in_progress` (with `state`)"),
+        (status = 429, body = ErrorBody, description = "`rate_limited`")))]
 async fn pay(
     State(st): State<AppState>,
     AuthUser(p): AuthUser,
@@ -141,6 +157,10 @@ async fn pay(
     Ok((code, Json(order)))
 }
 
+/// Cancels a pending or paid order (a paid one is refunded); the units go back.
+#[utoipa::path(post, path = "/v1/orders/{id}/cancel", tag = "orders", security(("bearer" = [])),
+    responses((status = 200, body = Order),
+        (status = 409, body = ErrorBody, description = "`invalid_transition` or `payment_in_progress` (with `state`)")))]
 async fn cancel(
     State(st): State<AppState>,
     AuthUser(p): AuthUser,
@@ -158,6 +178,10 @@ async fn cancel(
     Ok(Json(refunded.unwrap_or(order)))
 }
 
+/// Asks to return a delivered order, within the return window.
+#[utoipa::path(post, path = "/v1/orders/{id}/return", tag = "orders", security(("bearer" = [])),
+    responses((status = 200, body = Order),
+        (status = 409, body = ErrorBody, description = "`invalid_transition` or `return_window_closed` (with `closed_at`)")))]
 async fn request_return(
     State(st): State<AppState>,
     AuthUser(p): AuthUser,

@@ -20,7 +20,7 @@ const HI_MARGIN: f64 = 1.15;
 const MAX_DROPS: usize = 1_024;
 
 /// Whether a unit may still reach a waiting buyer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Chance {
     /// The buyers ahead plus the live token holders fit in the units left.

@@ -4,10 +4,14 @@
 use crate::error::ApiError;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// 1 to 100, 20 when absent.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Only some list endpoints filter by drop; others reject it.
     pub drop_id: Option<i64>,
@@ -44,7 +48,7 @@ impl PageQuery {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Paged<T> {
     pub items: Vec<T>,
     /// Pass as `cursor` for the next page; absent on the last page.

@@ -16,7 +16,7 @@ use axum::http::request::Parts;
 use axum::routing::get;
 use axum::{Json, Router};
 use redis::AsyncCommands;
-use serde_json::{json, Value};
+use serde_json::json;
 use vq_core::domain::{DropId, UserId};
 use vq_core::scripts::JoinOutcome;
 
@@ -27,11 +27,28 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/v1/drops/{id}/challenge", get(challenge))
 }
 
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(challenge))]
+pub struct Doc;
+
+/// A proof-of-work challenge: find `counter` so that SHA-256 of `<nonce>.<counter>` starts
+/// with `difficulty` zero bits, then join with `X-VQ-Pow: <nonce>.<counter>`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Challenge {
+    pub nonce: String,
+    /// Leading zero bits asked for; 0 when the drop asks for no work.
+    pub difficulty: u32,
+    /// Seconds the challenge stays valid.
+    pub expires_in: u64,
+}
+
+#[utoipa::path(get, path = "/v1/drops/{id}/challenge", tag = "drops", security(("bearer" = ["shopper"])),
+    responses((status = 200, body = Challenge)))]
 async fn challenge(
     State(st): State<AppState>,
     DropPath(id): DropPath,
     Shopper(p): Shopper,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Challenge>, ApiError> {
     let bits = difficulty(&st, id).await?;
     Ok(Json(issue(&st, p.user, bits).await?))
 }
@@ -43,7 +60,7 @@ async fn difficulty(st: &AppState, id: DropId) -> Result<u32, ApiError> {
     Ok(bits.unwrap_or(0))
 }
 
-async fn issue(st: &AppState, user: UserId, bits: u32) -> Result<Value, ApiError> {
+async fn issue(st: &AppState, user: UserId, bits: u32) -> Result<Challenge, ApiError> {
     let nonce = hex::encode(rand::random::<[u8; 16]>());
     if bits > 0 {
         let mut conn = st.redis.clone();
@@ -52,7 +69,11 @@ async fn issue(st: &AppState, user: UserId, bits: u32) -> Result<Value, ApiError
             .set_ex(key, user.0.to_string(), CHALLENGE_TTL_S)
             .await?;
     }
-    Ok(json!({ "nonce": nonce, "difficulty": bits, "expires_in": CHALLENGE_TTL_S }))
+    Ok(Challenge {
+        nonce,
+        difficulty: bits,
+        expires_in: CHALLENGE_TTL_S,
+    })
 }
 
 /// A solution as sent: `<nonce>.<counter>`, from the `X-VQ-Pow` header or `?pow=`.
@@ -95,7 +116,7 @@ pub async fn verify(
         return Ok(());
     }
     metrics::counter!("vq_pow_total", "result" => "required").increment(1);
-    Err(ApiError::PowRequired(issue(st, user, bits).await?))
+    Err(ApiError::PowRequired(json!(issue(st, user, bits).await?)))
 }
 
 async fn solved(

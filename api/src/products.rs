@@ -25,7 +25,11 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list, show, create, update, remove))]
+pub struct Doc;
+
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Product {
     pub id: i64,
     pub name: String,
@@ -36,7 +40,7 @@ pub struct Product {
 
 const COLUMNS: &str = "id, name, description, price_cents, created_at";
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ProductBody {
     name: Option<String>,
@@ -94,6 +98,8 @@ pub async fn load(st: &AppState, id: ProductId) -> Result<Product, ApiError> {
         .ok_or_else(|| ApiError::NotFound("product_not_found", "no such product".into()))
 }
 
+#[utoipa::path(get, path = "/v1/products", tag = "catalog", params(PageQuery),
+    responses((status = 200, body = Paged<Product>)))]
 async fn list(
     State(st): State<AppState>,
     ApiQuery(q): ApiQuery<PageQuery>,
@@ -109,13 +115,16 @@ async fn list(
     Ok(Json(paged(rows, page.limit, |p| p.id)))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ProductDetail {
     #[serde(flatten)]
     product: Product,
     drops: Vec<crate::drops::views::PublicDrop>,
 }
 
+/// A product with its drops.
+#[utoipa::path(get, path = "/v1/products/{id}", tag = "catalog",
+    responses((status = 200, body = ProductDetail)))]
 async fn show(
     State(st): State<AppState>,
     ProductPath(id): ProductPath,
@@ -129,6 +138,8 @@ async fn show(
     Ok(Json(ProductDetail { product, drops }))
 }
 
+#[utoipa::path(post, path = "/v1/admin/products", tag = "admin", security(("bearer" = ["manager"])),
+    request_body = ProductBody, responses((status = 201, body = Product)))]
 async fn create(
     State(st): State<AppState>,
     Manager(_): Manager,
@@ -150,6 +161,9 @@ async fn create(
     Ok((StatusCode::CREATED, Json(p)))
 }
 
+/// Changes the given fields.
+#[utoipa::path(patch, path = "/v1/admin/products/{id}", tag = "admin", security(("bearer" = ["manager"])),
+    request_body = ProductBody, responses((status = 200, body = Product)))]
 async fn update(
     State(st): State<AppState>,
     Manager(_): Manager,
@@ -176,6 +190,9 @@ async fn update(
 }
 
 /// A product with drops cannot go: its drops and orders point at it.
+#[utoipa::path(delete, path = "/v1/admin/products/{id}", tag = "admin", security(("bearer" = ["manager"])),
+    responses((status = 204, description = "Deleted"),
+        (status = 409, body = crate::error::ErrorBody, description = "`product_in_use` (with `drops`)")))]
 async fn remove(
     State(st): State<AppState>,
     Manager(_): Manager,

@@ -35,10 +35,27 @@ pub fn router() -> Router<AppState> {
         .route("/v1/drops/{id}/ticket", post(ticket::issue))
 }
 
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(upgrade, ticket::issue))]
+pub struct Doc;
+
 /// Close code 1012 ("service restart"): the client should reconnect, to any node.
 pub const CLOSE_RECONNECT: u16 = 1012;
 pub(crate) const CLOSE_TOO_BIG: u16 = 1009;
 
+/// The waiting room as a WebSocket: joins (as `POST .../queue` does), then pushes
+/// `{"type": ...}` messages: `position`, `admitted`, `expired`, `paused`, `resumed`,
+/// `sold_out`, `phase`, `status`, `left`, `closed`, `notification`, `error`; the client may
+/// send `ping`, `status` and `leave`. Browsers authenticate with `?ticket=` (see
+/// `/ticket`), other clients with the bearer token.
+#[utoipa::path(get, path = "/v1/drops/{id}/room", tag = "drops", security(("bearer" = ["shopper"]), ()),
+    params(("ticket" = Option<String>, Query, description = "A single-use ticket from `POST /v1/drops/{id}/ticket`"),
+        ("pow" = Option<String>, Query, description = "`<nonce>.<counter>`, when the drop asks for a proof of work")),
+    responses((status = 101, description = "Switching to the WebSocket protocol"),
+        (status = 403, body = crate::error::ErrorBody, description = "`pow_required` (with `challenge`) or `wrong_role`"),
+        (status = 409, body = crate::error::ErrorBody, description = "`drop_closed`, `sold_out`, `limit_reached`, `not_open`"),
+        (status = 426, body = crate::error::ErrorBody, description = "`websocket_required`: not an upgrade request"),
+        (status = 429, body = crate::error::ErrorBody, description = "`rate_limited`")))]
 async fn upgrade(
     State(st): State<AppState>,
     ClientIp(ip): ClientIp,

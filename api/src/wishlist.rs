@@ -18,7 +18,13 @@ pub fn router() -> Router<AppState> {
         .route("/v1/wishlist/{id}", put(upsert).delete(remove))
 }
 
-#[derive(Serialize, sqlx::FromRow)]
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list, upsert, remove))]
+pub struct Doc;
+
+/// A product on the wishlist.
+#[derive(Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = WishlistEntry)]
 struct Entry {
     product_id: i64,
     product_name: String,
@@ -27,13 +33,16 @@ struct Entry {
     created_at: DateTime<Utc>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = WishlistBody)]
 struct Body {
     note: Option<String>,
     notify: Option<bool>,
 }
 
+#[utoipa::path(get, path = "/v1/wishlist", tag = "catalog", security(("bearer" = [])), params(PageQuery),
+    responses((status = 200, body = Paged<Entry>)))]
 async fn list(
     State(st): State<AppState>,
     AuthUser(p): AuthUser,
@@ -98,6 +107,8 @@ fn note(n: &str) -> Result<(), vq_core::domain::Invalid> {
 }
 
 /// Adds the product (201) or updates the entry (200).
+#[utoipa::path(put, path = "/v1/wishlist/{id}", tag = "catalog", security(("bearer" = [])), request_body(content = Body, description = "May be empty: no note, notifications on"),
+    responses((status = 201, body = Entry), (status = 200, body = Entry)))]
 async fn upsert(
     State(st): State<AppState>,
     AuthUser(p): AuthUser,
@@ -142,6 +153,8 @@ async fn upsert(
 }
 
 /// Idempotent: removing what is not there is still 204.
+#[utoipa::path(delete, path = "/v1/wishlist/{id}", tag = "catalog", security(("bearer" = [])),
+    responses((status = 204, description = "Removed (or was not there)")))]
 async fn remove(
     State(st): State<AppState>,
     AuthUser(p): AuthUser,

@@ -1,7 +1,7 @@
 //! HTTP handlers of `/v1/auth/*` and `/v1/me`.
 
 use super::{Accounts, ProfileInput};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, AuthClaims};
 use crate::limits::ClientIp;
 use crate::AppState;
@@ -10,7 +10,6 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{json, Value};
 use std::sync::Arc;
 use vq_core::account::{Email, EmailCode};
 use vq_core::auth::Role;
@@ -26,6 +25,26 @@ pub fn router() -> Router<AppState> {
         .route("/v1/me", get(me))
 }
 
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(email_code, signup, login, refresh, logout, me))]
+pub struct Doc;
+
+/// A code is on its way (always, for a well-formed address): `status` is `sent`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct CodeSent {
+    status: &'static str,
+    /// Seconds the code stays valid.
+    expires_in: i64,
+}
+
+/// The new account.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct SignedUp {
+    id: uuid::Uuid,
+    email: String,
+    role: Role,
+}
+
 fn accounts(st: &AppState) -> Result<Arc<Accounts>, ApiError> {
     st.accounts.clone().ok_or(ApiError::Unavailable {
         code: "accounts_disabled",
@@ -37,7 +56,7 @@ fn invalid(c: Checker) -> Result<(), ApiError> {
     c.finish().map_err(ApiError::Validation)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct CodeBody {
     email: Option<String>,
 }
@@ -45,11 +64,14 @@ struct CodeBody {
 /// Always 202 for a well-formed address, whether or not it has an account, so the
 /// endpoint cannot be used to find out who shops here. Asking again while a code is
 /// live re-sends that same code, so requests cannot reset its try counter.
+#[utoipa::path(post, path = "/v1/auth/email-code", tag = "accounts", request_body = CodeBody,
+    responses((status = 202, body = CodeSent), (status = 429, body = ErrorBody, description = "`rate_limited`"),
+        (status = 503, body = ErrorBody, description = "`accounts_disabled`")))]
 async fn email_code(
     State(st): State<AppState>,
     ClientIp(ip): ClientIp,
     ApiJson(b): ApiJson<CodeBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<CodeSent>), ApiError> {
     let acc = accounts(&st)?;
     st.limits.email_code_ip(ip).await?;
     let mut c = Checker::default();
@@ -81,11 +103,14 @@ async fn email_code(
     }
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "status": "sent", "expires_in": acc.code_ttl_s })),
+        Json(CodeSent {
+            status: "sent",
+            expires_in: acc.code_ttl_s,
+        }),
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct SignupBody {
     code: Option<String>,
     #[serde(flatten)]
@@ -95,11 +120,18 @@ struct SignupBody {
 /// The code is checked (and burnt) before the e-mail's uniqueness, so only the owner of
 /// a mailbox can learn that it already has an account. The argon2 permit is taken
 /// before the code is checked, so a busy server does not burn a good code.
+/// Creates a shopper account with the e-mail code and the profile.
+#[utoipa::path(post, path = "/v1/auth/signup", tag = "accounts", request_body = SignupBody,
+    responses((status = 201, body = SignedUp),
+        (status = 409, body = ErrorBody, description = "`email_taken`"),
+        (status = 410, body = ErrorBody, description = "`code_expired`"),
+        (status = 422, body = ErrorBody, description = "`validation_failed` or `invalid_code` (with `tries_left`)"),
+        (status = 429, body = ErrorBody, description = "`rate_limited`"), (status = 503, body = ErrorBody, description = "`busy` or `accounts_disabled`")))]
 async fn signup(
     State(st): State<AppState>,
     ClientIp(ip): ClientIp,
     ApiJson(b): ApiJson<SignupBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<SignedUp>), ApiError> {
     let acc = accounts(&st)?;
     st.limits.signup_ip(ip).await?;
     let mut c = Checker::default();
@@ -124,11 +156,15 @@ async fn signup(
     let id = acc.create(&st.db, account, permit).await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "id": id.0, "email": email, "role": Role::Shopper })),
+        Json(SignedUp {
+            id: id.0,
+            email,
+            role: Role::Shopper,
+        }),
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct LoginBody {
     email: Option<String>,
     password: Option<String>,
@@ -136,6 +172,11 @@ struct LoginBody {
 
 /// Unknown e-mails run argon2 against a dummy hash through the same gate, so neither
 /// timing nor a `busy` answer tells which addresses have accounts.
+/// A new session: a short-lived access token and a refresh token.
+#[utoipa::path(post, path = "/v1/auth/login", tag = "accounts", request_body = LoginBody,
+    responses((status = 200, body = super::sessions::TokenPair),
+        (status = 401, body = ErrorBody, description = "`invalid_credentials`"),
+        (status = 429, body = ErrorBody, description = "`rate_limited`"), (status = 503, body = ErrorBody, description = "`busy` or `accounts_disabled`")))]
 async fn login(
     State(st): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -185,11 +226,16 @@ async fn login(
     Ok(Json(pair))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct RefreshBody {
     refresh_token: Option<String>,
 }
 
+/// Trades a refresh token for a new pair (the old one is used up; reusing it revokes the
+/// session).
+#[utoipa::path(post, path = "/v1/auth/refresh", tag = "accounts", request_body = RefreshBody,
+    responses((status = 200, body = super::sessions::TokenPair),
+        (status = 401, body = ErrorBody, description = "`invalid_refresh_token` (unknown, used or revoked)")))]
 async fn refresh(
     State(st): State<AppState>,
     ApiJson(b): ApiJson<RefreshBody>,
@@ -207,6 +253,9 @@ async fn refresh(
     Ok(Json(acc.refresh(&st, &token.expect("checked")).await?))
 }
 
+/// Ends the session of this access token.
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "accounts", security(("bearer" = [])),
+    responses((status = 204, description = "Signed out")))]
 async fn logout(
     State(st): State<AppState>,
     AuthClaims(claims): AuthClaims,
@@ -215,6 +264,9 @@ async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(get, path = "/v1/me", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, body = super::users::Profile),
+        (status = 404, body = ErrorBody, description = "`account_not_found`")))]
 async fn me(
     State(st): State<AppState>,
     AuthClaims(claims): AuthClaims,

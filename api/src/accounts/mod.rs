@@ -7,6 +7,8 @@ pub mod codes;
 pub mod crypto;
 pub mod gate;
 mod handlers;
+
+pub use handlers::Doc;
 pub mod mail;
 pub mod sessions;
 pub mod users;
@@ -69,7 +71,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Raw profile fields as a client or the CLI sends them.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 pub struct ProfileInput {
     pub email: Option<String>,
     pub password: Option<String>,

@@ -18,7 +18,7 @@ use sqlx::{Postgres, Transaction};
 use vq_core::auth::{Claims, Role};
 use vq_core::domain::UserId;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenPair {
     pub access_token: String,
     pub token_type: &'static str,

@@ -20,7 +20,7 @@ pub struct NewAccount {
 }
 
 /// What `GET /v1/me` shows: the decrypted profile.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Profile {
     pub id: uuid::Uuid,
     pub email: String,

@@ -4,7 +4,7 @@
 use crate::drops::spec::{CreateDropBody, DropFields, DropPatch};
 use crate::drops::store::{self, DropRow, NewDrop};
 use crate::drops::views::{self, LiveStats};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, DropPath, Manager};
 use crate::AppState;
 use axum::extract::State;
@@ -27,7 +27,12 @@ pub fn router() -> Router<AppState> {
         .route("/v1/admin/drops/{id}/close", post(close))
 }
 
-#[derive(Serialize)]
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(create, list, show, update, remove, pause, resume, close))]
+pub struct Doc;
+
+/// A drop as its manager sees it: the stored row, the phase and the live counters.
+#[derive(Serialize, utoipa::ToSchema)]
 struct AdminDrop {
     #[serde(flatten)]
     drop: DropRow,
@@ -51,6 +56,9 @@ async fn view(st: &AppState, d: DropRow) -> Result<AdminDrop, ApiError> {
     })
 }
 
+/// Creates a drop (its Redis mirror too); `product_id` fills the name and price.
+#[utoipa::path(post, path = "/v1/admin/drops", tag = "admin", security(("bearer" = ["manager"])),
+    request_body = CreateDropBody, responses((status = 201, body = AdminDrop)))]
 async fn create(
     State(st): State<AppState>,
     Manager(_): Manager,
@@ -80,6 +88,8 @@ async fn create(
     Ok((StatusCode::CREATED, Json(view(&st, row).await?)))
 }
 
+#[utoipa::path(get, path = "/v1/admin/drops/{id}", tag = "admin", security(("bearer" = ["manager"])),
+    responses((status = 200, body = AdminDrop)))]
 async fn show(
     State(st): State<AppState>,
     Manager(_): Manager,
@@ -89,6 +99,10 @@ async fn show(
     Ok(Json(view(&st, d).await?))
 }
 
+/// Changes the given fields (the stock is fixed); a closed drop cannot change.
+#[utoipa::path(patch, path = "/v1/admin/drops/{id}", tag = "admin", security(("bearer" = ["manager"])),
+    request_body = DropFields, responses((status = 200, body = AdminDrop),
+        (status = 409, body = ErrorBody, description = "`invalid_state` (closed) or `already_open` (start or pre-queue change after opening)")))]
 async fn update(
     State(st): State<AppState>,
     Manager(_): Manager,
@@ -133,6 +147,9 @@ async fn update(
     Ok(Json(view(&st, row).await?))
 }
 
+/// Pauses admission (the queue keeps its order).
+#[utoipa::path(post, path = "/v1/admin/drops/{id}/pause", tag = "admin", security(("bearer" = ["manager"])),
+    responses((status = 200, body = AdminDrop), (status = 409, body = ErrorBody, description = "`invalid_state` (with `state`): not from the drop's state")))]
 async fn pause(
     State(st): State<AppState>,
     Manager(_): Manager,
@@ -142,6 +159,9 @@ async fn pause(
     Ok(Json(view(&st, row).await?))
 }
 
+/// Resumes a paused drop.
+#[utoipa::path(post, path = "/v1/admin/drops/{id}/resume", tag = "admin", security(("bearer" = ["manager"])),
+    responses((status = 200, body = AdminDrop), (status = 409, body = ErrorBody, description = "`invalid_state` (with `state`): not from the drop's state")))]
 async fn resume(
     State(st): State<AppState>,
     Manager(_): Manager,
@@ -151,6 +171,9 @@ async fn resume(
     Ok(Json(view(&st, row).await?))
 }
 
+/// Ends the drop for good.
+#[utoipa::path(post, path = "/v1/admin/drops/{id}/close", tag = "admin", security(("bearer" = ["manager"])),
+    responses((status = 200, body = AdminDrop), (status = 409, body = ErrorBody, description = "`invalid_state` (with `state`): not from the drop's state")))]
 async fn close(
     State(st): State<AppState>,
     Manager(_): Manager,
@@ -160,6 +183,9 @@ async fn close(
     Ok(Json(view(&st, row).await?))
 }
 
+#[utoipa::path(get, path = "/v1/admin/drops", tag = "admin", security(("bearer" = ["manager"])),
+    params(crate::pagination::PageQuery),
+    responses((status = 200, body = crate::pagination::Paged<AdminDrop>)))]
 async fn list(
     State(st): State<AppState>,
     Manager(_): Manager,
@@ -176,6 +202,8 @@ async fn list(
     })))
 }
 
+#[utoipa::path(delete, path = "/v1/admin/drops/{id}", tag = "admin", security(("bearer" = ["manager"])),
+    responses((status = 204, description = "Deleted"), (status = 409, body = ErrorBody, description = "`already_open`: its waiting room opened; close it instead")))]
 async fn remove(
     State(st): State<AppState>,
     Manager(_): Manager,

@@ -80,15 +80,20 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/v1/drops/{id}/fairness", get(show))
 }
 
-#[derive(Deserialize)]
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(show))]
+pub struct Doc;
+
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct DrawQuery {
     offset: Option<u64>,
     limit: Option<u64>,
 }
 
 /// One page of the pre-queue draw, in draw order.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DrawPage {
     /// Everyone who joined during the pre-queue.
     pub total: u64,
@@ -98,7 +103,7 @@ pub struct DrawPage {
     pub next_offset: Option<u64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct FairnessView {
     drop_id: i64,
     starts_at: DateTime<Utc>,
@@ -119,6 +124,9 @@ const RULE: &str = "pre-queue joiners ordered by the first 52 bits of \
 
 /// Public: the commitment always; after the start the seed and the draw, paged by
 /// `offset`/`limit` (at most 1000 a page; the list is final from the start on).
+#[utoipa::path(get, path = "/v1/drops/{id}/fairness", tag = "fairness", params(DrawQuery),
+    responses((status = 200, body = FairnessView),
+        (status = 503, body = crate::error::ErrorBody, description = "`needs_rebuild`")))]
 async fn show(
     State(st): State<AppState>,
     DropPath(id): DropPath,

@@ -21,7 +21,7 @@ use std::time::Duration;
 /// Samples kept per drop.
 pub const CAP: isize = 600;
 
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Sample {
     pub t_ms: i64,
     pub remaining: i64,
@@ -30,15 +30,31 @@ pub struct Sample {
     pub live_holders: u64,
 }
 
+/// The console chart's data: the newest `cap` samples, oldest first.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct History {
+    pub drop_id: i64,
+    pub cap: isize,
+    pub samples: Vec<Sample>,
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(show))]
+pub struct Doc;
+
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/admin/drops/{id}/history", get(show))
 }
 
+/// The drop's recent numbers (stock left, queue length, admissions, live holders), one
+/// sample per `redis.history_ms`, for the console chart.
+#[utoipa::path(get, path = "/v1/admin/drops/{id}/history", tag = "admin", security(("bearer" = ["manager"])),
+    responses((status = 200, body = History)))]
 async fn show(
     State(st): State<AppState>,
     Manager(_): Manager,
     DropPath(id): DropPath,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<History>, ApiError> {
     store::load(&st, id).await?;
     let mut conn = st.redis.clone();
     let raw: Vec<String> = conn.lrange(st.keys.drop(id).history(), 0, -1).await?;
@@ -46,11 +62,11 @@ async fn show(
         .iter()
         .filter_map(|s| serde_json::from_str(s).ok())
         .collect();
-    Ok(Json(serde_json::json!({
-        "drop_id": id.get(),
-        "cap": CAP,
-        "samples": samples,
-    })))
+    Ok(Json(History {
+        drop_id: id.get(),
+        cap: CAP,
+        samples,
+    }))
 }
 
 /// Records one sample of `d` unless a node already did in this interval (`every_ms`).

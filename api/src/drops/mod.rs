@@ -22,6 +22,7 @@ pub mod spec;
 pub mod stock;
 pub mod store;
 pub mod views;
+pub mod wire;
 
 pub use public::join_or_peek;
 

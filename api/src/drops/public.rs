@@ -1,8 +1,9 @@
 //! Shopper HTTP API for one drop: details, the waiting room over plain HTTP (for clients
 //! without WebSockets, and the load tester). The purchase lives in `purchase`.
 
+use crate::drops::wire as replies;
 use crate::drops::{lost, store, views};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::{DropPath, Shopper};
 use crate::limits::ClientIp;
 use crate::messages::{Position, ServerMsg};
@@ -26,6 +27,13 @@ pub fn router() -> Router<AppState> {
         .route("/v1/drops/{id}/queue", post(join).get(status).delete(leave))
 }
 
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list, show, join, status, leave))]
+pub struct Doc;
+
+/// The drops, newest first, as buyers see them.
+#[utoipa::path(get, path = "/v1/drops", tag = "drops", params(crate::pagination::PageQuery),
+    responses((status = 200, body = crate::pagination::Paged<views::PublicDrop>)))]
 async fn list(
     State(st): State<AppState>,
     crate::extract::ApiQuery(q): crate::extract::ApiQuery<crate::pagination::PageQuery>,
@@ -39,6 +47,9 @@ async fn list(
     Ok(Json(crate::pagination::paged(items, page.limit, |d| d.id)))
 }
 
+/// One drop as buyers see it: phase, stock left, queue length, start.
+#[utoipa::path(get, path = "/v1/drops/{id}", tag = "drops",
+    responses((status = 200, body = views::PublicDrop)))]
 async fn show(
     State(st): State<AppState>,
     DropPath(id): DropPath,
@@ -142,6 +153,15 @@ async fn place_reply(
     Ok(Json(body))
 }
 
+/// Joins the waiting room over plain HTTP (the room socket does the same on upgrade). The
+/// proof of work, when the drop asks for one, comes in `X-VQ-Pow` or `?pow=`.
+#[utoipa::path(post, path = "/v1/drops/{id}/queue", tag = "drops",
+    security(("bearer" = ["shopper"])), params(("pow" = Option<String>, Query, description = "`<nonce>.<counter>`, or the X-VQ-Pow header")),
+    responses((status = 200, body = replies::Place),
+        (status = 403, body = ErrorBody, description = "`pow_required` (with a fresh `challenge`)"),
+        (status = 409, body = ErrorBody, description = "`drop_closed`, `sold_out` (`waitlist: true` keeps the place), `limit_reached`, `not_open` (with `opens_at`)"),
+        (status = 429, body = ErrorBody, description = "`rate_limited` (with `retry_after`)"),
+        (status = 503, body = ErrorBody, description = "`needs_rebuild`: Redis lost this drop's state")))]
 async fn join(
     State(st): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -155,6 +175,10 @@ async fn join(
     place_reply(&st, id, p.user, out).await
 }
 
+/// The caller's place, without joining.
+#[utoipa::path(get, path = "/v1/drops/{id}/queue", tag = "drops", security(("bearer" = ["shopper"])),
+    responses((status = 200, body = replies::Place),
+        (status = 404, body = ErrorBody, description = "`not_in_queue` or `drop_not_found`")))]
 async fn status(
     State(st): State<AppState>,
     DropPath(id): DropPath,
@@ -165,6 +189,8 @@ async fn status(
 }
 
 /// Gives up the place. Idempotent: leaving twice, or without a place, is still 204.
+#[utoipa::path(delete, path = "/v1/drops/{id}/queue", tag = "drops", security(("bearer" = ["shopper"])),
+    responses((status = 204, description = "The place is given up (or there was none)")))]
 async fn leave(
     State(st): State<AppState>,
     DropPath(id): DropPath,

@@ -4,60 +4,44 @@
 //! owner with the same quantity answers the same receipt again and changes nothing).
 
 use crate::drops::lost;
-use crate::error::ApiError;
+use crate::drops::wire::{PurchaseBody, Reserved, ReservedTag};
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, DropPath, Shopper};
 use crate::limits::ClientIp;
-use crate::messages::Receipt;
 use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
-use serde::Deserialize;
 use std::net::IpAddr;
-use vq_core::domain::{DropId, Quantity, UserId};
+use vq_core::domain::{DropId, UserId};
 use vq_core::scripts::{PurchaseOutcome, PurchaseReject};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/drops/{id}/purchase", post(purchase))
 }
 
-/// What a buyer sends to buy: the purchase token from `admitted` and a quantity.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PurchaseBody {
-    pub token: String,
-    #[serde(default = "one")]
-    pub quantity: i64,
-}
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(purchase))]
+pub struct Doc;
 
-fn one() -> i64 {
-    1
-}
-
-impl PurchaseBody {
-    /// The quantity as a domain value; an empty or oversized token is refused before any
-    /// Redis work.
-    fn checked(&self) -> Result<Quantity, ApiError> {
-        let qty = u32::try_from(self.quantity)
-            .map_err(|_| vq_core::domain::Invalid("must be between 1 and 100".into()))
-            .and_then(Quantity::new)
-            .map_err(|e| ApiError::Validation([("quantity".to_string(), e.0)].into()))?;
-        if self.token.is_empty() || self.token.len() > 128 {
-            let msg = "must be 1 to 128 characters".to_string();
-            return Err(ApiError::Validation([("token".to_string(), msg)].into()));
-        }
-        Ok(qty)
-    }
-}
-
+/// Buys with the purchase token the admission gave: reserves the units and writes the
+/// order (pending payment).
+#[utoipa::path(post, path = "/v1/drops/{id}/purchase", tag = "drops", security(("bearer" = ["shopper"])),
+    request_body = PurchaseBody,
+    responses((status = 201, body = Reserved),
+        (status = 403, body = ErrorBody, description = "`invalid_token` or `not_your_token`"),
+        (status = 409, body = ErrorBody, description = "`token_used`, `drop_closed`, `sold_out`, `limit_reached` (with `allowance`), `insufficient_stock` (with `remaining`)"),
+        (status = 410, body = ErrorBody, description = "`token_expired`"),
+        (status = 429, body = ErrorBody, description = "`rate_limited`"),
+        (status = 503, body = ErrorBody, description = "`needs_rebuild`")))]
 async fn purchase(
     State(st): State<AppState>,
     ClientIp(ip): ClientIp,
     DropPath(id): DropPath,
     Shopper(p): Shopper,
     ApiJson(body): ApiJson<PurchaseBody>,
-) -> Result<(StatusCode, Json<Receipt>), ApiError> {
+) -> Result<(StatusCode, Json<Reserved>), ApiError> {
     let receipt = buy(&st, ip, id, p.user, body).await?;
     Ok((StatusCode::CREATED, Json(receipt)))
 }
@@ -70,7 +54,7 @@ pub async fn buy(
     id: DropId,
     user: UserId,
     body: PurchaseBody,
-) -> Result<Receipt, ApiError> {
+) -> Result<Reserved, ApiError> {
     st.limits.purchase(ip, user).await?;
     let qty = body.checked()?;
     let mut conn = st.redis.clone();
@@ -95,8 +79,8 @@ pub async fn buy(
             user_total,
             seq,
             ..
-        } => Ok(Receipt {
-            status: "reserved",
+        } => Ok(Reserved {
+            status: ReservedTag::Reserved,
             order_id: id.order_id(seq),
             token: body.token,
             quantity: qty.get(),

@@ -23,7 +23,7 @@ pub const CACHE_MS: u64 = 2_000;
 /// Scores fetched per LRANGE.
 const CHUNK: isize = 50_000;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Report {
     /// The drop ended (closed, or sold out with no live token and no open reservation):
     /// the figures no longer change.
@@ -46,7 +46,7 @@ pub struct Report {
     pub sell_out_s: Option<f64>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DrawFacts {
     pub commitment: String,
     /// Hex seed; `null` until the start.
@@ -56,7 +56,7 @@ pub struct DrawFacts {
 
 /// Queue order against admission order, over every admission: the queue order is the
 /// published draw for pre-queue joiners (scores in [0, 1)), then join order (1 + join number).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Fifo {
     pub kendall_tau: f64,
     pub inversions: u64,
@@ -65,7 +65,7 @@ pub struct Fifo {
     pub capped: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Outcomes {
     /// Successful purchases.
     pub bought: u64,

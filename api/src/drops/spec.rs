@@ -9,7 +9,7 @@ use vq_core::domain::*;
 
 /// Create body: the configurable fields plus the stock and an optional catalog product.
 /// Unknown fields are rejected.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateDropBody {
     /// A catalog product; its name and price are the defaults for the drop.
@@ -27,11 +27,12 @@ pub struct CreateDropBody {
     pow_difficulty: Option<i64>,
     /// Set by the handler when `product_id` names no product.
     #[serde(skip)]
+    #[schema(ignore)]
     pub unknown_product: bool,
 }
 
 /// Patch body: the fields a manager may change; the stock is fixed once a drop exists.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DropFields {
     pub product_name: Option<String>,

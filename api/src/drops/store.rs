@@ -11,7 +11,7 @@ use serde_json::json;
 use sqlx::FromRow;
 use vq_core::domain::{DropEvent, DropId, DropState, ProductId};
 
-#[derive(Debug, Clone, Serialize, FromRow)]
+#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
 pub struct DropRow {
     #[sqlx(try_from = "i64")]
     pub id: DropId,
@@ -31,6 +31,7 @@ pub struct DropRow {
     /// The secret pre-queue draw seed: never serialised (the admin view would leak it
     /// before the start); revealed only by the fairness endpoint once the drop started.
     #[serde(skip)]
+    #[schema(ignore)]
     #[sqlx(try_from = "Vec<u8>")]
     pub shuffle_seed: vq_core::fairness::Seed,
     /// Hex SHA-256 of the seed, public from creation on.

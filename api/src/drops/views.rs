@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use vq_core::domain::{DropState, Phase};
 
-#[derive(Debug, Serialize, Clone, Copy, Default)]
+#[derive(Debug, Serialize, Clone, Copy, Default, utoipa::ToSchema)]
 pub struct LiveStats {
     pub remaining: i64,
     pub queue_len: u64,
@@ -61,7 +61,7 @@ pub fn phase(d: &DropRow, state: DropState, remaining: i64, now_ms: i64) -> Phas
     )
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct PublicDrop {
     pub id: i64,
     pub product_name: String,

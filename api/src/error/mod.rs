@@ -13,6 +13,22 @@ use serde_json::{json, Value};
 use vq_core::domain::FieldErrors;
 use vq_core::scripts::{JoinReject, PurchaseReject};
 
+/// The body of every error response: a machine-readable `code`, a `message` for people,
+/// and, for some codes, more fields beside them (`fields` for `validation_failed`,
+/// `retry_after` for `rate_limited` and `busy`, `challenge` for `pow_required`, `state`
+/// for order conflicts...).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"code": "drop_not_found", "message": "no such drop"}))]
+pub struct ErrorBody {
+    pub code: String,
+    pub message: String,
+    /// The code's extra fields, at the top level of the body (the schema leaves further
+    /// properties open, which is how JSON Schema reads an object by default).
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub details: serde_json::Map<String, Value>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("request body is invalid")]
@@ -199,11 +215,11 @@ impl IntoResponse for ApiError {
             _ => None,
         };
         let (status, code, message, details) = self.wire();
-        let mut body = serde_json::Map::new();
-        body.insert("code".into(), code.into());
-        body.insert("message".into(), message.into());
-        body.extend(details);
-        let body = Value::Object(body);
+        let body = ErrorBody {
+            code: code.into(),
+            message,
+            details,
+        };
         let mut res = (status, Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
             res.headers_mut()

@@ -11,7 +11,6 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::Json;
 use redis::AsyncCommands;
-use serde_json::{json, Value};
 use vq_core::domain::{DropId, UserId};
 
 /// Who opened a room socket, and the access-token session it lives on (checked on every
@@ -28,11 +27,21 @@ fn key(st: &AppState, ticket: &str) -> String {
     format!("{}:ticket:{ticket}", st.keys.prefix())
 }
 
+/// A single-use ticket for opening the room socket from a browser (`?ticket=`).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Ticket {
+    pub ticket: String,
+    /// Seconds the ticket stays valid.
+    pub expires_in: u64,
+}
+
+#[utoipa::path(post, path = "/v1/drops/{id}/ticket", tag = "drops", security(("bearer" = ["shopper"])),
+    responses((status = 201, body = Ticket)))]
 pub async fn issue(
     State(st): State<AppState>,
     DropPath(id): DropPath,
     AuthClaims(c): AuthClaims,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Ticket>), ApiError> {
     let p = shopper_only(c.principal())?;
     crate::drops::store::load(&st, id).await?;
     let ticket = format!(
@@ -46,7 +55,10 @@ pub async fn issue(
     let _: () = conn.set_ex(key(&st, &ticket), value, ttl).await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "ticket": ticket, "expires_in": ttl })),
+        Json(Ticket {
+            ticket,
+            expires_in: ttl,
+        }),
     ))
 }
 

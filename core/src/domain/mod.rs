@@ -28,7 +28,7 @@ impl std::error::Error for Invalid {}
 macro_rules! bounded {
     ($(#[$doc:meta])* $name:ident, $ty:ty, $min:expr, $max:expr) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, utoipa::ToSchema)]
         #[serde(transparent)]
         pub struct $name($ty);
 

@@ -42,7 +42,9 @@ macro_rules! spelled {
 }
 
 /// What a manager set: stored in `drops.state` and mirrored into the Redis `cfg` hash.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 #[sqlx(type_name = "text", rename_all = "snake_case")]
 pub enum DropState {
@@ -55,7 +57,7 @@ spelled!(DropState { Active => "active", Paused => "paused", Closed => "closed" 
 
 /// What a buyer sees: derived from the state, the clock and the stock (never stored).
 /// scheduled → pre_queue → live ⇄ paused → sold_out / ended (closed by a manager).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     Scheduled,

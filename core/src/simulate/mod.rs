@@ -36,7 +36,7 @@ pub const MAX_TTL_S: u64 = 3_600;
 pub const MAX_OVERBOOK: f64 = 100.0;
 
 /// One what-if question. Field names are the HTTP body's.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
     pub buyers: u64,
@@ -56,7 +56,7 @@ pub struct Params {
 }
 
 /// What the model predicts. Field names are the HTTP answer's.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Prediction {
     /// Start → the last unit reserved; `null` when the stock never runs out in the horizon.
     pub sell_out_s: Option<f64>,

@@ -1,7 +1,8 @@
 //! What a buyer's client sends over the socket: every frame, answered in place.
 
 use super::{Flow, Session};
-use crate::drops::purchase::{buy, PurchaseBody};
+use crate::drops::purchase::buy;
+use crate::drops::wire::PurchaseBody;
 use crate::messages::ServerMsg;
 use crate::room::{ClientMsg, CLOSE_TOO_BIG};
 use axum::extract::ws::Message;
