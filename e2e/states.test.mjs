@@ -98,6 +98,12 @@ for (const vp of VIEWPORTS) {
       await check(page, "signup");
       await page.goto(`${base}/login`);
       await check(page, "login");
+      // The API reference renders the generated document: every schema listed, no error.
+      await page.goto(`${base}/docs`);
+      await page.locator("#schemas h3").first().waitFor();
+      assert.ok((await page.locator("#ops article").count()) > 40, "every operation rendered");
+      assert.equal(await page.locator("#error").innerText(), "");
+      await check(page, "docs");
       await logIn(page, env(vp.name === "phone" ? "BUYER_PHONE" : "BUYER_DESKTOP"), `/drops/${D("SOLDOUT")}`);
       await roomState(page, "soldout");
       await check(page, "room-soldout");

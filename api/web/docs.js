@@ -59,7 +59,7 @@ function propsTable(s, spec) {
   };
   collect(s);
   if (!rows.length) return null;
-  const table = el("table", {}, el("tr", {}, el("th", { scope: "col" }, "Field"),
+  const table = el("table", { tabindex: "0" }, el("tr", {}, el("th", { scope: "col" }, "Field"),
     el("th", { scope: "col" }, "Type"), el("th", { scope: "col" }, "About")));
   for (const [name, p, req] of rows) {
     const about = [p.description, limits(p)].filter(Boolean).join(" · ");
@@ -81,7 +81,7 @@ function schemaBlock(s, spec) {
 }
 
 function paramsTable(params) {
-  const table = el("table", {}, el("tr", {}, el("th", { scope: "col" }, "Name"),
+  const table = el("table", { tabindex: "0" }, el("tr", {}, el("th", { scope: "col" }, "Name"),
     el("th", { scope: "col" }, "In"), el("th", { scope: "col" }, "Type"), el("th", { scope: "col" }, "About")));
   for (const p of params) {
     table.append(el("tr", {},
@@ -93,7 +93,7 @@ function paramsTable(params) {
 }
 
 function responsesTable(responses) {
-  const table = el("table", {}, el("tr", {}, el("th", { scope: "col" }, "Status"),
+  const table = el("table", { tabindex: "0" }, el("tr", {}, el("th", { scope: "col" }, "Status"),
     el("th", { scope: "col" }, "Body"), el("th", { scope: "col" }, "Meaning")));
   for (const [status, r] of Object.entries(responses)) {
     const content = r.content || {};
