@@ -28,19 +28,21 @@ async fn browser_pages_and_every_room_state() {
     )
     .await;
     assert!(
-        log.contains("# fail 0") && log.contains("# pass 5"),
+        log.contains("# fail 0") && log.contains("# pass 6"),
         "{log}"
     );
 
-    // The new buyer's order went through pay and cancel: cancelled and refunded.
-    let (status, refunded): (String, bool) = sqlx::query_as(
-        "SELECT status::text, refunded_at IS NOT NULL FROM orders WHERE drop_id = $1",
-    )
-    .bind(scene.wait.get())
-    .fetch_one(&app.db)
-    .await
-    .unwrap();
-    assert_eq!((status.as_str(), refunded), ("CANCELLED", true));
+    // Each new buyer's order went through pay and cancel: cancelled and refunded.
+    for wait in scene.wait {
+        let (status, refunded): (String, bool) = sqlx::query_as(
+            "SELECT status::text, refunded_at IS NOT NULL FROM orders WHERE drop_id = $1",
+        )
+        .bind(wait.get())
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+        assert_eq!((status.as_str(), refunded), ("CANCELLED", true));
+    }
     for shot in [
         "signup-3-profile-phone",
         "room-waiting-phone",
@@ -48,6 +50,8 @@ async fn browser_pages_and_every_room_state() {
         "room-admitted-phone",
         "room-reserved-phone",
         "orders-cancelled-phone",
+        "orders-cancelled-desktop",
+        "room-admitted-desktop",
         "room-scheduled-desktop",
         "room-prequeue-phone",
         "room-reconnecting-desktop",
@@ -84,7 +88,8 @@ async fn browser_fairness_console() {
 /// The accounts and drops the browser tests use, and the roles running behind them.
 struct Scene {
     vars: Vec<(&'static str, String)>,
-    wait: DropId,
+    /// The drops the new buyers (phone, desktop) sign up into and buy from.
+    wait: [DropId; 2],
     roles: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -95,7 +100,8 @@ impl Scene {
         let mut vars = vec![
             ("MANAGER_EMAIL", manager),
             ("PASSWORD", PASSWORD.to_string()),
-            ("SIGNUP_EMAIL", email().to_lowercase()),
+            ("SIGNUP_EMAIL_PHONE", email().to_lowercase()),
+            ("SIGNUP_EMAIL_DESKTOP", email().to_lowercase()),
         ];
         let mut buyers = Vec::new();
         for var in ["BUYER_DESKTOP", "BUYER_PHONE"] {
@@ -114,10 +120,11 @@ impl Scene {
             app.start_admission(50),
             app.run_worker(app.worker("e2e", 5000, 100).await),
         ];
-        let wait = held(app, "E2E Hoodie").await;
+        let wait = [held(app, "E2E Hoodie").await, held(app, "E2E Hoodie").await];
         let drops = [
             ("DROP_LIVE", live(app).await),
-            ("DROP_WAIT", wait),
+            ("DROP_WAIT_PHONE", wait[0]),
+            ("DROP_WAIT_DESKTOP", wait[1]),
             ("DROP_HELD", held(app, "E2E Cap").await),
             ("DROP_PAUSED", paused(app).await),
             (
