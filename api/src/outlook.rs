@@ -143,24 +143,39 @@ impl Meter {
     }
 }
 
-/// The outlook read straight from Redis (stock, live tokens, open reservations) plus this
-/// node's measured throughput: for the HTTP status and a socket's first push.
-pub async fn read(st: &crate::AppState, id: DropId) -> redis::RedisResult<(Outlook, u64)> {
+/// What a position needs beyond the buyer's rank, read in one round trip.
+pub struct Read {
+    pub outlook: Outlook,
+    /// The configured admission rate (at least 1).
+    pub rate: u64,
+    pub queue_len: u64,
+}
+
+/// The outlook read straight from Redis (stock, live tokens, open reservations, queue length)
+/// plus this node's measured throughput: for the HTTP status and a socket's first push. One
+/// pipeline, because the HTTP status is polled by every waiting buyer without a socket.
+pub async fn read(st: &crate::AppState, id: DropId) -> redis::RedisResult<Read> {
     let k = st.keys.drop(id);
-    let (rate, remaining, live, open): (Option<u64>, Option<i64>, u64, u64) = redis::pipe()
-        .hget(k.cfg(), "rate")
-        .get(k.stock())
-        .zcard(k.expiry())
-        .hlen(k.unpaid())
-        .query_async(&mut st.redis.clone())
-        .await?;
+    let (rate, remaining, live, open, queue_len): (Option<u64>, Option<i64>, u64, u64, u64) =
+        redis::pipe()
+            .hget(k.cfg(), "rate")
+            .get(k.stock())
+            .zcard(k.expiry())
+            .hlen(k.unpaid())
+            .zcard(k.queue())
+            .query_async(&mut st.redis.clone())
+            .await?;
     let (fast_milli, slow_milli) = st.hub.meter.throughput(id);
     let o = Outlook {
         fast_milli,
         slow_milli,
         ..Outlook::from_counts(remaining.unwrap_or(0), live, open)
     };
-    Ok((o, rate.unwrap_or(1)))
+    Ok(Read {
+        outlook: o,
+        rate: rate.unwrap_or(1).max(1),
+        queue_len,
+    })
 }
 
 #[cfg(test)]

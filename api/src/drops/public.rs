@@ -111,9 +111,8 @@ struct Queued {
 async fn place_body(st: &AppState, id: DropId, out: JoinOutcome) -> Result<Value, ApiError> {
     Ok(match out {
         JoinOutcome::Queued { rank, prequeue, .. } => {
-            let qlen: u64 = st.redis.clone().zcard(st.keys.drop(id).queue()).await?;
-            let (outlook, rate) = crate::outlook::read(st, id).await?;
-            let pos = Position::with(rank, rate, qlen, prequeue, &outlook);
+            let r = crate::outlook::read(st, id).await?;
+            let pos = Position::with(rank, r.rate, r.queue_len, prequeue, &r.outlook);
             json!(Queued {
                 msg: ServerMsg::Position(pos),
                 status: "queued",

@@ -224,9 +224,9 @@ impl Session {
     /// Stock, tokens, rate and this node's measured throughput, before the first tick.
     async fn read_outlook(&mut self) {
         match crate::outlook::read(&self.st, self.id).await {
-            Ok((o, rate)) => {
-                self.outlook = o;
-                self.rate = rate.max(1);
+            Ok(r) => {
+                self.outlook = r.outlook;
+                self.rate = r.rate;
             }
             Err(e) => tracing::debug!(error = %e, "outlook read failed"),
         }

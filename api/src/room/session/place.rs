@@ -99,18 +99,18 @@ impl Session {
         }
     }
 
+    /// A position `ahead` of this buyer with the drop's rate and outlook as last known.
+    fn position(&self, ahead: u64, pre: bool) -> Position {
+        let queue_len = self.queue_len.max(ahead + 1);
+        Position::with(ahead, self.rate, queue_len, pre, &self.outlook)
+    }
+
     /// Sends the place just read exactly. Outside the pre-queue it carries `index`, the
     /// 0-based place in the drop's whole admission order (admitted so far + rank), which a
     /// client can compare with the `seq` of its admission to audit FIFO order.
     pub(super) fn push_position(&mut self, out: &mut Vec<ServerMsg>) {
         if let Some((ahead, pre)) = self.ahead(None) {
-            let mut m = Position::with(
-                ahead,
-                self.rate,
-                self.queue_len.max(ahead + 1),
-                pre,
-                &self.outlook,
-            );
+            let mut m = self.position(ahead, pre);
             if let Place::Queued {
                 rank,
                 base,
@@ -130,13 +130,7 @@ impl Session {
         match self.place {
             Place::Queued { .. } => {
                 if let Some((ahead, pre)) = self.ahead(self.admitted_total) {
-                    let mut m = Position::with(
-                        ahead,
-                        self.rate,
-                        self.queue_len.max(ahead + 1),
-                        pre,
-                        &self.outlook,
-                    );
+                    let mut m = self.position(ahead, pre);
                     m.status = self.last_status;
                     out.push(ServerMsg::Position(m));
                 }
