@@ -51,6 +51,7 @@ async fn buyer(
 async fn five_thousand_concurrent_buyers_never_oversell_and_each_sale_is_one_order() {
     const BUYERS: usize = 5000;
     const STOCK: i64 = 100;
+    let _heavy = HEAVY.lock().await;
     let app = Arc::new(spawn_app().await);
     let drop = app
         .create_drop(json!({ "stock": STOCK, "admission_rate": 2000, "max_holders": 500, "token_ttl_s": 30 }))

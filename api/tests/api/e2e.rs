@@ -18,6 +18,7 @@ const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../e2e");
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_pages_and_every_room_state() {
+    let _heavy = HEAVY.lock().await;
     let (app, sink) = spawn_with_mail(vq_core::Clock::Redis, unlimited_accounts).await;
     let scene = Scene::set(&app).await;
     let mail = tokio::spawn(write_codes(sink));
@@ -74,6 +75,7 @@ async fn browser_pages_and_every_room_state() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_fairness_console() {
+    let _heavy = HEAVY.lock().await;
     let (app, _sink) = spawn_with_mail(vq_core::Clock::Redis, unlimited_accounts).await;
     let scene = Scene::set(&app).await;
     let log = run_node(&app, &scene.vars, &["fair.test.mjs"]).await;

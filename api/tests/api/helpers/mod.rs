@@ -10,6 +10,11 @@ mod roles;
 mod ws;
 
 pub use processes::PrivateRedis;
+
+/// Held by the tests that each saturate both cores for a while (the 5,000-buyer crowd, the
+/// browser suites running Chromium), so the harness never runs two of them at once: side by
+/// side they starved each other into request timeouts that said nothing about the code.
+pub static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 pub use ws::{close_code, next_json, next_of, send_text, ws_request, Ws};
 
 use sqlx::{Connection, PgConnection, PgPool};
