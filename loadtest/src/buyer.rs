@@ -4,13 +4,11 @@
 
 mod socket;
 
-use futures::StreamExt;
 use serde_json::Value;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio_tungstenite::tungstenite::Message;
 use vq_core::domain::{DropId, UserId};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,14 +186,11 @@ async fn session(
     r: &mut BuyerResult,
     started: Instant,
 ) -> Outcome {
-    while let Some(msg) = ws.next().await {
-        let text = match msg {
-            Ok(Message::Text(t)) => t,
-            Ok(Message::Close(f)) => return Outcome::Error(format!("closed by server: {f:?}")),
-            Ok(_) => continue,
-            Err(e) => return Outcome::Error(format!("ws: {e}")),
+    while let Some(next) = socket::next_msg(ws).await {
+        let m = match next {
+            Ok(m) => m,
+            Err(end) => return end,
         };
-        let m: Value = serde_json::from_str(text.as_str()).unwrap_or(Value::Null);
         if r.join_ms.is_none() {
             r.join_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
         }

@@ -278,16 +278,12 @@ fn rows(s: &Summary) -> Vec<(&'static str, String)> {
 }
 
 pub fn print(s: &Summary) {
-    let rows: Vec<(&str, String)> = rows(s)
-        .into_iter()
-        .chain(
-            s.error_samples
-                .iter()
-                .map(|(e, n)| ("error sample", format!("{n}× {e}"))),
-        )
-        .collect();
+    let samples = s
+        .error_samples
+        .iter()
+        .map(|(e, n)| ("error sample", format!("{n}× {e}")));
     println!("{:-<56}", "");
-    for (k, v) in rows {
+    for (k, v) in rows(s).into_iter().chain(samples) {
         println!("{k:<24} {v}");
     }
     println!("{:-<56}", "");

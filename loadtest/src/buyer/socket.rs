@@ -14,14 +14,11 @@ pub(super) async fn purchase(ws: &mut crate::Ws, token: &str, r: &mut BuyerResul
     if let Err(e) = ws.send(Message::Text(req.to_string().into())).await {
         return Outcome::Error(format!("purchase send: {e}"));
     }
-    while let Some(msg) = ws.next().await {
-        let text = match msg {
-            Ok(Message::Text(t)) => t,
-            Ok(Message::Close(f)) => return Outcome::Error(format!("closed by server: {f:?}")),
-            Ok(_) => continue,
-            Err(e) => return Outcome::Error(format!("ws: {e}")),
+    while let Some(next) = next_msg(ws).await {
+        let m = match next {
+            Ok(m) => m,
+            Err(end) => return end,
         };
-        let m: Value = serde_json::from_str(text.as_str()).unwrap_or(Value::Null);
         match m["type"].as_str().unwrap_or("") {
             "purchased" => {
                 r.purchase_ms = Some(t.elapsed().as_secs_f64() * 1000.0);
@@ -38,4 +35,17 @@ pub(super) async fn purchase(ws: &mut crate::Ws, token: &str, r: &mut BuyerResul
         }
     }
     Outcome::Error("connection ended before the purchase answer".into())
+}
+
+/// The next text message as JSON (null when unparsable), skipping control frames; the
+/// outcome when the server closes or the connection fails; `None` when the stream ends.
+pub(super) async fn next_msg(ws: &mut crate::Ws) -> Option<Result<Value, Outcome>> {
+    loop {
+        return Some(match ws.next().await? {
+            Ok(Message::Text(t)) => Ok(serde_json::from_str(t.as_str()).unwrap_or(Value::Null)),
+            Ok(Message::Close(f)) => Err(Outcome::Error(format!("closed by server: {f:?}"))),
+            Ok(_) => continue,
+            Err(e) => Err(Outcome::Error(format!("ws: {e}"))),
+        });
+    }
 }
