@@ -110,14 +110,7 @@ pub async fn run(st: AppState, every_ms: u64) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let sql = format!(
-            "SELECT {} FROM drops WHERE state <> 'closed' ORDER BY id",
-            store::COLUMNS
-        );
-        let rows = match sqlx::query_as::<_, store::DropRow>(&sql)
-            .fetch_all(&st.db)
-            .await
-        {
+        let rows = match store::open(&st).await {
             Ok(rows) => rows,
             Err(e) => {
                 tracing::debug!(error = %e, "history: listing open drops failed");

@@ -51,7 +51,7 @@ impl DropRow {
 
 pub use super::mirror::{mirror, mirror_to};
 
-pub const COLUMNS: &str = "id, product_name, price_cents, stock, per_user_limit, admission_rate, \
+const COLUMNS: &str = "id, product_name, price_cents, stock, per_user_limit, admission_rate, \
     max_holders, token_ttl_s, prequeue_s, overbook, starts_at, state, product_id, shuffle_seed, \
     shuffle_commitment, pow_difficulty";
 
@@ -193,6 +193,15 @@ pub async fn page(st: &AppState, before: i64, limit: i64) -> Result<Vec<DropRow>
     ))
     .bind(before)
     .bind(limit)
+    .fetch_all(&st.db)
+    .await?)
+}
+
+/// Every drop not closed, oldest first (the console history samples these).
+pub async fn open(st: &AppState) -> Result<Vec<DropRow>, ApiError> {
+    Ok(sqlx::query_as::<_, DropRow>(&format!(
+        "SELECT {COLUMNS} FROM drops WHERE state <> 'closed' ORDER BY id"
+    ))
     .fetch_all(&st.db)
     .await?)
 }
