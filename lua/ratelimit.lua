@@ -1,8 +1,8 @@
 -- GCRA rate limit of one bucket, shared by every api process: the budget of a limit
 -- holds across the fleet instead of multiplying with the node count. A bucket is one
 -- string key holding its theoretical arrival time (TAT, ms, three decimals so rates
--- faster than one per ms stay exact). The key expires when the bucket is full again,
--- so idle clients cost no memory.
+-- faster than one per ms stay exact). The key expires when the bucket is full again
+-- (or after 1 s, whichever is later), so idle clients cost no memory.
 --
 -- KEYS[1]  the bucket
 -- ARGV[1]  now in ms, or '' to read the Redis server clock (TIME)
@@ -38,7 +38,10 @@ local function store(at)
   if at <= now then
     redis.call('DEL', KEYS[1])
   else
-    redis.call('SET', KEYS[1], string.format('%.3f', at), 'PX', math.ceil(at - now))
+    -- At least 1 s: the expiry runs on Redis's clock, `now` may come from the caller's
+    -- (a manual test clock, a node a few ms apart), and a bucket that vanished before its
+    -- TAT would hand out a full burst again. A TAT left past `now` reads as a full bucket.
+    redis.call('SET', KEYS[1], string.format('%.3f', at), 'PX', math.max(1000, math.ceil(at - now)))
   end
 end
 
