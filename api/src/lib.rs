@@ -133,16 +133,25 @@ impl Application {
         }
         let (drain, drained) = mpsc::channel(1);
         let limits = limits::Limiters::new(settings, redis.clone(), clock.clone());
+        let scripts = Arc::new(Scripts::default());
+        let keys = Keys::new(&settings.redis.prefix);
+        let reads = room::reads::Reads::start(room::reads::Deps {
+            redis: redis.clone(),
+            scripts: scripts.clone(),
+            keys: keys.clone(),
+            clock: clock.clone(),
+        });
         let state = AppState {
             redis: redis.clone(),
             db,
-            scripts: Arc::new(Scripts::default()),
-            keys: Keys::new(&settings.redis.prefix),
+            scripts,
+            keys,
             clock,
             jwt: Arc::new(JwtKeys::new(secret)),
             hub: Arc::new(hub::Hub::new(std::time::Duration::from_millis(
                 settings.ws.position_interval_ms,
             ))),
+            reads: Arc::new(reads),
             ws: settings.ws.clone(),
             orders: settings.orders.clone(),
             payments: Arc::new(vq_orders::payment::SimulatedProvider::from_config(

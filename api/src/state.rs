@@ -18,6 +18,8 @@ pub struct AppState {
     pub clock: Clock,
     pub jwt: Arc<JwtKeys>,
     pub hub: Arc<hub::Hub>,
+    /// The node's batched room re-reads (room/reads.rs).
+    pub reads: Arc<crate::room::reads::Reads>,
     pub ws: Ws,
     pub orders: vq_core::config::Orders,
     pub payments: Arc<dyn vq_orders::payment::PaymentProvider>,

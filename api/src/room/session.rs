@@ -124,7 +124,7 @@ impl Session {
                 _ = shutdown.wait() => Flow::Close(CLOSE_RECONNECT, "server shutting down; reconnect"),
                 ev = reg.events.recv() => match ev {
                     Ok(ev) => self.on_event(ev, &mut out).await,
-                    Err(RecvError::Lagged(_)) => self.resync(&mut out).await,
+                    Err(RecvError::Lagged(_)) => self.reread(&mut out, false).await,
                     Err(RecvError::Closed) => Flow::Close(CLOSE_RECONNECT, "room closed; reconnect"),
                 },
                 d = reg.direct.recv() => self.on_direct(d, &mut out),
@@ -142,12 +142,12 @@ impl Session {
         self.gone().await;
     }
 
-    /// The periodic exact read, after checking the session the socket was opened with.
+    /// The periodic exact read, which also checks the session the socket was opened with.
     async fn periodic(&mut self, out: &mut Vec<ServerMsg>) -> Flow {
-        if let Some(flow) = self.session_check().await {
+        if let Some(flow) = self.expiry_check() {
             return flow;
         }
-        self.resync(out).await
+        self.reread(out, true).await
     }
 
     /// A ping when the peer was heard recently; None when it was silent for two intervals.

@@ -231,3 +231,49 @@ async fn position_pushes_are_spaced_out_but_the_latest_arrives() {
     assert_eq!(m["position"], 1, "the latest place, not a stale one");
     app.cleanup().await;
 }
+
+/// The periodic re-reads of a room's sockets go to Redis in batches: one places.lua call
+/// answers many sockets, and each socket's session is still checked (one pipelined
+/// `EXISTS` per read), where one join.lua peek per socket and read was the old cost.
+#[tokio::test]
+async fn periodic_rereads_are_batched_per_node() {
+    let redis = PrivateRedis::start().await;
+    let app = spawn_app_with(Opts {
+        redis_url: redis.url.clone(),
+        resync_ms: 200,
+        configure: Some(Box::new(|s| {
+            s.ws.leave_grace_ms = 3_600_000;
+            s.redis.history_ms = 0;
+        })),
+        ..Opts::default()
+    })
+    .await;
+    let drop = app.create_drop(json!({ "stock": 1000 })).await;
+    const N: usize = 100;
+    let mut sockets = Vec::new();
+    for _ in 0..N {
+        let mut ws = app.ws(drop, &app.shopper()).await;
+        next_of(&mut ws, "position", 2000).await.unwrap();
+        sockets.push(ws);
+    }
+    let monitor = Monitor::start(&redis.url);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let cmds = monitor.stop();
+    let count = |name: &str| cmds.iter().filter(|c| c.eq_ignore_ascii_case(name)).count();
+    let (reads, scripts) = (count("exists"), count("evalsha"));
+    assert!(
+        reads >= N,
+        "every socket re-read at least once: {reads} reads"
+    );
+    assert!(
+        scripts * 4 <= reads,
+        "{scripts} script calls for {reads} socket re-reads: not batched"
+    );
+    let last = sockets.last_mut().unwrap();
+    assert!(
+        next_of(last, "position", 1000).await.is_some(),
+        "a re-read pushes the place it read"
+    );
+    std::mem::drop(sockets);
+    app.cleanup().await;
+}

@@ -10,12 +10,14 @@
 mod admit;
 mod join;
 mod manage;
+mod places;
 mod purchase;
 mod restock;
 
 pub use admit::{Admission, AdmitOutcome, AdmitStatus};
 pub use join::{JoinOutcome, JoinReject};
 pub use manage::ManageOutcome;
+pub use places::Places;
 pub use purchase::{PurchaseOutcome, PurchaseReject};
 pub use restock::{Restock, RestockOutcome};
 
@@ -28,6 +30,7 @@ pub struct Scripts {
     purchase: Script,
     restock: Script,
     manage: Script,
+    places: Script,
 }
 
 impl Default for Scripts {
@@ -39,6 +42,7 @@ impl Default for Scripts {
             purchase: Script::new(include_str!("../../../lua/purchase.lua")),
             restock: Script::new(include_str!("../../../lua/restock.lua")),
             manage: Script::new(include_str!("../../../lua/manage.lua")),
+            places: Script::new(include_str!("../../../lua/places.lua")),
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Integration tests for lua/{join,touch,admit,purchase,restock,manage,ratelimit}.lua, driven through the typed wrappers in
+//! Integration tests for lua/{join,touch,places,admit,purchase,restock,manage,ratelimit}.lua, driven through the typed wrappers in
 //! `vq_core::scripts::Scripts` against a real Redis (`VQ_TEST_REDIS_URL`, default
 //! `redis://127.0.0.1:6379`).
 //!
@@ -14,6 +14,7 @@ mod events;
 mod join;
 mod leave;
 mod ops;
+mod places;
 mod purchase;
 mod ratelimit;
 mod rebuild;

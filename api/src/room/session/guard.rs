@@ -70,10 +70,10 @@ impl Session {
     }
 
     /// Closes the socket once the access token it was opened with has expired or its
-    /// session was revoked (one `EXISTS` per periodic re-read).
+    /// session was revoked (one `EXISTS`; used when the batched read could not answer).
     pub(super) async fn session_check(&self) -> Option<Flow> {
-        if chrono::Utc::now().timestamp() >= self.auth.exp {
-            return Some(Flow::Close(CLOSE_SESSION_EXPIRED, "session expired"));
+        if let Some(flow) = self.expiry_check() {
+            return Some(flow);
         }
         match crate::accounts::sessions::is_revoked(&self.st, &self.auth.jti).await {
             Ok(true) => Some(Flow::Close(CLOSE_SESSION_REVOKED, "session revoked")),
@@ -83,5 +83,11 @@ impl Session {
                 None
             }
         }
+    }
+
+    /// Closes the socket once the access token it was opened with has expired.
+    pub(super) fn expiry_check(&self) -> Option<Flow> {
+        (chrono::Utc::now().timestamp() >= self.auth.exp)
+            .then_some(Flow::Close(CLOSE_SESSION_EXPIRED, "session expired"))
     }
 }

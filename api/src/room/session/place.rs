@@ -1,6 +1,7 @@
 //! Where the buyer stands: adopting exact reads of the join script, deriving the place
 //! from room-wide ticks in between, and pushing it when it changed.
 
+use super::guard::CLOSE_SESSION_REVOKED;
 use super::{Flow, Place, Session};
 use crate::drops::join_or_peek;
 use crate::error::ApiError;
@@ -63,16 +64,49 @@ impl Session {
         }
     }
 
+    /// Reads the exact place through the node's batched reads (with the periodic check of
+    /// the session when `check_session`); what they leave open, join.lua's peek answers
+    /// for this buyer alone. For the reads every socket makes: the periodic one, and the
+    /// whole pre-queue's at the start.
+    pub(super) async fn reread(&mut self, out: &mut Vec<ServerMsg>, check_session: bool) -> Flow {
+        let jti = check_session.then_some(self.auth.jti);
+        let place = match self.st.reads.ask(self.id, self.user, jti).await {
+            Some(a) if a.revoked => return Flow::Close(CLOSE_SESSION_REVOKED, "session revoked"),
+            Some(a) => a.place,
+            None if check_session => match self.session_check().await {
+                Some(flow) => return flow,
+                None => None,
+            },
+            None => None,
+        };
+        match place {
+            Some((rank, admitted_total, prequeue)) => {
+                let read = JoinOutcome::Queued {
+                    rank,
+                    admitted_total,
+                    prequeue,
+                };
+                self.adopt(read, out)
+            }
+            None => self.resync(out).await,
+        }
+    }
+
+    /// Adopts an exact read and pushes the place it gives.
+    fn adopt(&mut self, read: JoinOutcome, out: &mut Vec<ServerMsg>) -> Flow {
+        let flow = self.apply(read, out);
+        if matches!(self.place, Place::Queued { .. }) {
+            self.last_sent = None;
+            self.push_position(out);
+        }
+        flow
+    }
+
+    /// One buyer's exact read with join.lua's peek, which owns every case (for the rare
+    /// reads: overtaken by admission, a lagging receiver, units back after a sell-out).
     pub(super) async fn resync(&mut self, out: &mut Vec<ServerMsg>) -> Flow {
         match join_or_peek(&self.st, self.id, self.user, true).await {
-            Ok(o) => {
-                let flow = self.apply(o, out);
-                if matches!(self.place, Place::Queued { .. }) {
-                    self.last_sent = None;
-                    self.push_position(out);
-                }
-                flow
-            }
+            Ok(o) => self.adopt(o, out),
             Err(ApiError::Join(r)) => self.apply(JoinOutcome::Rejected(r), out),
             Err(e) => {
                 tracing::warn!(error = %e, "room resync failed");
@@ -222,9 +256,10 @@ impl Session {
         else {
             return Flow::Continue;
         };
-        // The sale started: the shuffled pre-queue order is final, read the real place.
+        // The sale started: the shuffled pre-queue order is final, read the real place
+        // (every pre-queue socket at once: batched).
         if prequeue && status != AdmitStatus::NotStarted {
-            return self.resync(out).await;
+            return self.reread(out, false).await;
         }
         // Our place was popped but the admitted message has not reached us yet
         // (it may have gone out while we were reconnecting): read it exactly.
