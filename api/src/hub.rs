@@ -3,18 +3,20 @@
 //! position updates cost O(1) Redis work per node per tick, however many buyers wait here.
 
 mod gate;
+mod inbox;
+mod listen;
 
-use futures::StreamExt;
+pub use inbox::Inbox;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::broadcast;
 use vq_core::domain::{
     AccountEvent, AdmitStatus, AdmittedBuyer, DropEvent, DropId, DropState, Notification, Tick,
     UserId,
 };
-use vq_core::{Keys, Shutdown};
 
 use crate::outlook::{Meter, Outlook};
 
@@ -57,7 +59,7 @@ pub enum Direct {
     Notify(Notification),
 }
 
-type Senders = HashMap<u64, (DropId, mpsc::UnboundedSender<Direct>)>;
+type Senders = HashMap<u64, (DropId, Arc<Inbox>)>;
 
 #[derive(Default)]
 pub struct Hub {
@@ -79,7 +81,7 @@ pub struct Registration {
     user: String,
     id: u64,
     pub events: broadcast::Receiver<RoomEvent>,
-    pub direct: mpsc::UnboundedReceiver<Direct>,
+    pub direct: Arc<Inbox>,
 }
 
 impl Drop for Registration {
@@ -127,17 +129,18 @@ impl Hub {
             .entry(drop)
             .or_insert_with(|| broadcast::channel(64).0)
             .subscribe();
-        let (tx, direct) = mpsc::unbounded_channel();
+        let direct = Arc::new(Inbox::default());
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let user = user.to_string();
         {
             let mut users = self.users.lock().expect("hub lock");
             let conns = users.entry(user.clone()).or_default();
-            conns.insert(id, (drop, tx));
+            conns.insert(id, (drop, direct.clone()));
             if conns.len() > cap.max(1) {
                 if let Some(oldest) = conns.keys().min().copied() {
-                    if let Some((_, tx)) = conns.remove(&oldest) {
-                        let _ = tx.send(Direct::Replaced);
+                    if let Some((_, inbox)) = conns.remove(&oldest) {
+                        inbox.push(Direct::Replaced);
+                        inbox.close();
                     }
                 }
             }
@@ -156,9 +159,9 @@ impl Hub {
     /// Sends to the account's sockets in `drop`'s room, or in every room when `drop` is None.
     fn tell(&self, drop: Option<DropId>, user: &str, msg: Direct) {
         if let Some(conns) = self.users.lock().expect("hub lock").get(user) {
-            for (room, tx) in conns.values() {
+            for (room, inbox) in conns.values() {
                 if drop.is_none_or(|d| d == *room) {
-                    let _ = tx.send(msg.clone());
+                    inbox.push(msg.clone());
                 }
             }
         }
@@ -240,61 +243,5 @@ impl Hub {
             outlook,
         };
         self.broadcast(drop, ev);
-    }
-
-    /// Listens to every drop's channel until shutdown, reconnecting after Redis errors (to
-    /// the next of `clients`: on a cluster any node hears every PUBLISH). Connections
-    /// re-read their exact rank periodically, so a missed message only delays.
-    pub async fn run(
-        self: Arc<Self>,
-        clients: Vec<redis::Client>,
-        keys: Keys,
-        mut shutdown: Shutdown,
-    ) {
-        let pattern = keys.events_pattern();
-        let accounts = keys.user_events();
-        if clients.is_empty() {
-            tracing::error!("no Redis node to subscribe to: rooms get no pushes");
-            return;
-        }
-        let mut attempt = 0usize;
-        while !shutdown.is_fired() {
-            let client = &clients[attempt % clients.len()];
-            attempt += 1;
-            match client.get_async_pubsub().await {
-                Ok(mut ps) => {
-                    let subscribed = match ps.psubscribe(&pattern).await {
-                        Ok(()) => ps.subscribe(&accounts).await,
-                        Err(e) => Err(e),
-                    };
-                    if let Err(e) = subscribed {
-                        tracing::warn!(error = %e, "psubscribe failed");
-                    } else {
-                        let mut messages = ps.on_message();
-                        loop {
-                            tokio::select! {
-                                _ = shutdown.wait() => return,
-                                m = messages.next() => match m {
-                                    Some(m) if m.get_channel_name() == accounts => {
-                                        self.dispatch_users(m.get_payload_bytes());
-                                    }
-                                    Some(m) => {
-                                        if let Some(drop) = keys.drop_of_channel(m.get_channel_name()) {
-                                            self.dispatch(drop, m.get_payload_bytes());
-                                        }
-                                    }
-                                    None => break,
-                                },
-                            }
-                        }
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "event subscription failed"),
-            }
-            tokio::select! {
-                _ = shutdown.wait() => return,
-                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-            }
-        }
     }
 }

@@ -113,7 +113,7 @@ impl Session {
         let mut out = Vec::new();
         let mut flow = self.apply(first, &mut out);
         if matches!(flow, Flow::Continue) {
-            self.read_outlook().await;
+            Box::pin(self.read_outlook()).await;
             self.push_position(&mut out);
         }
         loop {
@@ -124,7 +124,7 @@ impl Session {
                 _ = shutdown.wait() => Flow::Close(CLOSE_RECONNECT, "server shutting down; reconnect"),
                 ev = reg.events.recv() => match ev {
                     Ok(ev) => self.on_event(ev, &mut out).await,
-                    Err(RecvError::Lagged(_)) => self.reread(&mut out, false).await,
+                    Err(RecvError::Lagged(_)) => Box::pin(self.reread(&mut out, false)).await,
                     Err(RecvError::Closed) => Flow::Close(CLOSE_RECONNECT, "room closed; reconnect"),
                 },
                 d = reg.direct.recv() => self.on_direct(d, &mut out),
@@ -139,7 +139,7 @@ impl Session {
                 },
             };
         }
-        self.gone().await;
+        Box::pin(self.gone()).await;
     }
 
     /// The periodic exact read, which also checks the session the socket was opened with.
@@ -147,7 +147,7 @@ impl Session {
         if let Some(flow) = self.expiry_check() {
             return flow;
         }
-        self.reread(out, true).await
+        Box::pin(self.reread(out, true)).await
     }
 
     /// A ping when the peer was heard recently; None when it was silent for two intervals.

@@ -47,24 +47,27 @@ impl Session {
                 self.cached_status(out);
                 Flow::Continue
             }
-            Ok(ClientMsg::Leave) => match crate::room::leave(&self.st, self.id, self.user).await {
-                Ok(_) => {
-                    out.push(ServerMsg::Left);
-                    Flow::Close(1000, "left the queue")
+            Ok(ClientMsg::Leave) => {
+                match Box::pin(crate::room::leave(&self.st, self.id, self.user)).await {
+                    Ok(_) => {
+                        out.push(ServerMsg::Left);
+                        Flow::Close(1000, "left the queue")
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = ?e, "leave failed");
+                        out.push(ServerMsg::error("internal", "could not leave; try again"));
+                        Flow::Continue
+                    }
                 }
-                Err(e) => {
-                    tracing::warn!(error = ?e, "leave failed");
-                    out.push(ServerMsg::error("internal", "could not leave; try again"));
-                    Flow::Continue
-                }
-            },
+            }
             Ok(ClientMsg::Purchase {
                 token,
                 quantity,
                 request_id,
             }) => {
-                self.purchase(PurchaseBody { token, quantity }, request_id, out)
-                    .await
+                // Boxed, like every rare Redis path of the session: an idle socket's task
+                // then holds only the small futures it waits on (memory per socket).
+                Box::pin(self.purchase(PurchaseBody { token, quantity }, request_id, out)).await
             }
             Err(e) => {
                 out.push(ServerMsg::error(

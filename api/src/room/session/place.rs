@@ -232,7 +232,7 @@ impl Session {
             AdmitStatus::Ok if self.waitlisted => {
                 self.waitlisted = false;
                 out.push(ServerMsg::Phase { phase: "live" });
-                Some(self.resync(out).await)
+                Some(Box::pin(self.resync(out)).await)
             }
             _ => None,
         }
@@ -259,12 +259,12 @@ impl Session {
         // The sale started: the shuffled pre-queue order is final, read the real place
         // (every pre-queue socket at once: batched).
         if prequeue && status != AdmitStatus::NotStarted {
-            return self.reread(out, false).await;
+            return Box::pin(self.reread(out, false)).await;
         }
         // Our place was popped but the admitted message has not reached us yet
         // (it may have gone out while we were reconnecting): read it exactly.
         if admitted_total.saturating_sub(base) > rank {
-            return self.resync(out).await;
+            return Box::pin(self.resync(out)).await;
         }
         if let Some((ahead, pre)) = self.ahead(Some(admitted_total)) {
             // Push a change, but not more often than the configured interval: with
