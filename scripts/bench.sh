@@ -105,7 +105,7 @@ if [ "${WS:-0}" -gt 0 ]; then
     "$BIN/loadtest" drop --api "$API" --buyers "$WS" --stock "${WS_STOCK:-6000}" \
         --rate "${WS_RATE:-1500}" --max-holders 20000 --token-ttl 60 --sources 160 \
         --ramp-s "${WS_RAMP:-10}" ${WS_START_IN:+--start-in "$WS_START_IN"} \
-        --timeout-s 300 --server-pid "$SERVER" \
+        --timeout-s 300 --server-pid "$SERVER" --cpu-pids "$PINS" \
         --buy-over "${WS_BUY:-socket}" --no-pay --json "$OUT/ws.json" | tee "$OUT/ws.txt"
 fi
 

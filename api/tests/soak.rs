@@ -3,7 +3,12 @@
 //! (its own descriptor limit); the client side spreads its sockets over several loopback
 //! source addresses so the ephemeral ports of one address do not run out.
 //!
-//! Knobs: `VQ_SOAK_CONNECTIONS` (default 19000), `VQ_SOAK_HOLD_S` (default 120).
+//! Then an admission process starts moving the queue (2 admissions a second, so every
+//! waiting socket's place changes at each push interval) and the test reports the
+//! server's CPU per position push: the push cost per socket per tick.
+//!
+//! Knobs: `VQ_SOAK_CONNECTIONS` (default 19000), `VQ_SOAK_HOLD_S` (default 120),
+//! `VQ_SOAK_PUSH_S` (default 10).
 //! A separate test binary: cargo runs binaries one after another, so these ~19k
 //! descriptors never compete with the other integration tests for the limit.
 
@@ -61,6 +66,18 @@ fn rss_kib(pid: u32) -> u64 {
 struct Counters {
     open: AtomicUsize,
     pongs: AtomicUsize,
+    positions: AtomicUsize,
+}
+
+/// CPU seconds (user + system) a process has used so far.
+fn cpu_s(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<f64> = after
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(0.0))
+        .collect();
+    (f.get(11).copied().unwrap_or(0.0) + f.get(12).copied().unwrap_or(0.0)) / 100.0
 }
 
 async fn settings() -> (vq_core::Settings, String) {
@@ -118,8 +135,8 @@ async fn one_api_process_holds_19k_websockets() {
     let jwt = JwtKeys::new(s.auth.jwt_secret.as_ref().unwrap());
     let manager = jwt.issue(UserId(uuid::Uuid::new_v4()), Role::Manager, 3600);
     let http = reqwest::Client::new();
-    let spec = json!({ "product_name": "Soak", "stock": 10, "admission_rate": 1,
-        "starts_at": "2020-01-01T00:00:00Z", "max_holders": 1 });
+    let spec = json!({ "product_name": "Soak", "stock": n, "admission_rate": 2,
+        "starts_at": "2020-01-01T00:00:00Z", "max_holders": n });
     let res = http
         .post(format!("http://127.0.0.1:{port}/v1/admin/drops"))
         .bearer_auth(&manager)
@@ -138,6 +155,7 @@ async fn one_api_process_holds_19k_websockets() {
     let counters = Arc::new(Counters {
         open: AtomicUsize::new(0),
         pongs: AtomicUsize::new(0),
+        positions: AtomicUsize::new(0),
     });
     let gate = Arc::new(tokio::sync::Semaphore::new(200));
     let t0 = Instant::now();
@@ -208,6 +226,7 @@ async fn one_api_process_holds_19k_websockets() {
         (end_kib.saturating_sub(base_kib)) as f64 / n as f64,
         client_kib as f64 / n as f64,
     );
+    push_cost(&s, server.pid(), n, &counters).await;
     std::mem::drop(sinks);
     std::mem::drop(server);
     cleanup(&s, &db_name).await;
@@ -246,8 +265,42 @@ async fn open(src: IpAddr, port: u16, drop: i64, jwt: &str, c: Arc<Counters>) ->
             if matches!(&m, Message::Text(t) if t.contains("pong")) {
                 c.pongs.fetch_add(1, Ordering::SeqCst);
             }
+            if matches!(&m, Message::Text(t) if t.contains(r#""type":"position""#)) {
+                c.positions.fetch_add(1, Ordering::Relaxed);
+            }
         }
         c.open.fetch_sub(1, Ordering::SeqCst);
     });
     sink
+}
+
+/// Starts admission (2 a second) and measures the server's CPU per position push while
+/// every socket's place moves: what one socket costs at one tick.
+async fn push_cost(s: &vq_core::Settings, server: u32, n: usize, c: &Counters) {
+    let secs = env_or("VQ_SOAK_PUSH_S", 10);
+    let env = [("RUST_LOG", "warn".to_string())];
+    let admission = procs::vitaqueue("admission", s, "soak-admission", &env);
+    // Let the first ticks reach every socket before measuring.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (cpu0, pushes0, t0) = (
+        cpu_s(server),
+        c.positions.load(Ordering::SeqCst),
+        Instant::now(),
+    );
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    let cpu = cpu_s(server) - cpu0;
+    let pushes = c.positions.load(Ordering::SeqCst) - pushes0;
+    let wall = t0.elapsed().as_secs_f64();
+    std::mem::drop(admission);
+    println!(
+        "soak: pushing: {pushes} positions to {n} sockets in {wall:.1} s ({:.2} per socket per s), \
+         server CPU {cpu:.2} s ({:.2} cores) → {:.1} µs per push",
+        pushes as f64 / n as f64 / wall,
+        cpu / wall,
+        cpu * 1e6 / pushes.max(1) as f64,
+    );
+    assert!(
+        pushes >= n,
+        "every waiting socket hears its place move: {pushes} pushes for {n} sockets in {wall:.1} s"
+    );
 }

@@ -3,6 +3,12 @@
 //! `vitaqueue` library (`App::build`), the operator commands call into `vq-api`.
 
 use clap::{Parser, Subcommand};
+
+/// mimalloc instead of glibc's malloc: a crowded node allocates and frees small buffers for
+/// every push and frame, and glibc's malloc spent about 30 % of the server's CPU on them
+/// (BENCHMARKS.md §10.3); mimalloc's per-thread free lists make that a few percent.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use vitaqueue::{App, Opts, Roles, Stores};
 use vq_core::auth::{JwtKeys, Role};
 use vq_core::domain::{DropId, UserId};

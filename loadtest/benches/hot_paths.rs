@@ -61,7 +61,7 @@ fn hub(c: &mut Criterion) {
         b.iter(|| {
             hub.dispatch(drop, black_box(&payload));
             for r in regs.iter_mut().take(100) {
-                while r.direct.try_recv().is_ok() {}
+                while r.direct.try_recv().is_some() {}
             }
         })
     });
@@ -73,7 +73,7 @@ fn hub(c: &mut Criterion) {
             hub.dispatch(drop, &payload);
             let mut bytes = 0;
             for (i, r) in regs.iter_mut().enumerate() {
-                while r.direct.try_recv().is_ok() {}
+                while r.direct.try_recv().is_some() {}
                 loop {
                     let ev = match r.events.try_recv() {
                         Ok(ev) => ev,

@@ -63,6 +63,10 @@ pub struct DropArgs {
     /// Write the summary as JSON here.
     #[arg(long)]
     pub json: Option<std::path::PathBuf>,
+    /// Processes to account CPU time to (`vitaqueue=PID,redis-server=PID`), so the run
+    /// reports CPU per buyer for the server and where the machine's cores went.
+    #[arg(long)]
+    pub cpu_pids: Option<String>,
     /// Proof-of-work difficulty of the drop (leading zero bits; 0: off). Buyers solve it.
     #[arg(long, default_value_t = 0)]
     pub pow: u32,
@@ -156,15 +160,23 @@ pub async fn run(a: DropArgs, settings: &Settings) -> anyhow::Result<summary::Su
         admitted: 0.into(),
         finished: 0.into(),
     });
+    if let Some(spec) = &a.cpu_pids {
+        crate::procstat::pin(spec)?;
+    }
+    let cpu_before = crate::procstat::Snapshot::take();
     let start = Instant::now();
     // Sample from the first connection on, so the charts show the crowd arriving.
     let manager = jwt.issue(UserId(uuid::Uuid::new_v4()), Role::Manager, 3600);
     let sampler = report::sample(shared.http[0].clone(), a.api.clone(), drop, manager, start);
     let results = crowd(&a, &jwt, &shared, start).await?;
+    let cpu =
+        crate::procstat::RunCpu::between(&cpu_before, &crate::procstat::Snapshot::take(), a.buyers);
+    println!("{}", cpu.describe());
     let mut summary = finish(&a, settings, drop, &results, sampler, start, &shared).await?;
     let fair = crate::fair::collect(&shared.http[0], &a.api, drop.get(), &results, sale_start);
     let fair = fair.await;
     summary.failures.extend(crate::fair::failures(&fair));
+    summary.cpu = Some(cpu);
     summary.fairness = Some(fair);
     Ok(summary)
 }

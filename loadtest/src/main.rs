@@ -1,6 +1,11 @@
 //! `loadtest` — the tester's tool. Reads the same VQ_* configuration as the server
 //! (JWT secret, Redis, PostgreSQL) to mint buyer tokens and audit the stores.
 
+/// The same allocator as the server (app/src/main.rs): the load generator shares the
+/// machine's two cores with it, so its own allocator churn is CPU the server does not get.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 use loadtest::drop_run;
 

@@ -127,6 +127,50 @@ impl Snapshot {
     }
 }
 
+/// CPU seconds per group over a whole crowd run (connect, wait, buy), and the server's
+/// per buyer: the cost figure that does not depend on how busy the machine was.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunCpu {
+    pub wall_s: f64,
+    pub cpu_s: BTreeMap<String, f64>,
+    pub server_us_per_buyer: Option<f64>,
+}
+
+impl RunCpu {
+    pub fn between(before: &Snapshot, after: &Snapshot, buyers: usize) -> RunCpu {
+        let wall_s = (after.at - before.at).as_secs_f64();
+        let share = before.share_until(after);
+        let cpu_s: BTreeMap<String, f64> = share
+            .cores
+            .into_iter()
+            .map(|(g, c)| (g, c * wall_s))
+            .collect();
+        let server_us_per_buyer = cpu_s
+            .get("vitaqueue")
+            .map(|s| s * 1e6 / buyers.max(1) as f64);
+        RunCpu {
+            wall_s,
+            cpu_s,
+            server_us_per_buyer,
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        let groups: Vec<String> = self
+            .cpu_s
+            .iter()
+            .map(|(g, s)| format!("{g} {s:.1} s"))
+            .collect();
+        format!(
+            "cpu over {:.1} s: {} | server {} µs per buyer",
+            self.wall_s,
+            groups.join(", "),
+            self.server_us_per_buyer
+                .map_or("n/a".into(), |u| format!("{u:.0}"))
+        )
+    }
+}
+
 impl CpuShare {
     pub fn describe(&self) -> String {
         self.cores

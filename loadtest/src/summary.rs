@@ -44,6 +44,7 @@ pub struct Summary {
     pub sell_out_s: f64,
     pub peak_ws_connections: usize,
     pub server_rss_mb: Option<f64>,
+    pub cpu: Option<crate::procstat::RunCpu>,
     pub outcomes: BTreeMap<String, usize>,
     /// Up to five distinct error texts with their counts, to tell client from server trouble.
     pub error_samples: BTreeMap<String, usize>,
@@ -119,6 +120,7 @@ pub fn summarize(
         sell_out_s,
         peak_ws_connections: sh.peak.load(Ordering::Relaxed),
         server_rss_mb: a.server_pid.and_then(rss_mb),
+        cpu: None,
         outcomes,
         error_samples,
         fairness: None,

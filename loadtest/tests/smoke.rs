@@ -62,6 +62,7 @@ async fn a_small_drop_sells_out_with_every_invariant_holding() {
         start_in: Some(2.0),
         timeout_s: 60,
         server_pid: Some(std::process::id()),
+        cpu_pids: None,
         json: None,
         fail: 0.2,
         no_pay: false,

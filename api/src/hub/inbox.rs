@@ -39,6 +39,11 @@ impl Inbox {
         self.notify.notify_one();
     }
 
+    /// The next queued message, without waiting.
+    pub fn try_recv(&self) -> Option<Direct> {
+        self.queue.lock().expect("inbox lock").0.pop_front()
+    }
+
     /// The next message; `None` once closed and drained.
     pub async fn recv(&self) -> Option<Direct> {
         loop {
