@@ -165,8 +165,7 @@ impl Application {
             fairness: Arc::new(drops::fairness::Fairness::from_settings(&settings.auth)),
             drain: Drain(Some(drain)),
         };
-        let addr = format!("{}:{}", settings.http.host, settings.http.port);
-        let listener = tokio::net::TcpListener::bind(&addr).await?;
+        let listener = listen(&settings.http).await?;
         let port = listener.local_addr()?.port();
         Ok(Application {
             port,
@@ -240,4 +239,19 @@ impl Application {
         tracing::info!("api stopped");
         Ok(())
     }
+}
+
+/// Binds the HTTP port with the configured accept backlog.
+async fn listen(http: &vq_core::config::Http) -> anyhow::Result<tokio::net::TcpListener> {
+    let addr = tokio::net::lookup_host((http.host.as_str(), http.port))
+        .await?
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("http.host {:?} resolves to nothing", http.host))?;
+    let sock = match addr {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    sock.set_reuseaddr(true)?;
+    sock.bind(addr)?;
+    Ok(sock.listen(http.listen_backlog.max(1))?)
 }

@@ -27,6 +27,10 @@ pub struct Http {
     /// Open TCP connections (room sockets included) per peer address on one node; more
     /// are closed at accept. 0: no cap. Behind a proxy the peer is the proxy.
     pub max_connections_per_ip: usize,
+    /// Connections the kernel may hold for `accept` (capped by `net.core.somaxconn`). A
+    /// drop's start brings thousands of connects within a second; with tokio's default of
+    /// 1,024 the overflow waits out a 1 s SYN retransmit.
+    pub listen_backlog: u32,
 }
 
 /// Where roles without the HTTP api (admission, worker) serve `/metrics`.
@@ -101,6 +105,7 @@ impl Default for Http {
             idle_timeout: Duration::from_secs(60),
             request_timeout: Duration::from_secs(15),
             max_connections_per_ip: 256,
+            listen_backlog: 4096,
         }
     }
 }
