@@ -9,6 +9,7 @@
 #   WS=19000 RUNS=0 ./scripts/bench.sh   # 19k WebSockets on one api process, buying on
 #                                         # the socket (WS_BUY=http: over HTTP)
 #   WS=19000 WS_RAMP=1 WS_START_IN=0 RUNS=0 ./scripts/bench.sh   # join herd at the start
+#   WS=19000 WS_NODES=3 RUNS=0 ./scripts/bench.sh   # 3 api processes × 19k, 3 generators
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -99,14 +100,46 @@ for i in $(seq "$RUNS"); do
 done
 
 if [ "${WS:-0}" -gt 0 ]; then
-    # WebSocket crowd: WS sockets in one api process, positions pushed on every tick while
-    # admission walks through the queue (see `loadtest drop --help`).
+    # WebSocket crowd: WS sockets per api process, positions pushed on every tick while
+    # admission walks through the queue (see `loadtest drop --help`). WS_NODES=N runs N api
+    # processes (the first is `vitaqueue all`, the others `vitaqueue api` on the next ports),
+    # each with its own drop and its own load generator process, all at once.
     ulimit -Sn "$(ulimit -Hn)" 2>/dev/null || true
-    "$BIN/loadtest" drop --api "$API" --buyers "$WS" --stock "${WS_STOCK:-6000}" \
-        --rate "${WS_RATE:-1500}" --max-holders 20000 --token-ttl 60 --sources 160 \
-        --ramp-s "${WS_RAMP:-10}" ${WS_START_IN:+--start-in "$WS_START_IN"} \
-        --timeout-s 300 --server-pid "$SERVER" --cpu-pids "$PINS" \
-        --buy-over "${WS_BUY:-socket}" --no-pay --json "$OUT/ws.json" | tee "$OUT/ws.txt"
+    nodes=(); ports=()
+    for ((i = 1; i <= ${WS_NODES:-1}; i++)); do
+        if [ "$i" = 1 ]; then nodes+=("$SERVER"); ports+=("$HTTP_PORT"); continue; fi
+        port=$((HTTP_PORT + i - 1))
+        VQ_HTTP__PORT=$port "$BIN/vitaqueue" api >"$OUT/server-$i.log" 2>&1 &
+        nodes+=("$!"); ports+=("$port"); pids+=("$!")
+        for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+    done
+    gens=()
+    for ((i = 1; i <= ${#nodes[@]}; i++)); do
+        "$BIN/loadtest" drop --api "http://127.0.0.1:${ports[i-1]}" --buyers "$WS" \
+            --stock "${WS_STOCK:-6000}" --rate "${WS_RATE:-1500}" --max-holders 20000 \
+            --token-ttl 60 --sources 160 --ramp-s "${WS_RAMP:-10}" \
+            ${WS_START_IN:+--start-in "$WS_START_IN"} --timeout-s 300 \
+            --server-pid "${nodes[i-1]}" --cpu-pids "vitaqueue=${nodes[i-1]},redis-server=$REDIS" \
+            --buy-over "${WS_BUY:-socket}" --no-pay --json "$OUT/ws-$i.json" >"$OUT/ws-$i.txt" 2>&1 &
+        gens+=("$!")
+    done
+    failed=0
+    for g in "${gens[@]}"; do wait "$g" || failed=1; done
+    cp "$OUT/ws-1.json" "$OUT/ws.json"; cp "$OUT/ws-1.txt" "$OUT/ws.txt"
+    [ "${#nodes[@]}" = 1 ] && cat "$OUT/ws.txt"
+    python3 - "$OUT" "${#nodes[@]}" "$WS" <<'EOF'
+import json, sys
+out, n, ws = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+print(f"\n{'node':>4} {'buyers':>7} {'join p99':>9} {'push p99':>9} {'buy p99':>9} {'RSS MB':>7} {'KB/sock':>8} {'µs/buyer':>9}  invariants")
+for i in range(1, n + 1):
+    s = json.load(open(f"{out}/ws-{i}.json"))
+    cpu = (s.get("cpu") or {}).get("server_us_per_buyer") or 0
+    rss = s.get("server_rss_mb") or 0
+    print(f"{i:>4} {s['buyers']:>7} {s['join_p99_ms']:>9.0f} {s['position_push_p99_ms']:>9.0f} "
+          f"{s['purchase_p99_ms']:>9.0f} {rss:>7.1f} {rss * 1024 / ws:>8.1f} {cpu:>9.0f}  "
+          f"{'all hold' if not s['failures'] else '; '.join(s['failures'])}")
+EOF
+    [ "$failed" = 0 ] || { echo "a load generator failed: see $OUT/ws-*.txt"; exit 1; }
 fi
 
 [ "$RUNS" -gt 0 ] || exit 0
