@@ -108,9 +108,9 @@ struct DropBase {
 // Besides the keys named in DESIGN.md: `receipts` (HASH token -> "qty|remaining|total|ms",
 // the outcome a purchase retry replays), `unpaid` (HASH token -> qty, reservations not yet
 // paid or given back: units that may still come back), `seen` (HASH user -> last-seen ms, for
-// the leave grace), `left` (count of buyers removed after the grace), `seqs` (HASH token ->
-// admission seq, so a reconnect's admitted message carries the same seq as the tick's),
-// `draw` (ZSET pseudonym -> draw score of every pre-queue joiner: the list the fairness
+// the leave grace), `left` (count of buyers removed after the grace), `seqs` (no longer
+// written: a token's admission seq is its name's suffix, `prefix.seq`; listed in `all` so a
+// clean-up still removes what older versions wrote), `draw` (ZSET pseudonym -> draw score of every pre-queue joiner: the list the fairness
 // endpoint reveals), `admscores` (LIST of admitted buyers' queue scores in admission order),
 // `quit` (count of buyers who left the queue on their own), `fairrep` (the cached fairness
 // report, JSON), `rebuild_lock` (one automatic rebuild at a time across api nodes),
