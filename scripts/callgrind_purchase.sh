@@ -3,10 +3,13 @@
 # `valgrind --tool=callgrind` (and redis-server too, with REDIS_CG=1), admission and worker
 # run natively in their own processes, and `loadtest ceiling --pause-before-http` stops
 # after its setup so the counters are zeroed right before the N purchases and dumped right
-# after them. Prints Ir per purchase of the api (and of Redis). Everything stays on
-# 127.0.0.1 and is removed at exit.
+# after them. Prints Ir per purchase of the api (and of Redis). Callgrind sees user space
+# only; PERF_STAT=1 instead runs both natively and counts, with `perf stat` over the same
+# window, the system calls (where the round trips cost: loopback TCP) and the CPU time per
+# purchase. Everything stays on 127.0.0.1 and is removed at exit.
 #
 #   BIN=target/release N=2000 REDIS_PORT=6431 HTTP_PORT=7301 OUT=target/cg ./scripts/callgrind_purchase.sh
+#   PERF_STAT=1 N=20000 CONC=128 ... ./scripts/callgrind_purchase.sh
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -34,6 +37,8 @@ cleanup() {
 trap cleanup EXIT
 
 CG=(valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.%p")
+PERF_STAT=${PERF_STAT:-0}
+if [ "$PERF_STAT" = 1 ]; then CG=(); REDIS_CG=1; fi
 REDIS_CMD=(redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no)
 if [ "${REDIS_CG:-0}" = 1 ]; then REDIS_CMD=("${CG[@]}" "${REDIS_CMD[@]}"); fi
 "${REDIS_CMD[@]}" >"$OUT/redis.log" 2>&1 &
@@ -63,24 +68,44 @@ if [ "${REDIS_CG:-0}" = 1 ]; then watched+=("$REDIS"); fi
 coproc LT { "$LOADTEST" ceiling --api "$API" --purchases "$N" --concurrency "$CONC" \
     --connections 2 --timeout-s 600 --pause-before-http 2>&1; }
 LTPID=$LT_PID
-while IFS= read -r line <&"${LT[0]}"; do
+# Own copies of the coprocess's pipes: bash unsets LT as soon as it exits.
+exec {LT_OUT}<&"${LT[0]}" {LT_IN}>&"${LT[1]}"
+while IFS= read -r line <&"$LT_OUT"; do
     echo "$line"
     case "$line" in paused*) break ;; esac
 done
-for p in "${watched[@]}"; do callgrind_control -z "$p" >/dev/null; done
-echo >&"${LT[1]}"
+perfs=()
+for p in "${watched[@]}"; do
+    if [ "$PERF_STAT" = 1 ]; then
+        perf stat -e raw_syscalls:sys_enter,task-clock -p "$p" -o "$OUT/perf.$p.txt" &
+        perfs+=("$!")
+    else
+        callgrind_control -z "$p" >/dev/null
+    fi
+done
+echo >&"$LT_IN"
 # Dump as soon as the HTTP phase ends, before the audit's wait for the order writer.
-while IFS= read -r line <&"${LT[0]}"; do
+while IFS= read -r line <&"$LT_OUT"; do
     echo "$line"
     case "$line" in "http phase done"*) break ;; esac
 done
-for p in "${watched[@]}"; do callgrind_control -d "$p" >/dev/null; done
-cat <&"${LT[0]}" || true
+if [ "$PERF_STAT" = 1 ]; then
+    for p in "${perfs[@]}"; do kill -INT "$p"; wait "$p" || true; done
+else
+    for p in "${watched[@]}"; do callgrind_control -d "$p" >/dev/null; done
+fi
+cat <&"$LT_OUT" || true
 wait "$LTPID" || true
 sleep 1
 for p in "${watched[@]}"; do
+    name=api; [ "$p" = "$REDIS" ] && name=redis-server
+    if [ "$PERF_STAT" = 1 ]; then
+        sc=$(awk '/raw_syscalls:sys_enter/ {gsub(",", "", $1); print $1}' "$OUT/perf.$p.txt")
+        ms=$(awk '/task-clock/ {gsub(",", "", $1); print $1}' "$OUT/perf.$p.txt")
+        echo "perf $name: $sc syscalls, $ms ms CPU over $N purchases = $((sc / N)) syscalls and $(echo "$ms * 1000 / $N" | bc -l | cut -c1-6) us CPU per purchase"
+        continue
+    fi
     f=$(ls -t "$OUT"/callgrind."$p".* 2>/dev/null | head -1)
     ir=$(grep -m1 -E '^(summary|totals):' "$f" | awk '{print $2}')
-    name=api; [ "$p" = "$REDIS" ] && name=redis-server
     echo "callgrind $name: $ir Ir over $N purchases = $((ir / N)) Ir per purchase ($f)"
 done
