@@ -145,8 +145,7 @@ impl Limiters {
     }
 
     pub async fn signup_ip(&self, ip: IpAddr) -> Result<(), ApiError> {
-        self.take("signup_ip", self.limits.signup_ip, ip)
-            .await
+        self.take("signup_ip", self.limits.signup_ip, ip).await
     }
 }
 

@@ -247,7 +247,9 @@ mod tests {
         let dec = DecodingKey::from_secret(secret.expose().as_bytes());
         let theirs = |t: &str| decode::<Claims>(t, &dec, &v).is_ok();
         assert!(theirs(&good) && keys.verify_claims(&good).is_ok());
-        assert!(keys.verify_claims(&signed_as(r#"{"typ":"JWT","alg":"HS256"}"#)).is_ok());
+        assert!(keys
+            .verify_claims(&signed_as(r#"{"typ":"JWT","alg":"HS256"}"#))
+            .is_ok());
         for t in &forged {
             assert!(!theirs(t), "jsonwebtoken refuses {t}");
             assert_eq!(keys.verify_claims(t).err(), Some(AuthError::Invalid), "{t}");

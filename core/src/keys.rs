@@ -234,7 +234,10 @@ mod tests {
         let keys = Keys::new("vq");
         let id = DropId::new(7).unwrap();
         let (a, b) = (keys.drop(id), keys.clone().drop(id));
-        assert!(Arc::ptr_eq(&a.0, &b.0), "the second lookup reuses the first");
+        assert!(
+            Arc::ptr_eq(&a.0, &b.0),
+            "the second lookup reuses the first"
+        );
         let set = a.purchase_set();
         assert_eq!(set[0], a.cfg());
         assert_eq!(set[11], a.unpaid());

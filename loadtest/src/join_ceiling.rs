@@ -97,9 +97,9 @@ pub async fn run(a: &JoinCeilingArgs, settings: &Settings) -> anyhow::Result<Joi
         joins: a.joins,
         concurrency: a.concurrency,
         sources: a.sources.describe(),
-        ratio: http.as_ref().map(|h| {
-            h.measured.purchases_per_s / raw.measured.purchases_per_s.max(1e-9)
-        }),
+        ratio: http
+            .as_ref()
+            .map(|h| h.measured.purchases_per_s / raw.measured.purchases_per_s.max(1e-9)),
         raw,
         http,
     })
@@ -110,9 +110,11 @@ async fn both(
     s: &Settings,
     api: &str,
 ) -> anyhow::Result<(JoinRow, Option<JoinRow>)> {
-    let secret = s.auth.jwt_secret.as_ref().ok_or_else(|| {
-        anyhow::anyhow!("VQ_AUTH__JWT_SECRET must be set to mint tokens")
-    })?;
+    let secret = s
+        .auth
+        .jwt_secret
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("VQ_AUTH__JWT_SECRET must be set to mint tokens"))?;
     let jwt = JwtKeys::new(secret);
     let http = vq_path::Clients::new(a.concurrency.max(1), &a.sources)?;
     let manager = jwt.issue(UserId(uuid::Uuid::new_v4()), Role::Manager, 3600);
@@ -173,7 +175,10 @@ async fn create(
         "max_holders": 1,
         "token_ttl_s": 3600,
     });
-    let req = http.pick(0).post(format!("{api}/v1/admin/drops")).bearer_auth(manager);
+    let req = http
+        .pick(0)
+        .post(format!("{api}/v1/admin/drops"))
+        .bearer_auth(manager);
     let created = vq_path::call(req.json(&body), 201, "creating the drop").await?;
     Ok(DropId::new(created["id"].as_i64().unwrap_or(0))?)
 }
@@ -205,7 +210,10 @@ async fn fire_raw(
                 score: 0.0,
                 pseudonym: "",
             };
-            match scripts.join(&mut conn, &k, users[i], &Clock::Redis, draw, false).await? {
+            match scripts
+                .join(&mut conn, &k, users[i], &Clock::Redis, draw, false)
+                .await?
+            {
                 JoinOutcome::Queued { .. } => Ok(Attempt::Bought),
                 other => anyhow::bail!("raw join: {other:?}"),
             }
@@ -257,11 +265,21 @@ pub fn print(r: &JoinCeilingReport) {
         let m = &row.measured;
         println!(
             "{:<16} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8} {:>6}",
-            row.path, m.purchases_per_s, m.mean_ms, m.p50_ms, m.p99_ms, m.max_ms,
-            row.queued_after, m.errors
+            row.path,
+            m.purchases_per_s,
+            m.mean_ms,
+            m.p50_ms,
+            m.p99_ms,
+            m.max_ms,
+            row.queued_after,
+            m.errors
         );
         let e = m.first_error.as_deref().unwrap_or("-");
-        println!("  {}: cpu cores [{}]; first error: {e}", row.path, row.cpu.describe());
+        println!(
+            "  {}: cpu cores [{}]; first error: {e}",
+            row.path,
+            row.cpu.describe()
+        );
     }
     if let Some(ratio) = r.ratio {
         println!("  vitaqueue_http / raw_evalsha = {:.1}%", ratio * 100.0);
@@ -273,7 +291,10 @@ pub fn failures(r: &JoinCeilingReport) -> Vec<String> {
     let mut f = Vec::new();
     for row in std::iter::once(&r.raw).chain(&r.http) {
         if row.measured.errors > 0 {
-            f.push(format!("{}: {} joins failed", row.path, row.measured.errors));
+            f.push(format!(
+                "{}: {} joins failed",
+                row.path, row.measured.errors
+            ));
         }
         if row.queued_after != row.measured.bought as u64 {
             f.push(format!(

@@ -115,7 +115,9 @@ async fn join_ceiling_compares_raw_join_script_and_http_on_equal_drops() {
         cpu_pids: None,
         sources: Default::default(),
     };
-    let r = loadtest::join_ceiling::run(&args, &settings()).await.unwrap();
+    let r = loadtest::join_ceiling::run(&args, &settings())
+        .await
+        .unwrap();
     loadtest::join_ceiling::print(&r);
     let http = r.http.as_ref().expect("the HTTP path ran");
     assert_ne!(r.raw.drop, http.drop, "one drop per path");

@@ -55,9 +55,11 @@ impl Limiters {
         }
         let mut conn = self.redis.clone();
         let (is_revoked, verdicts) = if conn.is_cluster() {
-            self.concurrently(&mut conn, revoked_key.as_deref(), &on).await?
+            self.concurrently(&mut conn, revoked_key.as_deref(), &on)
+                .await?
         } else {
-            self.pipelined(&mut conn, revoked_key.as_deref(), &on).await?
+            self.pipelined(&mut conn, revoked_key.as_deref(), &on)
+                .await?
         };
         let refused = verdicts.iter().position(|v| v.retry_after_s().is_some());
         let keep = match refused {
@@ -108,7 +110,9 @@ impl Limiters {
             Some(_) => redis::from_owned_redis_value(replies.next().unwrap_or(Value::Nil))?,
             None => false,
         };
-        let verdicts = replies.map(RateLimiter::verdict).collect::<RedisResult<_>>()?;
+        let verdicts = replies
+            .map(RateLimiter::verdict)
+            .collect::<RedisResult<_>>()?;
         Ok((is_revoked, verdicts))
     }
 
@@ -121,7 +125,12 @@ impl Limiters {
     ) -> RedisResult<(bool, Vec<Verdict>)> {
         let exists = async {
             match revoked {
-                Some(key) => redis::cmd("EXISTS").arg(key).query_async(&mut conn.clone()).await,
+                Some(key) => {
+                    redis::cmd("EXISTS")
+                        .arg(key)
+                        .query_async(&mut conn.clone())
+                        .await
+                }
                 None => Ok(false),
             }
         };

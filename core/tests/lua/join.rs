@@ -248,8 +248,15 @@ async fn admitted_rejoin_reads_the_seq_from_the_token_name_only() {
     // A live token whose name carries no seq answers seq None (0 from the script).
     let odd = "no-seq-here".to_string();
     let u = us[0];
-    let _: () = e.q(redis::cmd("HSET").arg(e.k.holders()).arg(u.to_string()).arg(&odd)).await;
-    let _: () = e.q(redis::cmd("ZADD").arg(e.k.expiry()).arg(T0 + TTL).arg(&odd)).await;
+    let _: () = e
+        .q(redis::cmd("HSET")
+            .arg(e.k.holders())
+            .arg(u.to_string())
+            .arg(&odd))
+        .await;
+    let _: () = e
+        .q(redis::cmd("ZADD").arg(e.k.expiry()).arg(T0 + TTL).arg(&odd))
+        .await;
     let want = JoinOutcome::Admitted {
         token: odd,
         expires_at_ms: T0 + TTL,
