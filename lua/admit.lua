@@ -23,8 +23,7 @@ KEYS[6] admitted  KEYS[7] bucket (HASH level, ts)  KEYS[8] window (ZSET "first:c
 KEYS[9] stock  KEYS[10] admlog (STREAM ts, first, n, lo, hi per batch)  KEYS[11] events (channel)
 KEYS[12] expired counter  KEYS[13] unpaid (HASH token -> qty, open reservations)
 KEYS[14] seen (HASH user -> last-seen ms)  KEYS[15] left counter
-KEYS[16] seqs (HASH token -> admission seq, read back by join.lua)
-KEYS[17] admscores (LIST: the queue score of every admitted buyer in admission order, the
+KEYS[16] admscores (LIST: the queue score of every admitted buyer in admission order, the
          first 1,000,000 admissions only; the fairness report's Kendall tau reads it)
 Also kept in cfg for the fairness report: `adm_peak_1s` (most admissions in any 1000 ms
 so far) and `sold_out_told` (buyers still queued when the drop turned final sold_out).
@@ -126,9 +125,8 @@ local function pop(want, total, out, left)
         redis.call('HSET', KEYS[3], t, 'L|' .. u)
         redis.call('ZADD', KEYS[4], now + ttl, t)
         redis.call('HSET', KEYS[5], u, t)
-        redis.call('HSET', KEYS[16], t, total + got)
         table.insert(out, u); table.insert(out, t); table.insert(out, total + got)
-        if total + got <= 1000000 then redis.call('RPUSH', KEYS[17], score) end
+        if total + got <= 1000000 then redis.call('RPUSH', KEYS[16], score) end
         lo = lo or score
         hi = score
       end

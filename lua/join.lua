@@ -6,7 +6,7 @@ buyer can never hold two places or join a closed drop between the check and the 
 Both join and peek record the buyer as present (KEYS[11] last-seen = now). A queued buyer
 whose last-seen is older than cfg `leave_grace_ms` (default 60000) has left: the place is
 dropped and counted (KEYS[12]); a join then queues them again at the back, a peek answers
-not_queued. A pre-queue joiner's pseudonym also goes into the draw list (KEYS[14], same
+not_queued. A pre-queue joiner's pseudonym also goes into the draw list (KEYS[13], same
 score), so the draw can be published and checked after start; a buyer who leaves stays on
 that list (they were drawn). Once stock is 0 nobody new may join. A queued buyer is told
 sold_out too but keeps the place (waitlist, detail "waiting"): units given back later go to
@@ -25,8 +25,7 @@ KEYS[9] admitted STRING total buyers ever admitted (popped from the queue)
 KEYS[10] expired STRING count of tokens that expired unused
 KEYS[11] seen    HASH  user -> last-seen ms
 KEYS[12] left    STRING count of buyers removed after the leave grace
-KEYS[13] seqs    HASH  token -> admission seq (written by admit.lua)
-KEYS[14] draw    ZSET  pseudonym -> draw score of every pre-queue joiner (revealed after start)
+KEYS[13] draw    ZSET  pseudonym -> draw score of every pre-queue joiner (revealed after start)
 ARGV[1] user id
 ARGV[2] now in ms, or "" to use the Redis server clock
 ARGV[3] the buyer's draw score in [0,1) for a pre-queue joiner: the first 52 bits of
@@ -34,11 +33,12 @@ ARGV[3] the buyer's draw score in [0,1) for a pre-queue joiner: the first 52 bit
         before start, and Lua has no HMAC); exact in a double, so the queue order at start
         is the order anyone recomputes from the revealed seed (vq_core::fairness)
 ARGV[4] "join" or "peek" (peek never inserts)
-ARGV[5] the buyer's per-drop pseudonym, recorded in KEYS[14] when joining in the pre-queue
+ARGV[5] the buyer's per-drop pseudonym, recorded in KEYS[13] when joining in the pre-queue
 
 Returns one of
   {"queued", rank0, admitted_total, prequeue(0|1)}
-  {"admitted", token, expires_at_ms, seq}   seq 0 when unknown
+  {"admitted", token, expires_at_ms, seq}   seq: the admission order admit.lua named the
+                                       token with (prefix.seq); 0 for a token not so named
   {"not_queued"}                       (peek only: a join would queue the buyer)
   {"err", code, detail}  code: no_drop (no cfg) | needs_rebuild (cfg but no stock key)
                                | closed | sold_out | limit_reached | not_open
@@ -63,7 +63,7 @@ local tok = redis.call('HGET', KEYS[4], user)
 if tok then
   local exp = tonumber(redis.call('ZSCORE', KEYS[8], tok) or '0')
   if exp > now then
-    return {'admitted', tok, exp, tonumber(redis.call('HGET', KEYS[13], tok) or '0')}
+    return {'admitted', tok, exp, tonumber(string.match(tok, '%.(%d+)$') or '0')}
   end
   -- the turn ran out: free the slot now; the buyer may queue again at the back
   redis.call('HSET', KEYS[7], tok, 'E|' .. user)
@@ -107,7 +107,7 @@ if ARGV[4] == 'peek' then return {'not_queued'} end
 local score
 if pre == 1 then
   score = tonumber(ARGV[3])
-  redis.call('ZADD', KEYS[14], 'NX', score, ARGV[5])
+  redis.call('ZADD', KEYS[13], 'NX', score, ARGV[5])
 else
   score = 1 + redis.call('INCR', KEYS[3])
 end

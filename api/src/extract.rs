@@ -128,25 +128,68 @@ impl FromRequestParts<AppState> for AuthClaims {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let from_header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::to_owned);
-        let token = from_header.ok_or(ApiError::Unauthorized("missing bearer token"))?;
-        let claims = state
-            .jwt
-            .verify_claims(token.trim())
-            .map_err(|_| ApiError::Unauthorized("invalid or expired token"))?;
+        let claims = signed_claims(parts, state)?;
         if crate::accounts::sessions::is_revoked(state, &claims.jti).await? {
-            return Err(ApiError::Unauthenticated {
-                code: "token_revoked",
-                message: "this access token was revoked; sign in again",
-            });
+            return Err(token_revoked());
         }
         Ok(AuthClaims(claims))
     }
+}
+
+/// 401 `token_revoked`.
+pub fn token_revoked() -> ApiError {
+    ApiError::Unauthenticated {
+        code: "token_revoked",
+        message: "this access token was revoked; sign in again",
+    }
+}
+
+/// The access token's signature and expiry checked, its revocation NOT yet.
+/// For the hot routes (join, purchase) only: their handler hands `jti` to
+/// `Limiters::purchase`/`join` before any work, which folds the `EXISTS` into the round
+/// trip of the rate limits.
+fn signed_claims(parts: &Parts, state: &AppState) -> Result<Claims, ApiError> {
+    let token = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or(ApiError::Unauthorized("missing bearer token"))?;
+    state
+        .jwt
+        .verify_claims(token.trim())
+        .map_err(|_| ApiError::Unauthorized("invalid or expired token"))
+}
+
+/// A signed-in shopper whose token's revocation is still to be checked: pass `jti` to the
+/// rate-limit gate (`Limiters::purchase`, `Limiters::join`) before anything else. Answers
+/// every refusal of [`Shopper`] in the same order (a revoked manager token is 401, not 403).
+pub struct ShopperUnchecked {
+    pub p: Principal,
+    pub jti: uuid::Uuid,
+}
+
+impl FromRequestParts<AppState> for ShopperUnchecked {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let claims = signed_claims(parts, state)?;
+        let p = claims.principal();
+        if p.role != Role::Shopper {
+            ensure_not_revoked(state, &claims.jti).await?;
+        }
+        let p = shopper_only(p)?;
+        Ok(ShopperUnchecked { p, jti: claims.jti })
+    }
+}
+
+/// The revocation check alone, for the refusal paths of the hot routes (a bad body from a
+/// revoked token is still 401 first, as on every other route).
+pub async fn ensure_not_revoked(state: &AppState, jti: &uuid::Uuid) -> Result<(), ApiError> {
+    if crate::accounts::sessions::is_revoked(state, jti).await? {
+        return Err(token_revoked());
+    }
+    Ok(())
 }
 
 /// Any signed-in account.

@@ -42,7 +42,6 @@ pub mod wishlist;
 pub use drops::stock;
 pub use state::AppState;
 
-use axum::extract::DefaultBodyLimit;
 use axum::Router;
 use error::ApiError;
 use sqlx::PgPool;
@@ -93,10 +92,8 @@ pub fn router(state: AppState, http: &vq_core::config::Http) -> Router {
             },
         ))
         .layer(axum::middleware::from_fn(observe::track))
-        .layer(compress::layer())
-        .layer(DefaultBodyLimit::max(max_body))
         .with_state(state);
-    web::with_security_headers(r)
+    web::with_security_headers(r, max_body)
 }
 
 pub struct Application {

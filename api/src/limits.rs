@@ -4,6 +4,7 @@
 //! `Retry-After`, before any work or state change.
 
 mod body;
+mod gate;
 mod proxy;
 
 pub use body::{drain_oversize, request_timeout};
@@ -43,7 +44,7 @@ impl Limiters {
         &self,
         name: &str,
         rate: Option<Rate>,
-        client: &str,
+        client: impl std::fmt::Display,
         cost: i64,
     ) -> Result<(), ApiError> {
         let Some(rate) = rate else { return Ok(()) };
@@ -59,34 +60,56 @@ impl Limiters {
         }
     }
 
-    async fn take(&self, name: &str, limit: Limit, client: &str) -> Result<(), ApiError> {
+    async fn take(
+        &self,
+        name: &str,
+        limit: Limit,
+        client: impl std::fmt::Display,
+    ) -> Result<(), ApiError> {
         self.call(name, Rate::per_minute(limit), client, 1).await
     }
 
-    pub async fn join(&self, ip: IpAddr, user: UserId) -> Result<(), ApiError> {
-        self.take("join_ip", self.limits.join_ip, &ip.to_string())
-            .await?;
-        self.take("join_account", self.limits.join_account, &user.to_string())
-            .await
+    /// Per address, then per account; with `revoked`, the access token's revocation too:
+    /// all in one round trip (see `gate`).
+    pub async fn join(
+        &self,
+        ip: IpAddr,
+        user: UserId,
+        revoked: Option<&uuid::Uuid>,
+    ) -> Result<(), ApiError> {
+        let l = &self.limits;
+        let checks = [
+            self.check("join_ip", l.join_ip, ip),
+            self.check("join_account", l.join_account, user),
+        ];
+        self.gate(revoked, &checks).await
     }
 
-    pub async fn purchase(&self, ip: IpAddr, user: UserId) -> Result<(), ApiError> {
-        self.take("purchase_ip", self.limits.purchase_ip, &ip.to_string())
-            .await?;
-        let l = self.limits.purchase_account;
-        self.take("purchase_account", l, &user.to_string()).await
+    /// Per address, then per account; with `revoked`, the access token's revocation too:
+    /// all in one round trip (see `gate`).
+    pub async fn purchase(
+        &self,
+        ip: IpAddr,
+        user: UserId,
+        revoked: Option<&uuid::Uuid>,
+    ) -> Result<(), ApiError> {
+        let l = &self.limits;
+        let checks = [
+            self.check("purchase_ip", l.purchase_ip, ip),
+            self.check("purchase_account", l.purchase_account, user),
+        ];
+        self.gate(revoked, &checks).await
     }
 
     /// Each pay may reach the payment provider: per account.
     pub async fn pay(&self, user: UserId) -> Result<(), ApiError> {
-        self.take("pay_account", self.limits.pay_account, &user.to_string())
+        self.take("pay_account", self.limits.pay_account, user)
             .await
     }
 
     /// Every login attempt from one client, right or wrong (each costs an argon2 run).
     pub async fn login_ip(&self, ip: IpAddr) -> Result<(), ApiError> {
-        self.take("login_ip", self.limits.login_ip, &ip.to_string())
-            .await
+        self.take("login_ip", self.limits.login_ip, ip).await
     }
 
     /// Takes a cell of the account's bucket for this client before the password check.
@@ -108,7 +131,7 @@ impl Limiters {
     }
 
     pub async fn email_code_ip(&self, ip: IpAddr) -> Result<(), ApiError> {
-        self.take("email_code_ip", self.limits.email_code_ip, &ip.to_string())
+        self.take("email_code_ip", self.limits.email_code_ip, ip)
             .await
     }
 
@@ -122,8 +145,7 @@ impl Limiters {
     }
 
     pub async fn signup_ip(&self, ip: IpAddr) -> Result<(), ApiError> {
-        self.take("signup_ip", self.limits.signup_ip, &ip.to_string())
-            .await
+        self.take("signup_ip", self.limits.signup_ip, ip).await
     }
 }
 

@@ -11,7 +11,7 @@ use vq_core::domain::{AdmitStatus, Notification};
 pub enum ServerMsg {
     Position(Position),
     /// Sent once per token per socket. `seq` is the buyer's 1-based admission number (null
-    /// only for a token issued before seqs were stored).
+    /// only for a token whose name does not carry it, `prefix.seq`).
     Admitted {
         seq: Option<u64>,
         token: String,

@@ -65,7 +65,7 @@ async fn upgrade(
     pow: crate::pow::PowSolution,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    st.limits.join(ip, auth.user).await?;
+    st.limits.join(ip, auth.user, None).await?;
     crate::pow::verify(&st, id, auth.user, &pow).await?;
     let ws = match ws {
         Ok(ws) => ws,

@@ -1,18 +1,30 @@
 //! Redis key layout. Every key of one drop carries the hash tag `{drop:ID}` so a whole drop
 //! lives on one Redis Cluster slot and the Lua scripts may touch all of its keys.
+//!
+//! `Keys` is cloned into every request's state, so the prefix is shared (`Arc`), never
+//! copied; and the keys of a drop are built once per drop and process (a bounded cache),
+//! not once per request: the purchase names 12 keys per call.
 
 use crate::domain::DropId;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// Drops whose keys one process keeps built; past this the cache starts over (a drop's
+/// keys cost a few hundred bytes, and far fewer drops than this are live at once).
+const CACHED_DROPS: usize = 4096;
 
 /// Key namespace; tests use a unique prefix so they never see each other's data.
 #[derive(Clone, Debug)]
 pub struct Keys {
-    prefix: String,
+    prefix: Arc<str>,
+    drops: Arc<Mutex<HashMap<DropId, DropKeys>>>,
 }
 
 impl Keys {
     pub fn new(prefix: impl Into<String>) -> Self {
         Keys {
-            prefix: prefix.into(),
+            prefix: Arc::from(prefix.into()),
+            drops: Arc::default(),
         }
     }
 
@@ -20,10 +32,21 @@ impl Keys {
         &self.prefix
     }
 
+    /// The drop's keys, built on the first call for this drop and shared afterwards.
     pub fn drop(&self, id: DropId) -> DropKeys {
-        DropKeys {
-            base: format!("{}:{{drop:{}}}", self.prefix, id.get()),
+        let mut cache = self.drops.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(k) = cache.get(&id) {
+            return k.clone();
         }
+        if cache.len() >= CACHED_DROPS {
+            cache.clear();
+        }
+        let k = DropKeys(Arc::new(DropBase {
+            base: format!("{}:{{drop:{}}}", self.prefix, id.get()),
+            purchase: OnceLock::new(),
+        }));
+        cache.insert(id, k.clone());
+        k
     }
 
     /// Drops whose admission is running (the admission controller ticks these).
@@ -64,25 +87,30 @@ impl Keys {
     /// Parses the drop id back out of an event channel name.
     pub fn drop_of_channel(&self, channel: &str) -> Option<DropId> {
         let rest = channel
-            .strip_prefix(&self.prefix)?
+            .strip_prefix(&*self.prefix)?
             .strip_prefix(":{drop:")?;
         let id = rest.strip_suffix("}:events")?;
         id.parse().ok().and_then(|v| DropId::new(v).ok())
     }
 }
 
-/// All keys of one drop.
+/// All keys of one drop; cheap to clone (shared).
 #[derive(Clone, Debug)]
-pub struct DropKeys {
+pub struct DropKeys(Arc<DropBase>);
+
+#[derive(Debug)]
+struct DropBase {
     base: String,
+    /// KEYS of purchase.lua, in its order, built on the first purchase of the drop.
+    purchase: OnceLock<[String; 12]>,
 }
 
 // Besides the keys named in DESIGN.md: `receipts` (HASH token -> "qty|remaining|total|ms",
 // the outcome a purchase retry replays), `unpaid` (HASH token -> qty, reservations not yet
 // paid or given back: units that may still come back), `seen` (HASH user -> last-seen ms, for
-// the leave grace), `left` (count of buyers removed after the grace), `seqs` (HASH token ->
-// admission seq, so a reconnect's admitted message carries the same seq as the tick's),
-// `draw` (ZSET pseudonym -> draw score of every pre-queue joiner: the list the fairness
+// the leave grace), `left` (count of buyers removed after the grace), `seqs` (no longer
+// written: a token's admission seq is its name's suffix, `prefix.seq`; listed in `all` so a
+// clean-up still removes what older versions wrote), `draw` (ZSET pseudonym -> draw score of every pre-queue joiner: the list the fairness
 // endpoint reveals), `admscores` (LIST of admitted buyers' queue scores in admission order),
 // `quit` (count of buyers who left the queue on their own), `fairrep` (the cached fairness
 // report, JSON), `rebuild_lock` (one automatic rebuild at a time across api nodes),
@@ -91,7 +119,7 @@ pub struct DropKeys {
 macro_rules! key {
     ($($name:ident),*) => {
         impl DropKeys {
-            $(pub fn $name(&self) -> String { format!("{}:{}", self.base, stringify!($name)) })*
+            $(pub fn $name(&self) -> String { format!("{}:{}", self.0.base, stringify!($name)) })*
         }
     };
 }
@@ -128,6 +156,26 @@ key!(
 );
 
 impl DropKeys {
+    /// KEYS[1..12] of lua/purchase.lua (see its header), built once per drop.
+    pub fn purchase_set(&self) -> &[String; 12] {
+        self.0.purchase.get_or_init(|| {
+            [
+                self.cfg(),
+                self.tokens(),
+                self.expiry(),
+                self.holders(),
+                self.stock(),
+                self.buyers(),
+                self.orders(),
+                self.events(),
+                self.reservations(),
+                self.expired(),
+                self.receipts(),
+                self.unpaid(),
+            ]
+        })
+    }
+
     /// Every key of the drop (for clean-up and rebuild).
     pub fn all(&self) -> Vec<String> {
         vec![
@@ -179,5 +227,22 @@ mod tests {
         assert_eq!(keys.drop_of_channel(&k.events()), Some(id));
         assert_eq!(keys.drop_of_channel("other:{drop:42}:events"), None);
         assert_eq!(keys.drop_of_channel("vq:{drop:x}:events"), None);
+    }
+
+    #[test]
+    fn a_drops_keys_are_built_once_and_match_the_named_ones() {
+        let keys = Keys::new("vq");
+        let id = DropId::new(7).unwrap();
+        let (a, b) = (keys.drop(id), keys.clone().drop(id));
+        assert!(
+            Arc::ptr_eq(&a.0, &b.0),
+            "the second lookup reuses the first"
+        );
+        let set = a.purchase_set();
+        assert_eq!(set[0], a.cfg());
+        assert_eq!(set[11], a.unpaid());
+        assert!(std::ptr::eq(set, b.purchase_set()));
+        let other = Keys::new("vq").drop(DropId::new(8).unwrap());
+        assert_eq!(other.cfg(), "vq:{drop:8}:cfg");
     }
 }

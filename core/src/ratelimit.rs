@@ -6,7 +6,7 @@
 use crate::clock::Clock;
 use crate::config::Limit;
 use redis::aio::ConnectionLike;
-use redis::{RedisResult, Script};
+use redis::{Cmd, RedisResult, Script, Value};
 
 /// How fast a bucket refills and how much it holds.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -73,15 +73,40 @@ impl RateLimiter {
         cost: i64,
         clock: &Clock,
     ) -> RedisResult<Verdict> {
-        let (allowed, retry_ms, remaining): (i64, i64, i64) = self
+        let reply = self
             .script
             .key(key)
             .arg(clock.argv())
-            .arg(format!("{:.6}", rate.interval_ms))
+            .arg(interval_arg(rate))
             .arg(rate.burst)
             .arg(cost)
             .invoke_async(conn)
             .await?;
+        Self::verdict(reply)
+    }
+
+    /// The EVALSHA of [`Self::call`] as a command, to go into a pipeline with other checks
+    /// (one round trip). A `NOSCRIPT` answer means [`Self::load`] first, then again.
+    pub fn command(&self, key: &str, rate: Rate, cost: i64, clock: &Clock) -> Cmd {
+        let mut c = redis::cmd("EVALSHA");
+        c.arg(self.script.get_hash())
+            .arg(1)
+            .arg(key)
+            .arg(clock.argv())
+            .arg(interval_arg(rate))
+            .arg(rate.burst)
+            .arg(cost);
+        c
+    }
+
+    /// Loads the script, for a pipeline whose EVALSHA met `NOSCRIPT`.
+    pub async fn load<C: ConnectionLike>(&self, conn: &mut C) -> RedisResult<()> {
+        self.script.load_async(conn).await.map(drop)
+    }
+
+    /// Reads one reply of the script (`{allowed, retry_after_ms, remaining}`).
+    pub fn verdict(reply: Value) -> RedisResult<Verdict> {
+        let (allowed, retry_ms, remaining): (i64, i64, i64) = redis::from_owned_redis_value(reply)?;
         Ok(if allowed == 1 {
             Verdict::Allowed {
                 remaining: remaining.max(0) as u32,
@@ -115,7 +140,15 @@ impl RateLimiter {
     }
 }
 
-/// The Redis key of one bucket: `{prefix}:rl:{limit}:{client}`.
-pub fn bucket_key(keys: &crate::Keys, limit: &str, client: &str) -> String {
+/// The emission interval as the script reads it: the shortest decimal that is exactly
+/// this `f64` (Rust's `Display` never writes an exponent, which `tonumber` would take too),
+/// cheaper per request than a fixed-precision format.
+fn interval_arg(rate: Rate) -> String {
+    rate.interval_ms.to_string()
+}
+
+/// The Redis key of one bucket: `{prefix}:rl:{limit}:{client}` (the client formatted
+/// straight into the key: an address or account id costs no string of its own).
+pub fn bucket_key(keys: &crate::Keys, limit: &str, client: impl std::fmt::Display) -> String {
     format!("{}:rl:{limit}:{client}", keys.prefix())
 }

@@ -44,6 +44,10 @@ pub struct CeilingArgs {
     pub cpu_pids: Option<String>,
     #[command(flatten)]
     pub sources: vq_path::SourceArgs,
+    /// Waits for a line on stdin before the HTTP phase (after setup and the raw phase), so
+    /// a profiler of the server can be zeroed there: `callgrind_control -z`.
+    #[arg(long)]
+    pub pause_before_http: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -74,6 +78,9 @@ pub async fn run(a: &CeilingArgs, settings: &Settings) -> anyhow::Result<Ceiling
         (1..=1_000_000).contains(&a.purchases),
         "--purchases must be 1..=1000000"
     );
+    if let Some(spec) = &a.cpu_pids {
+        crate::procstat::pin(spec)?;
+    }
     let server = match &a.api {
         Some(_) => None,
         None => Some(inproc::start(settings).await?),
@@ -112,9 +119,17 @@ async fn both(a: &CeilingArgs, s: &Settings, api: &str) -> anyhow::Result<(PathR
     let keys = Keys::new(&s.redis.prefix);
 
     let (raw, raw_cpu) = fire_raw(a, s, &keys, &raw_drop, limit).await?;
+    if a.pause_before_http {
+        println!("paused before the HTTP phase; press Enter to go on");
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+    }
     let cpu = Snapshot::take();
     let over_http = vq_path::fire(&http, api, &http_drop, c, limit).await;
     let http_cpu = cpu.share_until(&Snapshot::take());
+    if a.pause_before_http {
+        println!("http phase done");
+    }
 
     let mut redis = vq_core::store::redis(s).await?;
     let db = vq_core::store::postgres(s).await?;

@@ -12,6 +12,7 @@ pub mod drop_run;
 pub mod fair;
 pub mod harness;
 pub mod inproc;
+pub mod join_ceiling;
 pub mod pow_bench;
 pub mod procstat;
 pub mod report;

@@ -26,6 +26,8 @@ enum Cmd {
     Strategies(loadtest::strategies::StrategiesArgs),
     /// Raw EVALSHA of purchase.lua vs VitaQueue's HTTP purchase path, in one run.
     Ceiling(loadtest::ceiling::CeilingArgs),
+    /// Raw EVALSHA of join.lua vs `POST /v1/drops/{id}/queue`: joins/s of N fresh accounts.
+    JoinCeiling(loadtest::join_ceiling::JoinCeilingArgs),
     /// Purchase latency with and without WAIT for replicas, interleaved in one run.
     WaitCost(loadtest::wait_cost::WaitCostArgs),
     /// An honest drop under concurrent attacks: p99s quiet vs attacked, RSS, 5xx, invariants.
@@ -64,6 +66,12 @@ async fn main() -> anyhow::Result<()> {
             let r = loadtest::ceiling::run(&args, &settings).await?;
             loadtest::ceiling::print(&r);
             loadtest::harness::finish(&r, args.json, loadtest::ceiling::failures(&r))
+        }
+        Cmd::JoinCeiling(args) => {
+            let r = loadtest::join_ceiling::run(&args, &settings).await?;
+            loadtest::join_ceiling::print(&r);
+            let failures = loadtest::join_ceiling::failures(&r);
+            loadtest::harness::finish(&r, args.json, failures)
         }
         Cmd::Abuse(args) => {
             let r = loadtest::abuse::run(&args, &settings).await?;

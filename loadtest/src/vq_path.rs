@@ -90,7 +90,7 @@ impl Clients {
     }
 }
 
-async fn call(req: reqwest::RequestBuilder, want: u16, what: &str) -> anyhow::Result<Value> {
+pub async fn call(req: reqwest::RequestBuilder, want: u16, what: &str) -> anyhow::Result<Value> {
     let res = req.send().await?;
     let status = res.status().as_u16();
     let body: Value = res.json().await.unwrap_or(Value::Null);

@@ -83,6 +83,7 @@ async fn ceiling_compares_raw_script_and_http_on_equal_drops() {
         json: None,
         cpu_pids: None,
         sources: Default::default(),
+        pause_before_http: false,
     };
     let r = loadtest::ceiling::run(&args, &settings()).await.unwrap();
     loadtest::ceiling::print(&r);
@@ -99,4 +100,33 @@ async fn ceiling_compares_raw_script_and_http_on_equal_drops() {
     let expected = r.http.measured.purchases_per_s / r.raw.measured.purchases_per_s;
     assert!((r.ratio - expected).abs() < 1e-9 && r.ratio > 0.0);
     assert!(loadtest::ceiling::failures(&r).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_ceiling_compares_raw_join_script_and_http_on_equal_drops() {
+    let args = loadtest::join_ceiling::JoinCeilingArgs {
+        joins: 300,
+        concurrency: 16,
+        connections: 2,
+        raw_only: false,
+        api: None,
+        timeout_s: 60,
+        json: None,
+        cpu_pids: None,
+        sources: Default::default(),
+    };
+    let r = loadtest::join_ceiling::run(&args, &settings())
+        .await
+        .unwrap();
+    loadtest::join_ceiling::print(&r);
+    let http = r.http.as_ref().expect("the HTTP path ran");
+    assert_ne!(r.raw.drop, http.drop, "one drop per path");
+    for row in [&r.raw, http] {
+        sane(row.path, &row.measured, 300);
+        assert_eq!(row.measured.bought, 300, "{}: every join queued", row.path);
+        assert_eq!(row.queued_after, 300, "{}: 300 distinct places", row.path);
+    }
+    let expected = http.measured.purchases_per_s / r.raw.measured.purchases_per_s;
+    assert!((r.ratio.unwrap() - expected).abs() < 1e-9 && expected > 0.0);
+    assert!(loadtest::join_ceiling::failures(&r).is_empty());
 }

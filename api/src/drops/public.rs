@@ -4,7 +4,7 @@
 use crate::drops::wire as replies;
 use crate::drops::{lost, store, views};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{DropPath, Shopper};
+use crate::extract::{DropPath, Shopper, ShopperUnchecked};
 use crate::limits::ClientIp;
 use crate::messages::{Position, ServerMsg};
 use crate::AppState;
@@ -165,10 +165,11 @@ async fn join(
     State(st): State<AppState>,
     ClientIp(ip): ClientIp,
     DropPath(id): DropPath,
-    Shopper(p): Shopper,
+    who: ShopperUnchecked,
     pow: crate::pow::PowSolution,
 ) -> Result<Json<Value>, ApiError> {
-    st.limits.join(ip, p.user).await?;
+    let p = who.p;
+    st.limits.join(ip, p.user, Some(&who.jti)).await?;
     crate::pow::verify(&st, id, p.user, &pow).await?;
     let out = join_or_peek(&st, id, p.user, false).await?;
     place_reply(&st, id, p.user, out).await

@@ -6,7 +6,7 @@
 use crate::drops::lost;
 use crate::drops::wire::{PurchaseBody, Reserved, ReservedTag};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, DropPath, Shopper};
+use crate::extract::{ensure_not_revoked, ApiJson, DropPath, ShopperUnchecked};
 use crate::limits::ClientIp;
 use crate::AppState;
 use axum::extract::State;
@@ -39,15 +39,22 @@ async fn purchase(
     State(st): State<AppState>,
     ClientIp(ip): ClientIp,
     DropPath(id): DropPath,
-    Shopper(p): Shopper,
-    ApiJson(body): ApiJson<PurchaseBody>,
+    who: ShopperUnchecked,
+    body: Result<ApiJson<PurchaseBody>, ApiError>,
 ) -> Result<(StatusCode, Json<Reserved>), ApiError> {
-    let receipt = buy(&st, ip, id, p.user, body).await?;
+    let body = match body {
+        Ok(ApiJson(body)) => body,
+        Err(e) => {
+            ensure_not_revoked(&st, &who.jti).await?;
+            return Err(e);
+        }
+    };
+    let receipt = buy_checked(&st, ip, id, who.p.user, Some(&who.jti), body).await?;
     Ok((StatusCode::CREATED, Json(receipt)))
 }
 
-/// Rate limits (per address, per account), body checks, purchase.lua, WAIT when configured,
-/// metrics: everything a purchase is, whichever transport carried it.
+/// [`buy_checked`] for a caller whose token's revocation is checked elsewhere (the room
+/// socket re-reads it periodically and closes on revocation).
 pub async fn buy(
     st: &AppState,
     ip: IpAddr,
@@ -55,7 +62,21 @@ pub async fn buy(
     user: UserId,
     body: PurchaseBody,
 ) -> Result<Reserved, ApiError> {
-    st.limits.purchase(ip, user).await?;
+    buy_checked(st, ip, id, user, None, body).await
+}
+
+/// Rate limits (per address, per account; with `revoked`, that access token's revocation
+/// in the same round trip), body checks, purchase.lua, WAIT when configured, metrics:
+/// everything a purchase is, whichever transport carried it.
+pub async fn buy_checked(
+    st: &AppState,
+    ip: IpAddr,
+    id: DropId,
+    user: UserId,
+    revoked: Option<&uuid::Uuid>,
+    body: PurchaseBody,
+) -> Result<Reserved, ApiError> {
+    st.limits.purchase(ip, user, revoked).await?;
     let qty = body.checked()?;
     let mut conn = st.redis.clone();
     let k = st.keys.drop(id);

@@ -1,6 +1,7 @@
 //! The security headers of every response, and the Content-Security-Policy of a page:
 //! its own origin plus exactly its inline scripts, by their SHA-256.
 
+use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, HeaderValue};
 use axum::Router;
 use base64::Engine;
@@ -10,15 +11,23 @@ use tower_http::set_header::SetResponseHeaderLayer;
 /// What a response without its own policy (every API response) may do: nothing.
 const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
 
-/// Adds the security headers to every response of `r` (a page's own CSP is kept).
-pub fn with_security_headers(r: Router) -> Router {
+/// Adds the security headers to every response of `r` (a page's own CSP is kept), with
+/// the other layers that need nothing from the matched route, around the whole router
+/// once. A layer added with `Router::layer` is boxed around every route, and every request
+/// clones that stack box by box; this stack is flat, one box, cloned once per request.
+pub fn with_security_headers(r: Router, max_body: usize) -> Router {
     let set = |name: HeaderName, v: &'static str| {
         SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(v))
     };
-    r.layer(set(header::CONTENT_SECURITY_POLICY, API_CSP))
-        .layer(set(header::X_FRAME_OPTIONS, "DENY"))
-        .layer(set(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+    let outer = tower::ServiceBuilder::new()
         .layer(set(header::REFERRER_POLICY, "no-referrer"))
+        .layer(set(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(set(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(set(header::CONTENT_SECURITY_POLICY, API_CSP))
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(crate::compress::layer())
+        .service(r);
+    Router::new().fallback_service(outer)
 }
 
 /// A page's policy: scripts from this origin and the page's own inline ones.

@@ -183,3 +183,61 @@ async fn purchasing_is_limited_per_account_and_per_ip() {
     assert_limited(st, &h, &b);
     app.cleanup().await;
 }
+
+/// The revocation check rides in the limits' round trip: a revoked token is still 401
+/// first (before the limits, a bad body and the role check) and leaves every bucket as
+/// it was, so the address's budget is whole for the next account.
+#[tokio::test]
+async fn a_revoked_token_is_refused_first_and_takes_no_cell() {
+    let app = spawn_limited(|l| {
+        l.purchase_ip = TWO;
+        l.join_ip = TWO;
+    })
+    .await;
+    let drop = app.create_drop(json!({})).await;
+    let revoked = app.shopper();
+    let manager = app.manager();
+    let mut r = app.redis.clone();
+    for token in [&revoked.token, &manager] {
+        let jti = app.state.jwt.verify_claims(token).unwrap().jti;
+        let _: () = redis::cmd("SET")
+            .arg(app.keys.revoked_jti(&jti))
+            .arg(1)
+            .arg("EX")
+            .arg(600)
+            .query_async(&mut r)
+            .await
+            .unwrap();
+    }
+    let purchase = format!("/v1/drops/{drop}/purchase");
+    let queue = format!("/v1/drops/{drop}/queue");
+    let good = json!({ "token": "not-a-real-token", "quantity": 1 });
+    for (token, path, body) in [
+        (&revoked.token, &purchase, Some(good.clone())),
+        (&revoked.token, &purchase, Some(json!({ "token": 5 }))),
+        (&revoked.token, &queue, None),
+        (&manager, &purchase, Some(good.clone())),
+        (&manager, &queue, None),
+    ] {
+        for _ in 0..3 {
+            let (st, b) = app.call("POST", path, Some(token), body.clone()).await;
+            assert_eq!(
+                (st, b["code"].as_str()),
+                (401, Some("token_revoked")),
+                "{b}"
+            );
+        }
+    }
+    let other = app.shopper();
+    for _ in 0..2 {
+        let (st, b) = app.purchase(drop, &other, "not-a-real-token", 1).await;
+        assert_eq!(st, 403, "the address's purchase budget is whole: {b}");
+        let (st, b) = app.call("POST", &queue, Some(&other.token), None).await;
+        assert_eq!(st, 200, "the address's join budget is whole: {b}");
+    }
+    let (st, h, b) = call_h(&app, "POST", &purchase, Some(&other.token), Some(good)).await;
+    assert_limited(st, &h, &b);
+    let (st, h, b) = call_h(&app, "POST", &queue, Some(&other.token), None).await;
+    assert_limited(st, &h, &b);
+    app.cleanup().await;
+}

@@ -73,7 +73,6 @@ impl Scripts {
             .key(k.unpaid())
             .key(k.seen())
             .key(k.left())
-            .key(k.seqs())
             .key(k.admscores())
             .arg(clock.argv())
             .arg(max_batch)

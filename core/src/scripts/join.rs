@@ -72,7 +72,6 @@ impl Scripts {
             .key(k.expired())
             .key(k.seen())
             .key(k.left())
-            .key(k.seqs())
             .key(k.draw())
             .arg(user.to_string())
             .arg(clock.argv())

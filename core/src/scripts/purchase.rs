@@ -71,22 +71,14 @@ impl Scripts {
         qty: Quantity,
         clock: &Clock,
     ) -> RedisResult<PurchaseOutcome> {
-        let v: Vec<Value> = self
-            .purchase
-            .key(k.cfg())
-            .key(k.tokens())
-            .key(k.expiry())
-            .key(k.holders())
-            .key(k.stock())
-            .key(k.buyers())
-            .key(k.orders())
-            .key(k.events())
-            .key(k.reservations())
-            .key(k.expired())
-            .key(k.receipts())
-            .key(k.unpaid())
+        let mut id = uuid::Uuid::encode_buffer();
+        let mut call = self.purchase.prepare_invoke();
+        for key in k.purchase_set() {
+            call.key(key.as_str());
+        }
+        let v: Vec<Value> = call
             .arg(token)
-            .arg(user.to_string())
+            .arg(&*user.0.hyphenated().encode_lower(&mut id))
             .arg(qty.get())
             .arg(clock.argv())
             .invoke_async(conn)

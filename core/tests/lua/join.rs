@@ -230,6 +230,43 @@ async fn admitted_user_rejoining_gets_the_token_back() {
 }
 
 #[tokio::test]
+async fn admitted_rejoin_reads_the_seq_from_the_token_name_only() {
+    let mut e = Env::with(DropCfg::default()).await;
+    let us = users(3);
+    e.join_all(&us).await;
+    let out = e.admit(3).await;
+    // The seq lives in the token's name (prefix.seq) and nowhere else.
+    let seqs = e.k.seqs();
+    assert_eq!(e.len("HLEN", seqs).await, 0, "no second copy of the seq");
+    let third = &out.admitted[2];
+    match e.join(us[2]).await {
+        JoinOutcome::Admitted { token, seq, .. } => {
+            assert_eq!((token.as_str(), seq), (third.token.as_str(), Some(3)));
+        }
+        other => panic!("expected admitted, got {other:?}"),
+    }
+    // A live token whose name carries no seq answers seq None (0 from the script).
+    let odd = "no-seq-here".to_string();
+    let u = us[0];
+    let _: () = e
+        .q(redis::cmd("HSET")
+            .arg(e.k.holders())
+            .arg(u.to_string())
+            .arg(&odd))
+        .await;
+    let _: () = e
+        .q(redis::cmd("ZADD").arg(e.k.expiry()).arg(T0 + TTL).arg(&odd))
+        .await;
+    let want = JoinOutcome::Admitted {
+        token: odd,
+        expires_at_ms: T0 + TTL,
+        seq: None,
+    };
+    assert_eq!(e.join(u).await, want);
+    e.cleanup().await;
+}
+
+#[tokio::test]
 async fn admitted_user_with_an_expired_token_frees_the_slot_and_requeues_at_the_back() {
     let mut e = Env::with(DropCfg::default()).await;
     let (a, b, c) = (user(), user(), user());

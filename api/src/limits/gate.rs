@@ -1,0 +1,147 @@
+//! The gate of the hot requests (join, purchase): the access token's revocation `EXISTS`
+//! and every rate-limit bucket of the request in ONE round trip, instead of one each.
+//!
+//! The keys live on different Redis Cluster slots (`auth:revoked:{jti}`, one bucket per
+//! address, one per account), so no single script may read them all. On one server (and
+//! behind Sentinels) they go out as one pipeline; on a cluster as concurrent commands on
+//! the multiplexed connection (redis-rs refuses a cross-slot pipeline), which is one round
+//! trip of latency too. Every check still runs on the shared Redis, so a revocation or a
+//! spent budget is seen by every api node on the very next request.
+//!
+//! All checks run at once, where they used to run one after another and stop at the first
+//! refusal. So cells the sequential order would never have taken are given back: every
+//! cell when the token turns out revoked, and those of the buckets after the first one
+//! that refused. The buckets end as they would have: a refused request changes nothing it
+//! did not change before. Between the take and the give-back a concurrent request may see
+//! the bucket one cell emptier, which errs on the strict side.
+
+use super::Limiters;
+use crate::error::ApiError;
+use futures::future::try_join_all;
+use redis::{ErrorKind, RedisResult, Value};
+use vq_core::config::Limit;
+use vq_core::ratelimit::{bucket_key, Rate, RateLimiter, Verdict};
+use vq_core::RedisConn;
+
+/// One bucket a request must pass: its key and rate (`None`: the limit is switched off).
+pub(super) struct Check {
+    key: String,
+    rate: Option<Rate>,
+}
+
+impl Limiters {
+    pub(super) fn check(&self, name: &str, limit: Limit, client: impl std::fmt::Display) -> Check {
+        let rate = Rate::per_minute(limit);
+        Check {
+            key: rate.map_or_else(String::new, |_| bucket_key(&self.keys, name, client)),
+            rate,
+        }
+    }
+
+    /// Refuses a revoked access token (`revoked`: its jti) with 401 `token_revoked`, then
+    /// the first bucket that is empty with 429; takes one cell of each bucket otherwise.
+    pub(super) async fn gate(
+        &self,
+        revoked: Option<&uuid::Uuid>,
+        checks: &[Check],
+    ) -> Result<(), ApiError> {
+        let on: Vec<(&str, Rate)> = checks
+            .iter()
+            .filter_map(|c| c.rate.map(|r| (c.key.as_str(), r)))
+            .collect();
+        let revoked_key = revoked.map(|jti| self.keys.revoked_jti(jti));
+        if on.is_empty() && revoked_key.is_none() {
+            return Ok(());
+        }
+        let mut conn = self.redis.clone();
+        let (is_revoked, verdicts) = if conn.is_cluster() {
+            self.concurrently(&mut conn, revoked_key.as_deref(), &on)
+                .await?
+        } else {
+            self.pipelined(&mut conn, revoked_key.as_deref(), &on)
+                .await?
+        };
+        let refused = verdicts.iter().position(|v| v.retry_after_s().is_some());
+        let keep = match refused {
+            _ if is_revoked => 0,
+            Some(first) => first,
+            None => verdicts.len(),
+        };
+        for ((key, rate), v) in on.iter().zip(&verdicts).skip(keep) {
+            if matches!(v, Verdict::Allowed { .. }) {
+                self.script
+                    .give_back(&mut conn, key, *rate, &self.clock)
+                    .await?;
+            }
+        }
+        if is_revoked {
+            return Err(crate::extract::token_revoked());
+        }
+        match refused.and_then(|i| verdicts[i].retry_after_s()) {
+            Some(retry_after_s) => Err(ApiError::RateLimited { retry_after_s }),
+            None => Ok(()),
+        }
+    }
+
+    /// One pipeline: `EXISTS`, then one EVALSHA per bucket (loading the script once if
+    /// this Redis has not seen it).
+    async fn pipelined(
+        &self,
+        conn: &mut RedisConn,
+        revoked: Option<&str>,
+        on: &[(&str, Rate)],
+    ) -> RedisResult<(bool, Vec<Verdict>)> {
+        let mut pipe = redis::pipe();
+        if let Some(key) = revoked {
+            pipe.exists(key);
+        }
+        for (key, rate) in on {
+            pipe.add_command(self.script.command(key, *rate, 1, &self.clock));
+        }
+        let replies: Vec<Value> = match pipe.query_async(conn).await {
+            Err(e) if e.kind() == ErrorKind::NoScriptError => {
+                self.script.load(conn).await?;
+                pipe.query_async(conn).await?
+            }
+            other => other?,
+        };
+        let mut replies = replies.into_iter();
+        let is_revoked = match revoked {
+            Some(_) => redis::from_owned_redis_value(replies.next().unwrap_or(Value::Nil))?,
+            None => false,
+        };
+        let verdicts = replies
+            .map(RateLimiter::verdict)
+            .collect::<RedisResult<_>>()?;
+        Ok((is_revoked, verdicts))
+    }
+
+    /// The same checks as concurrent commands: a cluster routes each by its own slot.
+    async fn concurrently(
+        &self,
+        conn: &mut RedisConn,
+        revoked: Option<&str>,
+        on: &[(&str, Rate)],
+    ) -> RedisResult<(bool, Vec<Verdict>)> {
+        let exists = async {
+            match revoked {
+                Some(key) => {
+                    redis::cmd("EXISTS")
+                        .arg(key)
+                        .query_async(&mut conn.clone())
+                        .await
+                }
+                None => Ok(false),
+            }
+        };
+        let buckets = try_join_all(on.iter().map(|(key, rate)| {
+            let mut conn = conn.clone();
+            async move {
+                self.script
+                    .call(&mut conn, key, *rate, 1, &self.clock)
+                    .await
+            }
+        }));
+        futures::try_join!(exists, buckets)
+    }
+}
