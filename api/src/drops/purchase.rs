@@ -49,26 +49,14 @@ async fn purchase(
             return Err(e);
         }
     };
-    let receipt = buy_checked(&st, ip, id, who.p.user, Some(&who.jti), body).await?;
+    let receipt = buy(&st, ip, id, who.p.user, Some(&who.jti), body).await?;
     Ok((StatusCode::CREATED, Json(receipt)))
-}
-
-/// [`buy_checked`] for a caller whose token's revocation is checked elsewhere (the room
-/// socket re-reads it periodically and closes on revocation).
-pub async fn buy(
-    st: &AppState,
-    ip: IpAddr,
-    id: DropId,
-    user: UserId,
-    body: PurchaseBody,
-) -> Result<Reserved, ApiError> {
-    buy_checked(st, ip, id, user, None, body).await
 }
 
 /// Rate limits (per address, per account; with `revoked`, that access token's revocation
 /// in the same round trip), body checks, purchase.lua, WAIT when configured, metrics:
 /// everything a purchase is, whichever transport carried it.
-pub async fn buy_checked(
+pub async fn buy(
     st: &AppState,
     ip: IpAddr,
     id: DropId,

@@ -1,8 +1,10 @@
 //! What a buyer's client sends over the socket: every frame, answered in place.
 
+use super::guard::CLOSE_SESSION_REVOKED;
 use super::{Flow, Session};
 use crate::drops::purchase::buy;
 use crate::drops::wire::PurchaseBody;
+use crate::error::ApiError;
 use crate::messages::ServerMsg;
 use crate::room::{ClientMsg, CLOSE_TOO_BIG};
 use axum::extract::ws::Message;
@@ -79,8 +81,8 @@ impl Session {
         }
     }
 
-    /// A purchase on the socket: the socket's session is checked as HTTP checks the bearer
-    /// (expired or revoked closes it), then the very same `buy` as `POST .../purchase`.
+    /// A purchase on the socket: the very same `buy` as `POST .../purchase`, with the
+    /// socket's session checked as HTTP checks the bearer (expired or revoked closes it).
     async fn purchase(
         &mut self,
         body: PurchaseBody,
@@ -97,15 +99,21 @@ impl Session {
             ));
             return Flow::Continue;
         }
-        if let Some(flow) = self.session_check().await {
+        if let Some(flow) = self.expiry_check() {
             return flow;
         }
+        // The revocation is read in the purchase's own gate round trip, as on HTTP.
+        let jti = self.auth.jti;
         out.push(
-            match buy(&self.st, self.ip, self.id, self.user, body).await {
+            match buy(&self.st, self.ip, self.id, self.user, Some(&jti), body).await {
                 Ok(receipt) => ServerMsg::Purchased {
                     request_id,
                     receipt,
                 },
+                Err(ApiError::Unauthenticated {
+                    code: "token_revoked",
+                    ..
+                }) => return Flow::Close(CLOSE_SESSION_REVOKED, "session revoked"),
                 Err(e) => ServerMsg::purchase_rejected(request_id, &e),
             },
         );
