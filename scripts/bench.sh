@@ -8,7 +8,8 @@
 #   PERF=1 ./scripts/bench.sh     # also records a perf profile of the server (root only)
 #   WS=19000 RUNS=0 ./scripts/bench.sh   # 19k WebSockets on one api process, buying on
 #                                         # the socket (WS_BUY=http: over HTTP)
-#   WS=19000 WS_RAMP=1 WS_START_IN=0 RUNS=0 ./scripts/bench.sh   # join herd at the start
+#   WS=19000 WS_HERD=1 RUNS=0 ./scripts/bench.sh   # join herd: all connect within 1 s of the
+#                                                   # start, read against raw join.lua EVALSHA
 #   WS=19000 WS_NODES=3 RUNS=0 ./scripts/bench.sh   # 3 api processes × 19k, 3 generators
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -113,6 +114,11 @@ if [ "${WS:-0}" -gt 0 ]; then
         nodes+=("$!"); ports+=("$port"); pids+=("$!")
         for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
     done
+    if [ "${WS_HERD:-0}" = 1 ]; then
+        WS_RAMP=${WS_RAMP:-1}; WS_START_IN=${WS_START_IN:-0}
+        "$BIN/loadtest" join-ceiling --api "$API" --raw-only --joins "$WS" \
+            --cpu-pids "$PINS" --json "$OUT/join-raw.json" >"$OUT/join-raw.txt"
+    fi
     gens=()
     for ((i = 1; i <= ${#nodes[@]}; i++)); do
         "$BIN/loadtest" drop --api "http://127.0.0.1:${ports[i-1]}" --buyers "$WS" \
@@ -139,6 +145,16 @@ for i in range(1, n + 1):
           f"{s['purchase_p99_ms']:>9.0f} {rss:>7.1f} {rss * 1024 / ws:>8.1f} {cpu:>9.0f}  "
           f"{'all hold' if not s['failures'] else '; '.join(s['failures'])}")
 EOF
+    if [ -f "$OUT/join-raw.json" ] && [ "${WS_HERD:-0}" = 1 ]; then
+        python3 - "$OUT" <<'EOF'
+import json, sys
+raw = json.load(open(f"{sys.argv[1]}/join-raw.json"))["raw"]
+herd = json.load(open(f"{sys.argv[1]}/ws-1.json"))
+print(f"join herd: {herd['joins_per_s']:.0f} joins/s over the room socket (p99 {herd['join_p99_ms']:.0f} ms) "
+      f"vs raw join.lua EVALSHA {raw['purchases_per_s']:.0f}/s (p99 {raw['p99_ms']:.1f} ms): "
+      f"{herd['joins_per_s'] / max(raw['purchases_per_s'], 1e-9) * 100:.1f} %")
+EOF
+    fi
     [ "$failed" = 0 ] || { echo "a load generator failed: see $OUT/ws-*.txt"; exit 1; }
 fi
 

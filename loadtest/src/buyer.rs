@@ -28,6 +28,7 @@ pub struct BuyerResult {
     pub token: Option<String>,
     /// WebSocket connect → first pushed message.
     pub join_ms: Option<f64>,
+    pub joined_at: Option<Instant>,
     pub purchase_ms: Option<f64>,
     /// Tick time → position message received, for every position push.
     pub push_ms: Vec<f64>,
@@ -141,6 +142,7 @@ pub async fn run(
         outcome: Outcome::TimedOut,
         token: None,
         join_ms: None,
+        joined_at: None,
         purchase_ms: None,
         push_ms: Vec::new(),
         index: None,
@@ -193,6 +195,7 @@ async fn session(
         };
         if r.join_ms.is_none() {
             r.join_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
+            r.joined_at = Some(Instant::now());
         }
         match m["type"].as_str().unwrap_or("") {
             "position" => {

@@ -83,6 +83,20 @@ pub fn machine_busy(stat: &str) -> Option<f64> {
     Some((total - f.get(3)? - f.get(4)?) / TICKS_PER_S)
 }
 
+/// Resident memory of a process (MB).
+pub fn rss_mb(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb / 1024.0)
+}
+
 impl Snapshot {
     pub fn take() -> Snapshot {
         let mut cpu = BTreeMap::new();

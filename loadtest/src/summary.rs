@@ -43,6 +43,8 @@ pub struct Summary {
     pub position_push_p99_ms: f64,
     pub sell_out_s: f64,
     pub peak_ws_connections: usize,
+    /// Buyers joined per second, from the first buyer's start to the last join.
+    pub joins_per_s: f64,
     pub server_rss_mb: Option<f64>,
     pub cpu: Option<crate::procstat::RunCpu>,
     pub outcomes: BTreeMap<String, usize>,
@@ -51,19 +53,6 @@ pub struct Summary {
     /// The server's fairness report, waits since the start and the ETA error.
     pub fairness: Option<crate::fair::Fairness>,
     pub failures: Vec<String>,
-}
-
-fn rss_mb(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kb / 1024.0)
 }
 
 pub fn summarize(
@@ -119,7 +108,8 @@ pub fn summarize(
         position_push_p99_ms: percentile(&mut push, 0.99),
         sell_out_s,
         peak_ws_connections: sh.peak.load(Ordering::Relaxed),
-        server_rss_mb: a.server_pid.and_then(rss_mb),
+        joins_per_s: joins_per_s(results, start),
+        server_rss_mb: a.server_pid.and_then(crate::procstat::rss_mb),
         cpu: None,
         outcomes,
         error_samples,
@@ -185,6 +175,15 @@ fn pace(results: &[BuyerResult], remaining: i64, start: Instant) -> (f64, f64) {
         _ => (Instant::now() - start).as_secs_f64(),
     };
     (purchases_per_s, sell_out_s)
+}
+
+fn joins_per_s(results: &[BuyerResult], start: Instant) -> f64 {
+    let joined: Vec<Instant> = results.iter().filter_map(|r| r.joined_at).collect();
+    let last = joined
+        .iter()
+        .max()
+        .map_or(0.0, |l| (*l - start).as_secs_f64());
+    joined.len() as f64 / last.max(1e-3)
 }
 
 /// The invariants; any failure makes the run exit non-zero.
@@ -271,6 +270,7 @@ fn rows(s: &Summary) -> Vec<(&'static str, String)> {
         ),
         ("sell_out_s", format!("{:.2}", s.sell_out_s)),
         ("peak_ws_connections", s.peak_ws_connections.to_string()),
+        ("joins_per_s", format!("{:.0}", s.joins_per_s)),
         (
             "server_rss_mb",
             s.server_rss_mb.map_or("n/a".into(), |m| format!("{m:.1}")),
