@@ -2,8 +2,8 @@
 //! admission tick once; every connected buyer derives their position from it locally, so
 //! position updates cost O(1) Redis work per node per tick, however many buyers wait here.
 
-mod gate;
 mod inbox;
+mod lanes;
 mod listen;
 
 pub use inbox::Inbox;
@@ -65,9 +65,12 @@ type Senders = HashMap<u64, (DropId, Arc<Inbox>)>;
 pub struct Hub {
     /// Measured admission throughput per drop (outlook.rs).
     pub meter: Meter,
-    rooms: Mutex<HashMap<DropId, broadcast::Sender<RoomEvent>>>,
-    /// Ticks reach the sockets at most once per push interval (hub/gate.rs).
-    gate: gate::TickGate,
+    /// Per room: its sockets' lanes and the schedule that spreads ticks over them
+    /// (hub/lanes.rs).
+    rooms: Mutex<HashMap<DropId, lanes::Room>>,
+    /// Lanes per room and the push interval each lane hears a tick in.
+    lanes: usize,
+    push_gap: Duration,
     /// Account id → its open sockets (any drop).
     users: Mutex<HashMap<String, Senders>>,
     next_id: AtomicU64,
@@ -95,22 +98,21 @@ impl Drop for Registration {
         }
         drop(users);
         let mut rooms = self.hub.rooms.lock().expect("hub lock");
-        if rooms
-            .get(&self.drop)
-            .is_some_and(|r| r.receiver_count() <= 1)
-        {
+        if rooms.get(&self.drop).is_some_and(|r| r.receivers() <= 1) {
             rooms.remove(&self.drop);
-            self.hub.gate.forget(self.drop);
         }
         self.hub.connections.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
 impl Hub {
-    /// `tick_gap`: the push interval (`ws.position_interval_ms`).
-    pub fn new(tick_gap: Duration) -> Self {
+    /// `push_gap`: the push interval (`ws.position_interval_ms`); `tick`: how often
+    /// admission ticks (`admission.tick_ms`), so a room gets one lane per tick of the gap.
+    pub fn new(push_gap: Duration, tick: Duration) -> Self {
+        let per_gap = push_gap.as_millis() / tick.as_millis().max(1);
         Hub {
-            gate: gate::TickGate::new(tick_gap),
+            lanes: per_gap.clamp(1, 32) as usize,
+            push_gap,
             ..Hub::default()
         }
     }
@@ -122,15 +124,15 @@ impl Hub {
     /// Registers a socket; when the account then has more than `cap` sockets on this node,
     /// the oldest is told `Replaced`.
     pub fn register(self: &Arc<Self>, drop: DropId, user: UserId, cap: usize) -> Registration {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let events = self
             .rooms
             .lock()
             .expect("hub lock")
             .entry(drop)
-            .or_insert_with(|| broadcast::channel(64).0)
-            .subscribe();
+            .or_insert_with(|| lanes::Room::new(self.lanes, self.push_gap))
+            .subscribe(id);
         let direct = Arc::new(Inbox::default());
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let user = user.to_string();
         {
             let mut users = self.users.lock().expect("hub lock");
@@ -188,7 +190,7 @@ impl Hub {
 
     fn broadcast(&self, drop: DropId, ev: RoomEvent) {
         if let Some(room) = self.rooms.lock().expect("hub lock").get(&drop) {
-            let _ = room.send(ev);
+            room.send_all(&ev);
         }
     }
 
@@ -230,9 +232,6 @@ impl Hub {
         for user in t.left {
             self.tell(Some(drop), &user, Direct::Left);
         }
-        if !self.gate.pass(drop, t.status) {
-            return;
-        }
         let ev = RoomEvent::Tick {
             status: t.status,
             admitted_total: t.admitted_total,
@@ -242,6 +241,8 @@ impl Hub {
             left_total: t.left_total,
             outlook,
         };
-        self.broadcast(drop, ev);
+        if let Some(room) = self.rooms.lock().expect("hub lock").get_mut(&drop) {
+            room.tick(&ev, t.status);
+        }
     }
 }

@@ -145,9 +145,10 @@ impl Application {
             keys,
             clock,
             jwt: Arc::new(JwtKeys::new(secret)),
-            hub: Arc::new(hub::Hub::new(std::time::Duration::from_millis(
-                settings.ws.position_interval_ms,
-            ))),
+            hub: Arc::new(hub::Hub::new(
+                std::time::Duration::from_millis(settings.ws.position_interval_ms),
+                std::time::Duration::from_millis(settings.admission.tick_ms),
+            )),
             reads: Arc::new(reads),
             ws: settings.ws.clone(),
             orders: settings.orders.clone(),

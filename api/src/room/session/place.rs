@@ -271,9 +271,11 @@ impl Session {
             // fast ticks, per-tick pushes to every socket would dominate the node's
             // CPU while telling buyers nothing a human can read that fast.
             let changed = self.last_sent != Some(ahead) || self.last_status != Some(status);
+            // The lane hears a tick about once per interval; allow for the jitter of
+            // when this task ran last time, or a late socket would skip every other one.
             let due = self
                 .last_push
-                .is_none_or(|t| t.elapsed() >= self.push_every);
+                .is_none_or(|t| t.elapsed() >= self.push_every.mul_f64(0.75));
             if changed && due {
                 let mut m = Position::with(ahead, self.rate, self.queue_len, pre, &self.outlook);
                 m.status = Some(status);
