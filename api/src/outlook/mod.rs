@@ -5,6 +5,17 @@
 //! Computed once per tick per drop (`Meter::observe`, called by the hub), never per socket:
 //! a session only combines it with its own `ahead`. Memory is one small entry per drop
 //! heard from, pruned when idle.
+//!
+//! Where this node has a model forecast of the drop (forecast.rs, refreshed by refresh.rs
+//! once per push interval), the ETA comes from it instead: the throughput averages cannot
+//! foresee the stalls of the overbook cap, the model replays them.
+
+mod forecast;
+pub mod refresh;
+
+pub use forecast::Lookup;
+pub(crate) use forecast::Pinned;
+use std::sync::Arc;
 
 use serde::Serialize;
 use std::collections::HashMap;
@@ -33,13 +44,15 @@ pub enum Chance {
 
 /// One drop's figures at its last tick. Throughputs in milli-positions per second (so the
 /// type stays `Eq` for the hub's events); 0 means not measured yet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Outlook {
     pub units_left: u64,
     pub live: u64,
     pub open: u64,
     pub fast_milli: u64,
     pub slow_milli: u64,
+    /// The model forecast as of this tick, when this node has one.
+    pub model: Option<Lookup>,
 }
 
 impl Outlook {
@@ -65,6 +78,9 @@ impl Outlook {
     /// (central, high) seconds until `ahead` buyers have moved on: from the measured
     /// throughput when there is one, else from the configured `rate`; 0.1 s resolution.
     pub fn eta(&self, ahead: u64, rate: u64) -> (f64, f64) {
+        if let Some((central, hi)) = self.model.as_ref().and_then(|m| m.eta(ahead)) {
+            return (tenths(central), tenths(hi.max(central)));
+        }
         let rate = rate.max(1) as f64;
         let (fast, slow) = match (self.fast_milli, self.slow_milli) {
             (0, _) | (_, 0) => (rate, rate),
@@ -80,12 +96,16 @@ fn tenths(s: f64) -> f64 {
     (s * 10.0).ceil() / 10.0
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Ewma {
     now: i64,
     moved: u64,
     fast: f64,
     slow: f64,
+    /// Whether the last tick had buyers waiting in a sale not over (refresh.rs forecasts
+    /// only those drops).
+    waiting: bool,
+    model: Option<Arc<Pinned>>,
 }
 
 /// The per-drop throughput averages of this node.
@@ -108,6 +128,8 @@ impl Meter {
             moved,
             fast: 0.0,
             slow: 0.0,
+            waiting: false,
+            model: None,
         });
         let dt = (t.now - e.now) as f64;
         let measuring = t.status == AdmitStatus::Ok && (t.queue_len > 0 || moved > e.moved);
@@ -123,23 +145,44 @@ impl Meter {
         }
         e.now = t.now;
         e.moved = moved;
+        e.waiting = t.queue_len > 0
+            && matches!(t.status, AdmitStatus::Ok | AdmitStatus::NotStarted);
+        if !e.waiting {
+            e.model = None;
+        }
         Outlook {
             fast_milli: (e.fast * 1000.0).round() as u64,
             slow_milli: (e.slow * 1000.0).round() as u64,
+            model: e.model.as_ref().map(|m| Lookup::new(m, moved, t.now)),
             ..Outlook::from_counts(t.remaining, t.live, t.open)
         }
     }
 
-    /// The last measured throughputs of a drop (zeros when none), for a fresh socket or
-    /// an HTTP status read that has no tick at hand.
-    pub fn throughput(&self, drop: DropId) -> (u64, u64) {
+    /// The last measured throughputs and forecast of a drop (zeros and None when none),
+    /// for a fresh socket or an HTTP status read that has no tick at hand.
+    pub fn last(&self, drop: DropId) -> (u64, u64, Option<Lookup>) {
         let drops = self.drops.lock().expect("meter lock");
-        drops.get(&drop).map_or((0, 0), |e| {
+        drops.get(&drop).map_or((0, 0, None), |e| {
             (
                 (e.fast * 1000.0).round() as u64,
                 (e.slow * 1000.0).round() as u64,
+                e.model.as_ref().map(|m| Lookup::new(m, e.moved, e.now)),
             )
         })
+    }
+
+    /// Drops whose last tick had buyers waiting: the ones worth a forecast.
+    pub fn waiting(&self) -> Vec<DropId> {
+        let drops = self.drops.lock().expect("meter lock");
+        drops.iter().filter(|(_, e)| e.waiting).map(|(d, _)| *d).collect()
+    }
+
+    /// Installs a fresh forecast (refresh.rs); ignored when the drop stopped waiting.
+    pub(crate) fn set_model(&self, drop: DropId, m: Pinned) {
+        let mut drops = self.drops.lock().expect("meter lock");
+        if let Some(e) = drops.get_mut(&drop).filter(|e| e.waiting) {
+            e.model = Some(Arc::new(m));
+        }
     }
 }
 
@@ -165,10 +208,11 @@ pub async fn read(st: &crate::AppState, id: DropId) -> redis::RedisResult<Read> 
             .zcard(k.queue())
             .query_async(&mut st.redis.clone())
             .await?;
-    let (fast_milli, slow_milli) = st.hub.meter.throughput(id);
+    let (fast_milli, slow_milli, model) = st.hub.meter.last(id);
     let o = Outlook {
         fast_milli,
         slow_milli,
+        model,
         ..Outlook::from_counts(remaining.unwrap_or(0), live, open)
     };
     Ok(Read {
