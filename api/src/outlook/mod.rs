@@ -27,6 +27,9 @@ const FAST_MS: f64 = 2_000.0;
 const SLOW_MS: f64 = 10_000.0;
 /// `eta_hi_s` adds this share on top of the slower of the two averages.
 const HI_MARGIN: f64 = 1.15;
+/// `eta_hi_s` from the model: its 90th percentile × MODEL_SLACK + MODEL_SLACK_S.
+const MODEL_SLACK: f64 = 1.05;
+const MODEL_SLACK_S: f64 = 0.1;
 /// Drops remembered; past that, entries idle for a minute are dropped.
 const MAX_DROPS: usize = 1_024;
 
@@ -79,7 +82,12 @@ impl Outlook {
     /// throughput when there is one, else from the configured `rate`; 0.1 s resolution.
     pub fn eta(&self, ahead: u64, rate: u64) -> (f64, f64) {
         if let Some((central, hi)) = self.model.as_ref().and_then(|m| m.eta(ahead)) {
-            return (tenths(central), tenths(hi.max(central)));
+            // The model's median, to the nearest tenth (rounding up would add 50 ms of
+            // bias); its upper quantile plus what the model leaves out: the tick phase
+            // and push delivery (MODEL_SLACK_S) and the purchase time of real buyers.
+            let hi = hi * MODEL_SLACK + MODEL_SLACK_S;
+            let central = (central * 10.0).round() / 10.0;
+            return (central, tenths(hi.max(central)));
         }
         let rate = rate.max(1) as f64;
         let (fast, slow) = match (self.fast_milli, self.slow_milli) {
@@ -145,15 +153,15 @@ impl Meter {
         }
         e.now = t.now;
         e.moved = moved;
-        e.waiting = t.queue_len > 0
-            && matches!(t.status, AdmitStatus::Ok | AdmitStatus::NotStarted);
+        e.waiting =
+            t.queue_len > 0 && matches!(t.status, AdmitStatus::Ok | AdmitStatus::NotStarted);
         if !e.waiting {
             e.model = None;
         }
         Outlook {
             fast_milli: (e.fast * 1000.0).round() as u64,
             slow_milli: (e.slow * 1000.0).round() as u64,
-            model: e.model.as_ref().map(|m| Lookup::new(m, moved, t.now)),
+            model: e.model.as_ref().map(|m| Lookup::new(m, moved)),
             ..Outlook::from_counts(t.remaining, t.live, t.open)
         }
     }
@@ -166,7 +174,7 @@ impl Meter {
             (
                 (e.fast * 1000.0).round() as u64,
                 (e.slow * 1000.0).round() as u64,
-                e.model.as_ref().map(|m| Lookup::new(m, e.moved, e.now)),
+                e.model.as_ref().map(|m| Lookup::new(m, e.moved)),
             )
         })
     }
@@ -174,7 +182,11 @@ impl Meter {
     /// Drops whose last tick had buyers waiting: the ones worth a forecast.
     pub fn waiting(&self) -> Vec<DropId> {
         let drops = self.drops.lock().expect("meter lock");
-        drops.iter().filter(|(_, e)| e.waiting).map(|(d, _)| *d).collect()
+        drops
+            .iter()
+            .filter(|(_, e)| e.waiting)
+            .map(|(d, _)| *d)
+            .collect()
     }
 
     /// Installs a fresh forecast (refresh.rs); ignored when the drop stopped waiting.
@@ -234,6 +246,31 @@ mod tests {
         assert_eq!(Outlook::from_counts(0, 0, 1).chance(0), Chance::Unlikely);
         assert_eq!(Outlook::from_counts(0, 0, 0).chance(0), Chance::None);
         assert_eq!(Outlook::from_counts(-2, 0, 0).chance(0), Chance::None);
+    }
+
+    #[test]
+    fn eta_comes_from_the_model_forecast_where_it_has_the_place() {
+        let table = vq_core::simulate::Table {
+            step: 1,
+            central_ms: vec![0, 2_040, 30_000],
+            hi_ms: vec![0, 3_000, 40_000],
+        };
+        let read_at = std::time::Instant::now() - std::time::Duration::from_millis(100);
+        let pinned = Arc::new(Pinned {
+            table,
+            read_at,
+            moved: 10,
+        });
+        // One buyer moved since the read: `ahead` 0 was place 1 then; 0.1 s has gone by.
+        let o = Outlook {
+            model: Some(Lookup::new(&pinned, 11)),
+            ..Outlook::from_counts(5, 0, 0)
+        };
+        // 1.94 s to the nearest tenth; high: 2.9 × 1.05 + 0.1, rounded up.
+        assert_eq!(o.eta(0, 50), (1.9, 3.2));
+        assert_eq!(o.eta(1, 50), (29.9, 42.0));
+        // Past the forecast's last place: the configured rate.
+        assert_eq!(o.eta(2, 50), (0.1, 0.1));
     }
 
     #[test]

@@ -33,8 +33,7 @@ impl History {
         if self.0.back().is_none_or(|(t, _)| now - t >= spacing) {
             self.0.push_back((now, admitted));
         }
-        while self.0.len() > MAX_SAMPLES
-            || self.0.get(1).is_some_and(|(t, _)| now - t > ttl_ms * 2)
+        while self.0.len() > MAX_SAMPLES || self.0.get(1).is_some_and(|(t, _)| now - t > ttl_ms * 2)
         {
             self.0.pop_front();
         }
@@ -96,7 +95,8 @@ async fn refresh(st: &AppState, drop: DropId, h: &mut History) -> redis::RedisRe
         .cmd("TIME")
         .query_async(&mut st.redis.clone())
         .await?;
-    let Some((state, moved, now)) = state_of(raw, h) else {
+    let read_at = std::time::Instant::now();
+    let Some((state, moved)) = state_of(raw, h) else {
         return Ok(());
     };
     let table = tokio::task::spawn_blocking(move || forecast(&state))
@@ -108,7 +108,7 @@ async fn refresh(st: &AppState, drop: DropId, h: &mut History) -> redis::RedisRe
             drop,
             Pinned {
                 table,
-                at_ms: now,
+                read_at,
                 moved,
             },
         );
@@ -116,11 +116,18 @@ async fn refresh(st: &AppState, drop: DropId, h: &mut History) -> redis::RedisRe
     Ok(())
 }
 
-/// The model's input from one read (None when the drop is not fully there), the moved
-/// count and the Redis time of the read.
-fn state_of(raw: Raw, h: &mut History) -> Option<(State, u64, i64)> {
-    let ((starts_at, rate, ttl_ms, overbook), (sold_out_at, prior), counts, bucket, live, queue, time) =
-        raw;
+/// The model's input from one read (None when the drop is not fully there) and the moved
+/// count (admitted + left) at the read.
+fn state_of(raw: Raw, h: &mut History) -> Option<(State, u64)> {
+    let (
+        (starts_at, rate, ttl_ms, overbook),
+        (sold_out_at, prior),
+        counts,
+        bucket,
+        live,
+        queue,
+        time,
+    ) = raw;
     let (stock, admitted, left, expired) = counts;
     let now = time.0 as i64 * 1000 + time.1 as i64 / 1000;
     let (rate, ttl_ms) = (rate?, ttl_ms?.max(1));
@@ -154,5 +161,35 @@ fn state_of(raw: Raw, h: &mut History) -> Option<(State, u64, i64)> {
             .map(|(_, at)| (at - now as f64).max(0.0) / 1000.0)
             .collect(),
     };
-    Some((state, admitted + left.unwrap_or(0), now))
+    Some((state, admitted + left.unwrap_or(0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_prior_holds_until_tokens_one_ttl_old_resolve_then_the_measure_takes_over() {
+        assert_eq!(abandon_share(0.3, 0, None), 0.3);
+        assert_eq!(
+            abandon_share(0.3, 5, Some(0)),
+            0.3,
+            "nothing issued a TTL ago yet"
+        );
+        // 30 prior tokens at 0.3 (9 abandoned) and 270 measured, 54 of them expired.
+        assert!((abandon_share(0.3, 54, Some(270)) - 63.0 / 300.0).abs() < 1e-12);
+        // Expiries beyond the tokens issued a TTL ago (clock edges) count as at most all.
+        assert_eq!(abandon_share(0.0, 500, Some(70)), 0.7);
+    }
+
+    #[test]
+    fn the_history_answers_admissions_up_to_a_past_moment() {
+        let mut h = History::default();
+        for (t, n) in [(0, 0), (1_000, 150), (2_000, 300), (3_000, 330)] {
+            h.record(t, n, 5_000);
+        }
+        assert_eq!(h.admitted_by(-1), None);
+        assert_eq!(h.admitted_by(1_500), Some(150));
+        assert_eq!(h.admitted_by(3_000), Some(330));
+    }
 }

@@ -32,12 +32,26 @@ async fn expected_abandon_is_validated_stored_and_mirrored() {
     assert_eq!(cfg(d).await.as_deref(), Some("0.3"));
     let path = format!("/v1/admin/drops/{}", d.get());
     let (s, b) = app
-        .call("PATCH", &path, Some(&m), Some(json!({ "expected_abandon": 2 })))
+        .call(
+            "PATCH",
+            &path,
+            Some(&m),
+            Some(json!({ "expected_abandon": 2 })),
+        )
         .await;
-    assert_eq!((s, b["fields"]["expected_abandon"].is_string()), (422, true), "{b}");
+    assert_eq!(
+        (s, b["fields"]["expected_abandon"].is_string()),
+        (422, true),
+        "{b}"
+    );
     assert_eq!(cfg(d).await.as_deref(), Some("0.3"), "unchanged");
     let (s, b) = app
-        .call("PATCH", &path, Some(&m), Some(json!({ "expected_abandon": 0.1 })))
+        .call(
+            "PATCH",
+            &path,
+            Some(&m),
+            Some(json!({ "expected_abandon": 0.1 })),
+        )
         .await;
     assert_eq!((s, b["expected_abandon"].clone()), (200, json!(0.1)), "{b}");
     assert_eq!(cfg(d).await.as_deref(), Some("0.1"));
@@ -46,7 +60,10 @@ async fn expected_abandon_is_validated_stored_and_mirrored() {
 
 /// `eta_s` and `eta_hi_s` of a position message or HTTP place.
 fn eta(m: &Value) -> (f64, f64) {
-    (m["eta_s"].as_f64().unwrap(), m["eta_hi_s"].as_f64().unwrap())
+    (
+        m["eta_s"].as_f64().unwrap(),
+        m["eta_hi_s"].as_f64().unwrap(),
+    )
 }
 
 #[tokio::test]

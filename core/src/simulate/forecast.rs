@@ -106,7 +106,10 @@ fn table(runs: &[Vec<f32>]) -> Option<Table> {
     for place in (0..places).step_by(step) {
         draws.clear();
         // A run that never admits this place (sold out first) counts as "never": last.
-        draws.extend(runs.iter().map(|r| r.get(place).copied().unwrap_or(f32::MAX)));
+        draws.extend(
+            runs.iter()
+                .map(|r| r.get(place).copied().unwrap_or(f32::MAX)),
+        );
         draws.sort_by(f32::total_cmp);
         let pick = |rank: usize| draws[rank.min(draws.len()) - 1];
         let mid = pick(draws.len().div_ceil(2));

@@ -81,8 +81,20 @@ fn with_the_cap_held_by_abandoned_tokens_nobody_moves_until_they_expire() {
 
 #[test]
 fn nothing_to_forecast_without_buyers_or_stock() {
-    assert_eq!(forecast(&State { queue: 0, ..state() }), None);
-    assert_eq!(forecast(&State { stock: 0, ..state() }), None);
+    assert_eq!(
+        forecast(&State {
+            queue: 0,
+            ..state()
+        }),
+        None
+    );
+    assert_eq!(
+        forecast(&State {
+            stock: 0,
+            ..state()
+        }),
+        None
+    );
 }
 
 #[test]
@@ -127,7 +139,10 @@ fn errors_against_draws(s: &State, n: u64) -> (f64, f64, f64) {
             overbook: s.overbook,
             seed,
         };
-        for (place, at) in admissions(&p, &Init::default(), usize::MAX).iter().enumerate() {
+        for (place, at) in admissions(&p, &Init::default(), usize::MAX)
+            .iter()
+            .enumerate()
+        {
             let Some((c, hi)) = t.at(place as u64) else {
                 continue;
             };
