@@ -122,12 +122,18 @@ fn rows_interpolate_and_the_high_end_is_a_later_draw_under_abandonment() {
     assert!(t.central_ms.windows(2).all(|w| w[0] <= w[1]));
 }
 
+fn p95(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[((0.95 * v.len() as f64) as usize).min(v.len() - 1)]
+}
+
 /// Relative errors (the loadtest's: |actual − eta| / max(actual, 1 s)) of `s`'s forecast
-/// against `n` independent draws of the same model, and the share admitted after `hi`.
-fn errors_against_draws(s: &State, n: u64) -> (f64, f64, f64) {
+/// against `n` independent draws of the same model: p50 and p95 over all draws pooled, the
+/// share admitted after `hi`, and the share of draws (drops) whose own p95 is under 15 %.
+fn errors_against_draws(s: &State, n: u64) -> (f64, f64, f64, f64) {
     use super::super::model::{admissions, Init};
     let t = forecast(s).expect("a forecast");
-    let (mut errs, mut late) = (Vec::new(), 0usize);
+    let (mut errs, mut late, mut good) = (Vec::new(), 0usize, 0usize);
     for seed in 1000..1000 + n {
         let p = Params {
             buyers: s.queue,
@@ -139,6 +145,7 @@ fn errors_against_draws(s: &State, n: u64) -> (f64, f64, f64) {
             overbook: s.overbook,
             seed,
         };
+        let mut own = Vec::new();
         for (place, at) in admissions(&p, &Init::default(), usize::MAX)
             .iter()
             .enumerate()
@@ -147,13 +154,20 @@ fn errors_against_draws(s: &State, n: u64) -> (f64, f64, f64) {
                 continue;
             };
             let at = *at as f64;
-            errs.push((at - c).abs() / at.max(1.0));
+            own.push((at - c).abs() / at.max(1.0));
             late += usize::from(at > hi + 1e-6);
         }
+        good += usize::from(p95(&mut own) < 0.15);
+        errs.extend(own);
     }
-    errs.sort_by(f64::total_cmp);
-    let q = |p: f64| errs[((p * errs.len() as f64) as usize).min(errs.len() - 1)];
-    (q(0.5), q(0.95), late as f64 / errs.len() as f64)
+    let pooled = p95(&mut errs);
+    let p50 = errs[errs.len() / 2];
+    (
+        p50,
+        pooled,
+        late as f64 / errs.len() as f64,
+        good as f64 / n as f64,
+    )
 }
 
 #[test]
@@ -173,9 +187,14 @@ fn against_the_model_itself_the_forecast_is_within_the_issue_target_where_the_ca
         ..state()
     };
     for s in [abandon30, tight] {
-        let (p50, p95, late) = errors_against_draws(&s, 20);
-        eprintln!("{s:?}: p50 {p50:.3} p95 {p95:.3} later than hi {late:.3}");
+        let (p50, p95, late, good) = errors_against_draws(&s, 100);
+        eprintln!(
+            "{s:?}: p50 {p50:.3} p95 {p95:.3} later than hi {late:.3} drops under 15 % {good:.2}"
+        );
         assert!(p95 < 0.15, "p95 {p95}");
         assert!(late < 0.2, "later than hi {late}");
+        // Not every drop: where the last units wait on waves of expiring tokens, a draw
+        // that needs one wave more than the median puts its tail a TTL late.
+        assert!(good > 0.5, "share of drops under 15 %: {good}");
     }
 }
