@@ -195,6 +195,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let detached = self.state();
         let sampler = self.state();
+        let forecaster = self.state();
         let st = self.state;
         let hub = tokio::spawn(st.hub.clone().run(
             self.pubsub,
@@ -212,6 +213,8 @@ impl Application {
             Duration::from_millis(self.lost_check_ms.max(100)),
             self.auto_rebuild,
         ));
+        let every = Duration::from_millis(st.ws.position_interval_ms.max(100));
+        let forecasts = tokio::spawn(outlook::refresh::run(forecaster, every));
         let history_ms = self.history_ms;
         let history = tokio::spawn(async move {
             if history_ms > 0 {
@@ -234,6 +237,7 @@ impl Application {
         upkeep.abort();
         watch.abort();
         history.abort();
+        forecasts.abort();
         tracing::info!("api stopped");
         Ok(())
     }

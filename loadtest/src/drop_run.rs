@@ -73,6 +73,9 @@ pub struct DropArgs {
     /// Live tokens per unreserved unit (the drop's `overbook`).
     #[arg(long, default_value_t = 1.5)]
     pub overbook: f64,
+    /// The drop's `expected_abandon` (the ETA forecast's prior); unset: the server's default.
+    #[arg(long)]
+    pub expected_abandon: Option<f64>,
 }
 
 /// Seconds from the drop's creation to its start.
@@ -93,7 +96,7 @@ async fn create_drop(
     manager: &str,
 ) -> anyhow::Result<DropId> {
     let start_in = chrono::Duration::milliseconds((start_in(a) * 1000.0) as i64);
-    let body = json!({
+    let mut body = json!({
         "product_name": "Load test drop",
         "price_cents": 9900,
         "stock": a.stock,
@@ -106,6 +109,9 @@ async fn create_drop(
         "pow_difficulty": a.pow,
         "overbook": a.overbook,
     });
+    if let Some(e) = a.expected_abandon {
+        body["expected_abandon"] = json!(e);
+    }
     let res = http
         .post(format!("{}/v1/admin/drops", a.api))
         .bearer_auth(manager)

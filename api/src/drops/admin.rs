@@ -137,6 +137,7 @@ async fn update(
     d.token_ttl_s = p.token_ttl_s.unwrap_or(d.token_ttl_s);
     d.prequeue_s = p.prequeue_s.unwrap_or(d.prequeue_s);
     d.overbook = p.overbook.unwrap_or(d.overbook);
+    d.expected_abandon = p.expected_abandon.unwrap_or(d.expected_abandon);
     d.pow_difficulty = p.pow_difficulty.unwrap_or(d.pow_difficulty);
     let row = store::save(&st, &d).await?;
     tracing::info!(

@@ -23,6 +23,7 @@ fn cfg_fields(d: &DropRow, grace_ms: Option<u64>) -> Vec<(&'static str, String)>
         ("ttl", (i64::from(d.token_ttl_s) * 1000).to_string()),
         ("initial_stock", d.stock.to_string()),
         ("overbook", d.overbook.to_string()),
+        ("expected_abandon", d.expected_abandon.to_string()),
         ("shuffle_seed", d.shuffle_seed.to_hex()),
         ("pow", d.pow_difficulty.to_string()),
     ];

@@ -24,6 +24,9 @@ pub struct CreateDropBody {
     token_ttl_s: Option<i64>,
     prequeue_s: Option<i64>,
     overbook: Option<f64>,
+    /// Expected share (0 to 1) of admitted buyers who never buy; the ETA forecast's prior
+    /// until the drop measured its own. Default 0.
+    expected_abandon: Option<f64>,
     pow_difficulty: Option<i64>,
     /// Set by the handler when `product_id` names no product.
     #[serde(skip)]
@@ -44,6 +47,9 @@ pub struct DropFields {
     token_ttl_s: Option<i64>,
     prequeue_s: Option<i64>,
     overbook: Option<f64>,
+    /// Expected share (0 to 1) of admitted buyers who never buy; the ETA forecast's prior
+    /// until the drop measured its own. Default 0.
+    expected_abandon: Option<f64>,
     pow_difficulty: Option<i64>,
 }
 
@@ -58,6 +64,7 @@ pub struct DropPatch {
     pub token_ttl_s: Option<i32>,
     pub prequeue_s: Option<i32>,
     pub overbook: Option<f64>,
+    pub expected_abandon: Option<f64>,
     pub pow_difficulty: Option<i32>,
 }
 
@@ -84,6 +91,7 @@ impl TryFrom<CreateDropBody> for NewDrop {
             token_ttl_s: b.token_ttl_s,
             prequeue_s: b.prequeue_s,
             overbook: b.overbook,
+            expected_abandon: b.expected_abandon,
             pow_difficulty: b.pow_difficulty,
         }
         .parse(&mut c);
@@ -101,6 +109,7 @@ impl TryFrom<CreateDropBody> for NewDrop {
                     token_ttl_s: rest.token_ttl_s.unwrap_or(60),
                     prequeue_s: rest.prequeue_s.unwrap_or(0),
                     overbook: rest.overbook.unwrap_or(DEFAULT_OVERBOOK),
+                    expected_abandon: rest.expected_abandon.unwrap_or(0.0),
                     pow_difficulty: rest.pow_difficulty.unwrap_or(0),
                     starts_at,
                     product_id: b.product_id,
@@ -154,6 +163,7 @@ impl DropFields {
                 int(PrequeueSecs::new, PrequeueSecs::get),
             ),
             overbook: c.opt("overbook", self.overbook, overbook),
+            expected_abandon: c.opt("expected_abandon", self.expected_abandon, share),
             pow_difficulty: c.opt(
                 "pow_difficulty",
                 self.pow_difficulty,
@@ -189,6 +199,14 @@ fn overbook(v: f64) -> Result<f64, Invalid> {
         Ok(v)
     } else {
         Err(Invalid("must be a number from 1 to 100".into()))
+    }
+}
+
+fn share(v: f64) -> Result<f64, Invalid> {
+    if v.is_finite() && (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(Invalid("must be a share from 0 to 1".into()))
     }
 }
 

@@ -25,6 +25,8 @@ pub struct DropRow {
     pub prequeue_s: i32,
     /// Live tokens per unreserved unit (the stock-aware cap in lua/admit.lua).
     pub overbook: f64,
+    /// Expected share of admitted buyers who never buy: the ETA forecast's prior.
+    pub expected_abandon: f64,
     pub starts_at: DateTime<Utc>,
     pub state: DropState,
     pub product_id: Option<i64>,
@@ -53,7 +55,7 @@ pub use super::mirror::{mirror, mirror_to};
 
 const COLUMNS: &str = "id, product_name, price_cents, stock, per_user_limit, admission_rate, \
     max_holders, token_ttl_s, prequeue_s, overbook, starts_at, state, product_id, shuffle_seed, \
-    shuffle_commitment, pow_difficulty";
+    shuffle_commitment, pow_difficulty, expected_abandon";
 
 pub async fn load(st: &AppState, id: DropId) -> Result<DropRow, ApiError> {
     load_from(&st.db, id)
@@ -78,6 +80,7 @@ pub struct NewDrop {
     pub token_ttl_s: i32,
     pub prequeue_s: i32,
     pub overbook: f64,
+    pub expected_abandon: f64,
     pub starts_at: DateTime<Utc>,
     pub product_id: Option<i64>,
     pub pow_difficulty: i32,
@@ -91,8 +94,9 @@ pub async fn create(st: &AppState, n: NewDrop) -> Result<DropRow, ApiError> {
     let row = sqlx::query_as::<_, DropRow>(&format!(
         "INSERT INTO drops (product_name, price_cents, stock, per_user_limit, admission_rate, \
          max_holders, token_ttl_s, prequeue_s, starts_at, product_id, overbook, shuffle_seed, \
-         shuffle_commitment, pow_difficulty) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING {COLUMNS}"
+         shuffle_commitment, pow_difficulty, expected_abandon) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+         RETURNING {COLUMNS}"
     ))
     .bind(&n.product_name)
     .bind(n.price_cents)
@@ -108,6 +112,7 @@ pub async fn create(st: &AppState, n: NewDrop) -> Result<DropRow, ApiError> {
     .bind(seed.as_bytes())
     .bind(seed.commitment())
     .bind(n.pow_difficulty)
+    .bind(n.expected_abandon)
     .fetch_one(&mut *tx)
     .await?;
     mirror_to(
@@ -127,7 +132,8 @@ pub async fn save(st: &AppState, d: &DropRow) -> Result<DropRow, ApiError> {
     let row = sqlx::query_as::<_, DropRow>(&format!(
         "UPDATE drops SET product_name = $2, price_cents = $3, per_user_limit = $4, \
          admission_rate = $5, max_holders = $6, token_ttl_s = $7, prequeue_s = $8, \
-         starts_at = $9, overbook = $10, pow_difficulty = $11, updated_at = now() \
+         starts_at = $9, overbook = $10, pow_difficulty = $11, expected_abandon = $12, \
+         updated_at = now() \
          WHERE id = $1 RETURNING {COLUMNS}"
     ))
     .bind(d.id.get())
@@ -141,6 +147,7 @@ pub async fn save(st: &AppState, d: &DropRow) -> Result<DropRow, ApiError> {
     .bind(d.starts_at)
     .bind(d.overbook)
     .bind(d.pow_difficulty)
+    .bind(d.expected_abandon)
     .fetch_optional(&mut *tx)
     .await?
     .ok_or_else(ApiError::drop_not_found)?;

@@ -14,6 +14,7 @@ mod catalog;
 mod cluster;
 mod crowd;
 mod e2e;
+mod eta_model;
 mod failover;
 mod fair_report;
 mod fairness;

@@ -14,8 +14,10 @@
 //!
 //! Arrows: pure computation, no I/O; depends on nothing else in the crate.
 
+mod forecast;
 mod model;
 
+pub use forecast::{forecast, State, Table};
 pub use model::run;
 use serde::{Deserialize, Serialize};
 

@@ -38,8 +38,33 @@ struct Drop {
     sold_out_at: Option<Us>,
 }
 
+/// Where a run begins when it is not a fresh drop at its start: a running drop's state
+/// (the forecast of `forecast.rs`). Times are seconds from that state.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Init {
+    /// Admission begins at the first tick at or after this.
+    pub start_in_s: f64,
+    /// The drop sold out once: the cap factor is 1 (admit.lua's `sold_out_at`).
+    pub sold_out: bool,
+    /// Token bucket level now; None: full (a drop not started yet).
+    pub level: Option<f64>,
+    /// Live tokens already abandoned: seconds until each expires.
+    pub stale: Vec<f64>,
+    /// Live tokens issued so recently that they may still be used: drawn like new ones.
+    pub fresh: u64,
+}
+
 /// Runs the model to the end (nobody waiting, nothing pending) or the horizon.
 pub fn run(p: &Params) -> Prediction {
+    simulate(p, &Init::default(), usize::MAX).predict()
+}
+
+/// Admission times (s from the state of `init`) in admission order, at most `max_admit`.
+pub(crate) fn admissions(p: &Params, init: &Init, max_admit: usize) -> Vec<f32> {
+    simulate(p, init, max_admit).waits
+}
+
+fn simulate(p: &Params, init: &Init, max_admit: usize) -> Drop {
     let mut d = Drop {
         p: *p,
         rng: Rng::new(p.seed),
@@ -47,17 +72,19 @@ pub fn run(p: &Params) -> Prediction {
         waiting: p.buyers,
         stock: p.stock,
         live: 0,
-        level: burst(p.rate),
+        level: init.level.unwrap_or(burst(p.rate)).min(burst(p.rate)),
         bucket_ts: 0,
         window: VecDeque::new(),
         waits: Vec::with_capacity(p.buyers.min(p.stock.saturating_mul(4)) as usize),
         sold: 0,
         served: 0,
-        sold_out_at: None,
+        sold_out_at: init.sold_out.then_some(0),
     };
+    d.seed_tokens(init);
     let tick = us(TICK_S);
-    let mut now: Us = 0;
-    while now <= us(HORIZON_S) {
+    let mut now: Us = us(init.start_in_s.max(0.0)).div_ceil(tick) * tick;
+    d.bucket_ts = if init.level.is_some() { 0 } else { now };
+    while now <= us(HORIZON_S) && d.waits.len() < max_admit {
         d.settle(now);
         if d.waiting == 0 && d.events.is_empty() {
             break;
@@ -69,7 +96,7 @@ pub fn run(p: &Params) -> Prediction {
             _ => now + tick,
         };
     }
-    d.predict()
+    d
 }
 
 fn burst(rate: u64) -> f64 {
@@ -77,6 +104,20 @@ fn burst(rate: u64) -> f64 {
 }
 
 impl Drop {
+    /// The live tokens of a running drop: stale ones expire, fresh ones are new draws.
+    fn seed_tokens(&mut self, init: &Init) {
+        for &left in &init.stale {
+            self.live += 1;
+            self.events
+                .push(Reverse((us(left.max(0.0)), Event::Expire)));
+        }
+        for _ in 0..init.fresh {
+            self.live += 1;
+            let ev = self.fate(0);
+            self.events.push(Reverse(ev));
+        }
+    }
+
     /// Applies every buyer event up to `now`, in time order.
     fn settle(&mut self, now: Us) {
         while let Some(&Reverse((at, ev))) = self.events.peek() {
@@ -157,12 +198,17 @@ impl Drop {
         self.waiting -= 1;
         self.live += 1;
         self.waits.push((now as f64 / 1e6) as f32);
-        let ev = if self.rng.unit() < self.p.abandon {
-            (now + self.p.token_ttl_s * 1_000_000, Event::Expire)
-        } else {
-            (now + us(BUY_DELAY_S), Event::Buy)
-        };
+        let ev = self.fate(now);
         self.events.push(Reverse(ev));
+    }
+
+    /// What a token issued at `at` comes to: abandoned (expires) or used.
+    fn fate(&mut self, at: Us) -> (Us, Event) {
+        if self.rng.unit() < self.p.abandon {
+            (at + self.p.token_ttl_s * 1_000_000, Event::Expire)
+        } else {
+            (at + us(BUY_DELAY_S), Event::Buy)
+        }
     }
 
     fn predict(mut self) -> Prediction {

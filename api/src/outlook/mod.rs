@@ -5,6 +5,17 @@
 //! Computed once per tick per drop (`Meter::observe`, called by the hub), never per socket:
 //! a session only combines it with its own `ahead`. Memory is one small entry per drop
 //! heard from, pruned when idle.
+//!
+//! Where this node has a model forecast of the drop (forecast.rs, refreshed by refresh.rs
+//! once per push interval), the ETA comes from it instead: the throughput averages cannot
+//! foresee the stalls of the overbook cap, the model replays them.
+
+mod forecast;
+pub mod refresh;
+
+pub use forecast::Lookup;
+pub(crate) use forecast::Pinned;
+use std::sync::Arc;
 
 use serde::Serialize;
 use std::collections::HashMap;
@@ -16,6 +27,9 @@ const FAST_MS: f64 = 2_000.0;
 const SLOW_MS: f64 = 10_000.0;
 /// `eta_hi_s` adds this share on top of the slower of the two averages.
 const HI_MARGIN: f64 = 1.15;
+/// `eta_hi_s` from the model: its 90th percentile × MODEL_SLACK + MODEL_SLACK_S.
+const MODEL_SLACK: f64 = 1.05;
+const MODEL_SLACK_S: f64 = 0.1;
 /// Drops remembered; past that, entries idle for a minute are dropped.
 const MAX_DROPS: usize = 1_024;
 
@@ -33,13 +47,15 @@ pub enum Chance {
 
 /// One drop's figures at its last tick. Throughputs in milli-positions per second (so the
 /// type stays `Eq` for the hub's events); 0 means not measured yet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Outlook {
     pub units_left: u64,
     pub live: u64,
     pub open: u64,
     pub fast_milli: u64,
     pub slow_milli: u64,
+    /// The model forecast as of this tick, when this node has one.
+    pub model: Option<Lookup>,
 }
 
 impl Outlook {
@@ -65,6 +81,14 @@ impl Outlook {
     /// (central, high) seconds until `ahead` buyers have moved on: from the measured
     /// throughput when there is one, else from the configured `rate`; 0.1 s resolution.
     pub fn eta(&self, ahead: u64, rate: u64) -> (f64, f64) {
+        if let Some((central, hi)) = self.model.as_ref().and_then(|m| m.eta(ahead)) {
+            // The model's median, to the nearest tenth (rounding up would add 50 ms of
+            // bias); its upper quantile plus what the model leaves out: the tick phase
+            // and push delivery (MODEL_SLACK_S) and the purchase time of real buyers.
+            let hi = hi * MODEL_SLACK + MODEL_SLACK_S;
+            let central = (central * 10.0).round() / 10.0;
+            return (central, tenths(hi.max(central)));
+        }
         let rate = rate.max(1) as f64;
         let (fast, slow) = match (self.fast_milli, self.slow_milli) {
             (0, _) | (_, 0) => (rate, rate),
@@ -80,12 +104,16 @@ fn tenths(s: f64) -> f64 {
     (s * 10.0).ceil() / 10.0
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Ewma {
     now: i64,
     moved: u64,
     fast: f64,
     slow: f64,
+    /// Whether the last tick had buyers waiting in a sale not over (refresh.rs forecasts
+    /// only those drops).
+    waiting: bool,
+    model: Option<Arc<Pinned>>,
 }
 
 /// The per-drop throughput averages of this node.
@@ -108,6 +136,8 @@ impl Meter {
             moved,
             fast: 0.0,
             slow: 0.0,
+            waiting: false,
+            model: None,
         });
         let dt = (t.now - e.now) as f64;
         let measuring = t.status == AdmitStatus::Ok && (t.queue_len > 0 || moved > e.moved);
@@ -123,23 +153,48 @@ impl Meter {
         }
         e.now = t.now;
         e.moved = moved;
+        e.waiting =
+            t.queue_len > 0 && matches!(t.status, AdmitStatus::Ok | AdmitStatus::NotStarted);
+        if !e.waiting {
+            e.model = None;
+        }
         Outlook {
             fast_milli: (e.fast * 1000.0).round() as u64,
             slow_milli: (e.slow * 1000.0).round() as u64,
+            model: e.model.as_ref().map(|m| Lookup::new(m, moved)),
             ..Outlook::from_counts(t.remaining, t.live, t.open)
         }
     }
 
-    /// The last measured throughputs of a drop (zeros when none), for a fresh socket or
-    /// an HTTP status read that has no tick at hand.
-    pub fn throughput(&self, drop: DropId) -> (u64, u64) {
+    /// The last measured throughputs and forecast of a drop (zeros and None when none),
+    /// for a fresh socket or an HTTP status read that has no tick at hand.
+    pub fn last(&self, drop: DropId) -> (u64, u64, Option<Lookup>) {
         let drops = self.drops.lock().expect("meter lock");
-        drops.get(&drop).map_or((0, 0), |e| {
+        drops.get(&drop).map_or((0, 0, None), |e| {
             (
                 (e.fast * 1000.0).round() as u64,
                 (e.slow * 1000.0).round() as u64,
+                e.model.as_ref().map(|m| Lookup::new(m, e.moved)),
             )
         })
+    }
+
+    /// Drops whose last tick had buyers waiting: the ones worth a forecast.
+    pub fn waiting(&self) -> Vec<DropId> {
+        let drops = self.drops.lock().expect("meter lock");
+        drops
+            .iter()
+            .filter(|(_, e)| e.waiting)
+            .map(|(d, _)| *d)
+            .collect()
+    }
+
+    /// Installs a fresh forecast (refresh.rs); ignored when the drop stopped waiting.
+    pub(crate) fn set_model(&self, drop: DropId, m: Pinned) {
+        let mut drops = self.drops.lock().expect("meter lock");
+        if let Some(e) = drops.get_mut(&drop).filter(|e| e.waiting) {
+            e.model = Some(Arc::new(m));
+        }
     }
 }
 
@@ -165,10 +220,11 @@ pub async fn read(st: &crate::AppState, id: DropId) -> redis::RedisResult<Read> 
             .zcard(k.queue())
             .query_async(&mut st.redis.clone())
             .await?;
-    let (fast_milli, slow_milli) = st.hub.meter.throughput(id);
+    let (fast_milli, slow_milli, model) = st.hub.meter.last(id);
     let o = Outlook {
         fast_milli,
         slow_milli,
+        model,
         ..Outlook::from_counts(remaining.unwrap_or(0), live, open)
     };
     Ok(Read {
@@ -190,6 +246,31 @@ mod tests {
         assert_eq!(Outlook::from_counts(0, 0, 1).chance(0), Chance::Unlikely);
         assert_eq!(Outlook::from_counts(0, 0, 0).chance(0), Chance::None);
         assert_eq!(Outlook::from_counts(-2, 0, 0).chance(0), Chance::None);
+    }
+
+    #[test]
+    fn eta_comes_from_the_model_forecast_where_it_has_the_place() {
+        let table = vq_core::simulate::Table {
+            step: 1,
+            central_ms: vec![0, 2_040, 30_000],
+            hi_ms: vec![0, 3_000, 40_000],
+        };
+        let read_at = std::time::Instant::now() - std::time::Duration::from_millis(100);
+        let pinned = Arc::new(Pinned {
+            table,
+            read_at,
+            moved: 10,
+        });
+        // One buyer moved since the read: `ahead` 0 was place 1 then; 0.1 s has gone by.
+        let o = Outlook {
+            model: Some(Lookup::new(&pinned, 11)),
+            ..Outlook::from_counts(5, 0, 0)
+        };
+        // 1.94 s to the nearest tenth; high: 2.9 × 1.05 + 0.1, rounded up.
+        assert_eq!(o.eta(0, 50), (1.9, 3.2));
+        assert_eq!(o.eta(1, 50), (29.9, 42.0));
+        // Past the forecast's last place: the configured rate.
+        assert_eq!(o.eta(2, 50), (0.1, 0.1));
     }
 
     #[test]
