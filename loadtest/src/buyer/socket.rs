@@ -49,3 +49,8 @@ pub(super) async fn next_msg(ws: &mut crate::Ws) -> Option<Result<Value, Outcome
         });
     }
 }
+
+/// The room socket's client settings.
+pub(super) fn ws_cfg() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().read_buffer_size(4096)
+}
