@@ -104,14 +104,7 @@ async fn connect(src: IpAddr, sh: &Shared, jwt: &str, user: UserId) -> Result<cr
                     .parse()
                     .map_err(|_| Outcome::Error("token is not a header value".into()))?;
                 req.headers_mut().insert("authorization", bearer);
-                // tungstenite's default 128 KiB read buffer, zeroed per socket, was 70 % of
-                // the generator's CPU at 19k buyers (BENCHMARKS §10); frames are ~300 bytes.
-                let ws = tokio_tungstenite::client_async_with_config(
-                    req,
-                    stream,
-                    Some(socket::ws_cfg()),
-                );
-                return match ws.await {
+                return match socket::connect(req, stream).await {
                     Ok((ws, _)) => Ok(ws),
                     Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
                         let body: Value = res

@@ -50,7 +50,20 @@ pub(super) async fn next_msg(ws: &mut crate::Ws) -> Option<Result<Value, Outcome
     }
 }
 
-/// The room socket's client settings.
-pub(super) fn ws_cfg() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
-    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().read_buffer_size(4096)
+/// The WebSocket handshake on `stream`, with a 4 KiB read buffer: tungstenite's default of
+/// 128 KiB, zeroed per socket, was 70 % of the generator's CPU at 19k buyers (BENCHMARKS
+/// §10), CPU the server on the same machine did not get; server frames are ~300 bytes.
+pub(super) async fn connect(
+    req: tokio_tungstenite::tungstenite::handshake::client::Request,
+    stream: tokio::net::TcpStream,
+) -> Result<
+    (
+        tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+        tokio_tungstenite::tungstenite::handshake::client::Response,
+    ),
+    tokio_tungstenite::tungstenite::Error,
+> {
+    let cfg =
+        tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().read_buffer_size(4096);
+    tokio_tungstenite::client_async_with_config(req, stream, Some(cfg)).await
 }
