@@ -78,15 +78,11 @@ impl Limiters {
         revoked: Option<&uuid::Uuid>,
     ) -> Result<(), ApiError> {
         let l = &self.limits;
-        let checks = [
-            self.check("join_ip", l.join_ip, ip),
-            self.check("join_account", l.join_account, user),
-        ];
-        self.gate(revoked, &checks).await
+        let checks = [("join_ip", l.join_ip), ("join_account", l.join_account)];
+        self.address_and_account(checks, ip, user, revoked).await
     }
 
-    /// Per address, then per account; with `revoked`, the access token's revocation too:
-    /// all in one round trip (see `gate`).
+    /// As [`Limiters::join`], with the purchase budgets.
     pub async fn purchase(
         &self,
         ip: IpAddr,
@@ -95,8 +91,22 @@ impl Limiters {
     ) -> Result<(), ApiError> {
         let l = &self.limits;
         let checks = [
-            self.check("purchase_ip", l.purchase_ip, ip),
-            self.check("purchase_account", l.purchase_account, user),
+            ("purchase_ip", l.purchase_ip),
+            ("purchase_account", l.purchase_account),
+        ];
+        self.address_and_account(checks, ip, user, revoked).await
+    }
+
+    async fn address_and_account(
+        &self,
+        [(by_ip, ip_limit), (by_user, user_limit)]: [(&str, Limit); 2],
+        ip: IpAddr,
+        user: UserId,
+        revoked: Option<&uuid::Uuid>,
+    ) -> Result<(), ApiError> {
+        let checks = [
+            self.check(by_ip, ip_limit, ip),
+            self.check(by_user, user_limit, user),
         ];
         self.gate(revoked, &checks).await
     }

@@ -81,17 +81,12 @@ pub async fn run(a: &CeilingArgs, settings: &Settings) -> anyhow::Result<Ceiling
     if let Some(spec) = &a.cpu_pids {
         crate::procstat::pin(spec)?;
     }
-    let server = match &a.api {
-        Some(_) => None,
-        None => Some(inproc::start(settings).await?),
-    };
-    let s = server.as_ref().map_or(settings, |s| &s.settings).clone();
-    let api = a.api.clone().or(server.as_ref().map(|s| s.api.clone()));
-    let result = both(a, &s, api.as_deref().unwrap_or_default()).await;
-    if let Some(server) = server {
-        server.stop().await?;
-    }
-    let (raw, http) = result?;
+    let (raw, http) = inproc::against(
+        &a.api,
+        settings,
+        |s, api| async move { both(a, &s, &api).await },
+    )
+    .await?;
     Ok(CeilingReport {
         machine: crate::strategies::machine(),
         purchases: a.purchases,

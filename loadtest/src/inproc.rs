@@ -120,3 +120,23 @@ pub async fn delete_prefix(redis: &mut vq_core::RedisConn, prefix: &str) -> anyh
         cursor = next;
     }
 }
+
+/// Runs `f` with the settings and base URL of the api at `api`, or, when none is given, of
+/// a server started in-process for the run (and stopped after it, whatever `f` returned).
+pub async fn against<T, F, Fut>(api: &Option<String>, base: &Settings, f: F) -> anyhow::Result<T>
+where
+    F: FnOnce(Settings, String) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let server = match api {
+        Some(_) => None,
+        None => Some(start(base).await?),
+    };
+    let s = server.as_ref().map_or(base, |s| &s.settings).clone();
+    let url = api.clone().or(server.as_ref().map(|s| s.api.clone()));
+    let result = f(s, url.unwrap_or_default()).await;
+    if let Some(server) = server {
+        server.stop().await?;
+    }
+    result
+}
