@@ -42,7 +42,7 @@ pub async fn no_drop(st: &AppState, id: DropId) -> ApiError {
 }
 
 /// Open drops (not closed) whose cfg or stock key is missing in Redis: one query and one
-/// pipeline, whatever the number of drops.
+/// round trip, whatever the number of drops.
 pub async fn scan(
     db: &sqlx::PgPool,
     redis: &mut RedisConn,
@@ -59,12 +59,27 @@ pub async fn scan(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let mut p = redis::pipe();
-    for id in &ids {
-        let k = keys.drop(*id);
-        p.exists(k.cfg()).exists(k.stock());
-    }
-    let there: Vec<bool> = p.query_async(redis).await?;
+    let there: Vec<bool> = if redis.is_cluster() {
+        // Each drop on its own slot: one pipeline per drop, all at once (redis-rs refuses
+        // a pipeline across slots).
+        let per_drop = ids.iter().map(|id| {
+            let (k, mut conn) = (keys.drop(*id), redis.clone());
+            async move {
+                let mut p = redis::pipe();
+                p.exists(k.cfg()).exists(k.stock());
+                p.query_async::<Vec<bool>>(&mut conn).await
+            }
+        });
+        let all = futures::future::try_join_all(per_drop).await?;
+        all.into_iter().flatten().collect()
+    } else {
+        let mut p = redis::pipe();
+        for id in &ids {
+            let k = keys.drop(*id);
+            p.exists(k.cfg()).exists(k.stock());
+        }
+        p.query_async(redis).await?
+    };
     Ok(ids
         .into_iter()
         .zip(there.chunks(2))

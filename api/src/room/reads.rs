@@ -11,6 +11,7 @@
 //! Arrows: sessions → `Reads` → Redis; the task holds no `AppState`, so it keeps no drain
 //! open, and it ends when the last sender (the state's) is dropped.
 
+use redis::AsyncCommands;
 use std::collections::HashMap;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -120,18 +121,33 @@ async fn answer(d: &mut Deps, batch: &mut Vec<Ask>) -> redis::RedisResult<()> {
     Ok(())
 }
 
-/// Per ask, whether its session is revoked: one pipelined round trip of `EXISTS` for the
-/// asks that carry a session (none when no ask does).
+/// Per ask, whether its session is revoked: one round trip of `EXISTS` for the asks that
+/// carry a session (none when no ask does). The revocation keys live on many slots of a
+/// Redis Cluster, where redis-rs refuses a cross-slot pipeline: there the commands go out
+/// concurrently on the multiplexed connection, one round trip of latency too.
 async fn revoked(d: &mut Deps, batch: &[Ask]) -> redis::RedisResult<Vec<bool>> {
-    let mut pipe = redis::pipe();
-    for jti in batch.iter().filter_map(|a| a.jti.as_ref()) {
-        pipe.exists(d.keys.revoked_jti(jti));
-    }
-    let mut found: std::vec::IntoIter<bool> = match pipe.is_empty() {
-        true => Vec::new(),
-        false => pipe.query_async(&mut d.redis).await?,
-    }
-    .into_iter();
+    let keys: Vec<String> = batch
+        .iter()
+        .filter_map(|a| a.jti.as_ref())
+        .map(|jti| d.keys.revoked_jti(jti))
+        .collect();
+    let found: Vec<bool> = if keys.is_empty() {
+        Vec::new()
+    } else if d.redis.is_cluster() {
+        let redis = &d.redis;
+        futures::future::try_join_all(keys.iter().map(|k| {
+            let mut conn = redis.clone();
+            async move { conn.exists(k).await }
+        }))
+        .await?
+    } else {
+        let mut pipe = redis::pipe();
+        for k in &keys {
+            pipe.exists(k);
+        }
+        pipe.query_async(&mut d.redis).await?
+    };
+    let mut found = found.into_iter();
     Ok(batch
         .iter()
         .map(|a| a.jti.is_some() && found.next().unwrap_or(false))

@@ -224,3 +224,72 @@ async fn the_binary_runs_a_drop_on_the_cluster_from_env_settings() {
     std::mem::drop(node);
     app.cleanup().await;
 }
+
+/// The room's batched re-reads on a cluster: one batch holds session keys on many slots
+/// (redis-rs refuses such a pipeline), and each socket still gets its place and its own
+/// revocation from the batch, not the per-socket fallback (`ask` answers None then).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batched_room_reads_answer_across_slots() {
+    let cluster = RedisCluster::start(3).await;
+    let opts = Opts {
+        redis_url: cluster.seed_url(),
+        ..Opts::default()
+    };
+    let mut app = spawn_app_tuned(opts, |s| s.redis.cluster = true).await;
+    // One holder at most: the queue keeps all but the first buyer.
+    let drop = app
+        .create_drop(json!({ "stock": 10, "admission_rate": 1, "max_holders": 1 }))
+        .await;
+    let shoppers: Vec<Shopper> = (0..8).map(|_| app.shopper()).collect();
+    for s in &shoppers {
+        assert_eq!(app.join(drop, s).await.0, 200);
+    }
+    let jwt = vq_core::auth::JwtKeys::new(app.settings.auth.jwt_secret.as_ref().unwrap());
+    let jti = |s: &Shopper| jwt.verify_claims(&s.token).unwrap().jti;
+    let revoked = app.keys.revoked_jti(&jti(&shoppers[5]));
+    let _: () = app.redis.set_ex(&revoked, 1, 60).await.unwrap();
+    let asks = shoppers
+        .iter()
+        .map(|s| app.state.reads.ask(drop, s.user, Some(jti(s))));
+    let answers = futures::future::join_all(asks).await;
+    let mut ranks = HashSet::new();
+    for (i, a) in answers.iter().enumerate() {
+        let a = a.expect("the batch answered (no fallback)");
+        assert_eq!(a.revoked, i == 5, "shopper {i}'s own session");
+        if let Some((rank, _, prequeue)) = a.place {
+            assert!(
+                !prequeue && ranks.insert(rank),
+                "distinct places: {answers:?}"
+            );
+        }
+    }
+    assert!(
+        ranks.len() >= 7,
+        "at most one buyer holds a token: {answers:?}"
+    );
+    app.cleanup().await;
+}
+
+/// The lost-state scan on a cluster: drops on several masters are checked in one round
+/// trip (a pipeline per drop's slot), and exactly the drop whose stock key is gone is named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lost_state_scan_checks_drops_on_every_master() {
+    let cluster = RedisCluster::start(3).await;
+    let opts = Opts {
+        redis_url: cluster.seed_url(),
+        ..Opts::default()
+    };
+    let mut app = spawn_app_tuned(opts, |s| s.redis.cluster = true).await;
+    let mut drops = Vec::new();
+    let mut masters = HashSet::new();
+    while masters.len() < 2 {
+        let d = app.create_drop(json!({})).await;
+        masters.insert(cluster.master_of(&app.keys.drop(d).queue()).await.1);
+        drops.push(d);
+    }
+    let lost = drops[drops.len() - 1];
+    let _: () = app.redis.del(app.keys.drop(lost).stock()).await.unwrap();
+    let found = vq_api::drops::lost::scan(&app.db, &mut app.redis, &app.keys).await;
+    assert_eq!(found.unwrap(), vec![lost]);
+    app.cleanup().await;
+}
