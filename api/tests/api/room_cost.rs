@@ -118,6 +118,7 @@ async fn position_broadcast_costs_o1_redis_calls_per_tick() {
     adm.tick_drop(drop).await.unwrap(); // drains the initial burst allowance (1)
     tokio::time::sleep(Duration::from_millis(200)).await;
     let monitor = Monitor::start(&redis.url);
+    let watched = std::time::Instant::now();
     tokio::time::sleep(Duration::from_millis(200)).await;
     for _ in 0..TICKS {
         clock.advance(250);
@@ -126,6 +127,18 @@ async fn position_broadcast_costs_o1_redis_calls_per_tick() {
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     let cmds = monitor.stop();
+    let watched_ms = watched.elapsed().as_millis() as usize;
+    // The ETA model reads the drop's state in one 7-command pipeline per push interval
+    // (100 ms here): a cost per drop and interval, counted apart from the ticks'.
+    const FORECAST: [&str; 5] = ["HMGET", "MGET", "ZRANGE", "ZCARD", "TIME"];
+    let (forecast, cmds): (Vec<&String>, Vec<&String>) = cmds
+        .iter()
+        .partition(|c| FORECAST.iter().any(|f| c.eq_ignore_ascii_case(f)));
+    assert!(
+        forecast.len() <= 7 * (watched_ms / 100 + 2),
+        "{} forecast reads in {watched_ms} ms",
+        forecast.len()
+    );
     // The ticks themselves, plus at most one exact re-read per admitted buyer.
     let evalsha = cmds
         .iter()
