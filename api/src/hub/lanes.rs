@@ -8,9 +8,8 @@
 //! So a room's sockets are split into lanes (one broadcast channel each, a socket's lane
 //! fixed at registration), and each tick goes to the lanes that are owed one: with ticks
 //! every 50 ms and 10 lanes, one lane per tick, each lane every 500 ms, and the pushes of
-//! an interval spread evenly over it. A tick whose status changed (sell-out, pause, units
-//! back) goes to every lane at once; the sale's start is spread like any tick (every
-//! pre-queue socket answers it with an exact read and a push). Counts in a tick are absolute, so a lane that skips ticks
+//! an interval spread evenly over it. A tick whose status changed (start, sell-out, pause)
+//! goes to every lane at once. Counts in a tick are absolute, so a lane that skips ticks
 //! loses nothing; after a silence (no tick for a whole interval) every lane is owed one.
 
 use crate::hub::RoomEvent;
@@ -86,12 +85,7 @@ impl Cadence {
     /// The lanes (indices modulo the lane count) that hear the tick at `now`.
     pub fn serve(&mut self, now: Instant, status: AdmitStatus) -> Range<usize> {
         let last = self.last.replace((now, status));
-        // The sale's start is spread like any tick: every pre-queue socket answers it with
-        // an exact read and a push, and all at once that burst delayed the first buyers'
-        // purchases. Any other change (sell-out, pause, restock) reaches everyone at once.
-        let started =
-            |was: AdmitStatus| was == AdmitStatus::NotStarted && status == AdmitStatus::Ok;
-        let Some((at, _)) = last.filter(|(_, was)| *was == status || started(*was)) else {
+        let Some((at, _)) = last.filter(|(_, was)| *was == status) else {
             // The first tick, or a changed status: everyone, at once.
             self.owed = 0.0;
             return self.cursor..self.cursor + self.lanes;
@@ -137,13 +131,6 @@ mod tests {
             c.serve(now, AdmitStatus::SoldOut).len(),
             10,
             "status change: all"
-        );
-        let mut pre = Cadence::new(10, ms(500));
-        assert_eq!(pre.serve(t0, AdmitStatus::NotStarted).len(), 10);
-        assert_eq!(
-            pre.serve(t0 + ms(50), AdmitStatus::Ok).len(),
-            1,
-            "the start is spread over the lanes like any tick"
         );
         assert!(
             c.serve(now + ms(10), AdmitStatus::SoldOut).is_empty(),
