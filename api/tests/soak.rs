@@ -1,14 +1,10 @@
 //! Soak: one `vitaqueue api` process holds ≥ 19,000 waiting-room WebSockets for a bounded
 //! time; reports its resident memory per connection. The server runs as its own process
 //! (its own descriptor limit); the client side spreads its sockets over several loopback
-//! source addresses so the ephemeral ports of one address do not run out.
-//!
-//! Then an admission process starts moving the queue (2 admissions a second, so every
-//! waiting socket's place changes at each push interval) and the test reports the
-//! server's CPU per position push: the push cost per socket per tick.
-//!
-//! Knobs: `VQ_SOAK_CONNECTIONS` (default 19000), `VQ_SOAK_HOLD_S` (default 120),
-//! `VQ_SOAK_PUSH_S` (default 10).
+//! source addresses so the ephemeral ports of one address do not run out. Then admission
+//! moves the queue (2 a second: every place changes at each push interval) and the test
+//! reports the server's CPU per position push (per socket per tick).
+//! Knobs: `VQ_SOAK_CONNECTIONS` (19000), `VQ_SOAK_HOLD_S` (120), `VQ_SOAK_PUSH_S` (10).
 //! A separate test binary: cargo runs binaries one after another, so these ~19k
 //! descriptors never compete with the other integration tests for the limit.
 
@@ -73,11 +69,8 @@ struct Counters {
 fn cpu_s(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<f64> = after
-        .split_whitespace()
-        .map(|v| v.parse().unwrap_or(0.0))
-        .collect();
-    (f.get(11).copied().unwrap_or(0.0) + f.get(12).copied().unwrap_or(0.0)) / 100.0
+    let fields = after.split_whitespace().skip(11).take(2); // utime, stime (clock ticks)
+    fields.filter_map(|v| v.parse::<f64>().ok()).sum::<f64>() / 100.0
 }
 
 async fn settings() -> (vq_core::Settings, String) {
