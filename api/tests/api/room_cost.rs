@@ -93,11 +93,14 @@ async fn position_broadcast_costs_o1_redis_calls_per_tick() {
     let app = spawn_app_with(Opts {
         clock: clock.clone(),
         redis_url: redis.url.clone(),
-        resync_ms: 600_000,
-        // No periodic re-read in the window: presence refreshes run at a third of the grace;
-        // no console history samples either (they cost per drop, not per socket).
+        // No periodic re-read in the window. Each socket's first one comes at a random point
+        // of its interval (the spread), so with 100 sockets and a 10-minute interval one fell
+        // in the 1.5 s window about one run in five (a CI failure); at 30 days it is about one
+        // in 17,000. Presence refreshes run at a third of the grace, so the grace is larger
+        // still. No console history samples either (they cost per drop, not per socket).
+        resync_ms: 30 * 86_400_000,
         configure: Some(Box::new(|s| {
-            s.ws.leave_grace_ms = 3_600_000;
+            s.ws.leave_grace_ms = 3 * 30 * 86_400_000;
             s.redis.history_ms = 0;
         })),
     })
