@@ -13,6 +13,7 @@ pub mod fair;
 pub mod harness;
 pub mod inproc;
 pub mod join_ceiling;
+pub mod lean_http;
 pub mod pow_bench;
 pub mod procstat;
 pub mod report;

@@ -47,6 +47,13 @@ impl Default for SourceArgs {
 }
 
 impl SourceArgs {
+    /// The addresses themselves, in the order attempts take them.
+    pub fn addrs(&self) -> Vec<std::net::IpAddr> {
+        (0..self.sources.clamp(1, 250))
+            .map(|i| std::net::IpAddr::from([127, 0, self.source_block, 1 + i]))
+            .collect()
+    }
+
     /// `127.0.B.1-127.0.B.N`, for the reports.
     pub fn describe(&self) -> String {
         let n = self.sources.clamp(1, 250);
@@ -64,12 +71,13 @@ pub struct Clients {
 impl Clients {
     /// Clients with enough idle connections kept for `c` concurrent tasks in all.
     pub fn new(c: usize, src: &SourceArgs) -> anyhow::Result<Self> {
-        let n = src.sources.clamp(1, 250);
-        let idle = c.div_ceil(n as usize).max(1);
-        let all = (0..n)
-            .map(|i| {
+        let addrs = src.addrs();
+        let idle = c.div_ceil(addrs.len()).max(1);
+        let all = addrs
+            .into_iter()
+            .map(|ip| {
                 reqwest::Client::builder()
-                    .local_address(std::net::IpAddr::from([127, 0, src.source_block, 1 + i]))
+                    .local_address(ip)
                     .pool_max_idle_per_host(idle)
                     .timeout(Duration::from_secs(30))
                     .build()

@@ -72,34 +72,40 @@ async fn every_strategy_sells_exactly_the_stock() {
     assert!(loadtest::strategies::failures(&report).is_empty());
 }
 
+/// Both HTTP clients (the lean keep-alive one of the benchmark, and reqwest) buy every unit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ceiling_compares_raw_script_and_http_on_equal_drops() {
-    let args = loadtest::ceiling::CeilingArgs {
-        purchases: 300,
-        concurrency: 16,
-        connections: 2,
-        api: None,
-        timeout_s: 60,
-        json: None,
-        cpu_pids: None,
-        sources: Default::default(),
-        pause_before_http: false,
-    };
-    let r = loadtest::ceiling::run(&args, &settings()).await.unwrap();
-    loadtest::ceiling::print(&r);
-    for row in [&r.raw, &r.http] {
-        sane(row.path, &row.measured, 300);
-        assert_eq!(row.measured.bought, 300, "{}", row.path);
-        assert_eq!(row.oversold, 0, "{}", row.path);
-        assert_eq!(
-            row.orders_in_db, 300,
-            "{}: every purchase became an order",
-            row.path
-        );
+    use loadtest::ceiling::HttpClient;
+    for http_client in [HttpClient::Lean, HttpClient::Reqwest] {
+        let args = loadtest::ceiling::CeilingArgs {
+            purchases: 300,
+            concurrency: 16,
+            connections: 2,
+            api: None,
+            timeout_s: 60,
+            json: None,
+            cpu_pids: None,
+            sources: Default::default(),
+            pause_before_http: false,
+            http_client,
+        };
+        let r = loadtest::ceiling::run(&args, &settings()).await.unwrap();
+        loadtest::ceiling::print(&r);
+        assert_eq!(r.http_client, http_client);
+        for row in [&r.raw, &r.http] {
+            sane(row.path, &row.measured, 300);
+            assert_eq!(row.measured.bought, 300, "{}", row.path);
+            assert_eq!(row.oversold, 0, "{}", row.path);
+            assert_eq!(
+                row.orders_in_db, 300,
+                "{}: every purchase became an order",
+                row.path
+            );
+        }
+        let expected = r.http.measured.purchases_per_s / r.raw.measured.purchases_per_s;
+        assert!((r.ratio - expected).abs() < 1e-9 && r.ratio > 0.0);
+        assert!(loadtest::ceiling::failures(&r).is_empty());
     }
-    let expected = r.http.measured.purchases_per_s / r.raw.measured.purchases_per_s;
-    assert!((r.ratio - expected).abs() < 1e-9 && r.ratio > 0.0);
-    assert!(loadtest::ceiling::failures(&r).is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
