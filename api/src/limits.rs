@@ -14,7 +14,7 @@ use crate::error::ApiError;
 use std::net::IpAddr;
 use vq_core::config::{Limit, Limits, TrustedProxies};
 use vq_core::domain::UserId;
-use vq_core::ratelimit::{bucket_key, Rate, RateLimiter};
+use vq_core::ratelimit::{bucket_key, GateScript, Rate, RateLimiter};
 use vq_core::{Clock, Keys, RedisConn, Settings};
 
 /// Every limit of the api, checked against the shared buckets.
@@ -23,6 +23,7 @@ pub struct Limiters {
     keys: Keys,
     clock: Clock,
     script: RateLimiter,
+    gate_script: GateScript,
     limits: Limits,
     /// Peers whose `X-Forwarded-For` names the client.
     pub trusted: TrustedProxies,
@@ -35,6 +36,7 @@ impl Limiters {
             keys: Keys::new(&s.redis.prefix),
             clock,
             script: RateLimiter::default(),
+            gate_script: GateScript::default(),
             limits: s.limits.clone(),
             trusted: s.http.trusted_proxies.clone(),
         }

@@ -140,6 +140,77 @@ impl RateLimiter {
     }
 }
 
+/// What lua/gate.lua answered for a request's revocation mark and buckets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GateVerdict {
+    /// The access token is revoked; no bucket was touched.
+    Revoked,
+    /// Bucket `bucket` (0-based) was empty; the ones before it gave a cell each.
+    Refused { bucket: usize, retry_after_ms: u64 },
+    /// Every bucket gave a cell.
+    Passed,
+}
+
+impl GateVerdict {
+    /// Whole seconds for a `Retry-After` header when a bucket refused.
+    pub fn retry_after_s(&self) -> Option<u64> {
+        match *self {
+            GateVerdict::Refused { retry_after_ms, .. } => {
+                Some(retry_after_ms.div_ceil(1000).max(1))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The typed wrapper of lua/gate.lua: one script call for a token's revocation and every
+/// bucket of a request, on a single server (its keys span cluster slots).
+pub struct GateScript {
+    script: Script,
+}
+
+impl Default for GateScript {
+    fn default() -> Self {
+        GateScript {
+            script: Script::new(include_str!("../../lua/gate.lua")),
+        }
+    }
+}
+
+impl GateScript {
+    /// Checks `revoked` (the token's revocation key), then takes one cell of each bucket in
+    /// order, stopping at the first that is empty.
+    pub async fn call<C: ConnectionLike>(
+        &self,
+        conn: &mut C,
+        revoked: Option<&str>,
+        buckets: &[(&str, Rate)],
+        clock: &Clock,
+    ) -> RedisResult<GateVerdict> {
+        let mut inv = self.script.prepare_invoke();
+        if let Some(key) = revoked {
+            inv.key(key);
+        }
+        for (key, _) in buckets {
+            inv.key(*key);
+        }
+        inv.arg(clock.argv())
+            .arg(if revoked.is_some() { "1" } else { "0" });
+        for (_, rate) in buckets {
+            inv.arg(interval_arg(*rate)).arg(rate.burst);
+        }
+        let (revoked, refused, retry_ms): (i64, i64, i64) = inv.invoke_async(conn).await?;
+        Ok(match (revoked, refused) {
+            (1, _) => GateVerdict::Revoked,
+            (_, 0) => GateVerdict::Passed,
+            (_, i) => GateVerdict::Refused {
+                bucket: (i - 1).max(0) as usize,
+                retry_after_ms: retry_ms.max(1) as u64,
+            },
+        })
+    }
+}
+
 /// The emission interval as the script reads it: the shortest decimal that is exactly
 /// this `f64` (Rust's `Display` never writes an exponent, which `tonumber` would take too),
 /// cheaper per request than a fixed-precision format.

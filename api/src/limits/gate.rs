@@ -1,26 +1,28 @@
-//! The gate of the hot requests (join, purchase): the access token's revocation `EXISTS`
-//! and every rate-limit bucket of the request in ONE round trip, instead of one each.
+//! The gate of the hot requests (join, purchase): the access token's revocation and every
+//! rate-limit bucket of the request in ONE round trip, instead of one each.
 //!
-//! The keys live on different Redis Cluster slots (`auth:revoked:{jti}`, one bucket per
-//! address, one per account), so no single script may read them all. On one server (and
-//! behind Sentinels) they go out as one pipeline; on a cluster as concurrent commands on
-//! the multiplexed connection (redis-rs refuses a cross-slot pipeline), which is one round
-//! trip of latency too. Every check still runs on the shared Redis, so a revocation or a
-//! spent budget is seen by every api node on the very next request.
+//! On one server (and behind Sentinels) that is one call of lua/gate.lua, which checks the
+//! revocation mark and takes the buckets' cells in order, stopping at the first refusal, as
+//! one-after-another checks would. The keys live on different Redis Cluster slots
+//! (`auth:revoked:{jti}`, one bucket per address, one per account), so on a cluster no
+//! script may read them all: they go out as concurrent commands on the multiplexed
+//! connection (redis-rs refuses a cross-slot pipeline), one round trip of latency too.
+//! Every check runs on the shared Redis either way, so a revocation or a spent budget is
+//! seen by every api node on the very next request.
 //!
-//! All checks run at once, where they used to run one after another and stop at the first
-//! refusal. So cells the sequential order would never have taken are given back: every
-//! cell when the token turns out revoked, and those of the buckets after the first one
-//! that refused. The buckets end as they would have: a refused request changes nothing it
-//! did not change before. Between the take and the give-back a concurrent request may see
-//! the bucket one cell emptier, which errs on the strict side.
+//! The cluster's concurrent checks all run at once, so cells the sequential order would
+//! never have taken are given back: every cell when the token turns out revoked, and those
+//! of the buckets after the first one that refused. The buckets end as they would have: a
+//! refused request changes nothing it did not change before. Between the take and the
+//! give-back a concurrent request may see the bucket one cell emptier, which errs on the
+//! strict side.
 
 use super::Limiters;
 use crate::error::ApiError;
 use futures::future::try_join_all;
-use redis::{ErrorKind, RedisResult, Value};
+use redis::RedisResult;
 use vq_core::config::Limit;
-use vq_core::ratelimit::{bucket_key, Rate, RateLimiter, Verdict};
+use vq_core::ratelimit::{bucket_key, GateVerdict, Rate, Verdict};
 use vq_core::RedisConn;
 
 /// One bucket a request must pass: its key and rate (`None`: the limit is switched off).
@@ -54,13 +56,22 @@ impl Limiters {
             return Ok(());
         }
         let mut conn = self.redis.clone();
-        let (is_revoked, verdicts) = if conn.is_cluster() {
-            self.concurrently(&mut conn, revoked_key.as_deref(), &on)
-                .await?
-        } else {
-            self.pipelined(&mut conn, revoked_key.as_deref(), &on)
-                .await?
-        };
+        if !conn.is_cluster() {
+            let v = self
+                .gate_script
+                .call(&mut conn, revoked_key.as_deref(), &on, &self.clock)
+                .await?;
+            return match v {
+                GateVerdict::Revoked => Err(crate::extract::token_revoked()),
+                GateVerdict::Refused { .. } => Err(ApiError::RateLimited {
+                    retry_after_s: v.retry_after_s().unwrap_or(1),
+                }),
+                GateVerdict::Passed => Ok(()),
+            };
+        }
+        let (is_revoked, verdicts) = self
+            .concurrently(&mut conn, revoked_key.as_deref(), &on)
+            .await?;
         let refused = verdicts.iter().position(|v| v.retry_after_s().is_some());
         let keep = match refused {
             _ if is_revoked => 0,
@@ -81,39 +92,6 @@ impl Limiters {
             Some(retry_after_s) => Err(ApiError::RateLimited { retry_after_s }),
             None => Ok(()),
         }
-    }
-
-    /// One pipeline: `EXISTS`, then one EVALSHA per bucket (loading the script once if
-    /// this Redis has not seen it).
-    async fn pipelined(
-        &self,
-        conn: &mut RedisConn,
-        revoked: Option<&str>,
-        on: &[(&str, Rate)],
-    ) -> RedisResult<(bool, Vec<Verdict>)> {
-        let mut pipe = redis::pipe();
-        if let Some(key) = revoked {
-            pipe.exists(key);
-        }
-        for (key, rate) in on {
-            pipe.add_command(self.script.command(key, *rate, 1, &self.clock));
-        }
-        let replies: Vec<Value> = match pipe.query_async(conn).await {
-            Err(e) if e.kind() == ErrorKind::NoScriptError => {
-                self.script.load(conn).await?;
-                pipe.query_async(conn).await?
-            }
-            other => other?,
-        };
-        let mut replies = replies.into_iter();
-        let is_revoked = match revoked {
-            Some(_) => redis::from_owned_redis_value(replies.next().unwrap_or(Value::Nil))?,
-            None => false,
-        };
-        let verdicts = replies
-            .map(RateLimiter::verdict)
-            .collect::<RedisResult<_>>()?;
-        Ok((is_revoked, verdicts))
     }
 
     /// The same checks as concurrent commands: a cluster routes each by its own slot.
