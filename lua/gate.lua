@@ -43,11 +43,7 @@ for i = first, #KEYS do
   if now < new_tat - window then
     return {0, b + 1, math.ceil(new_tat - window - now)}
   end
-  -- Three decimals printed from integers: the float formatter was a fifth of Redis's
-  -- instructions per purchase.
-  local us = math.floor(new_tat * 1000 + 0.5)
-  local ms = math.floor(us / 1000)
-  redis.call('SET', KEYS[i], string.format('%d.%03d', ms, us - ms * 1000),
+  redis.call('SET', KEYS[i], string.format('%.3f', new_tat),
     'PX', math.max(1000, math.ceil(new_tat - now)))
 end
 return {0, 0, 0}
