@@ -3,9 +3,9 @@
 //! in one `write`, the reply read into a reused buffer and parsed with `httparse`.
 //!
 //! Why: the load generator shares the machine's cores with the server, Redis and PostgreSQL.
-//! reqwest (connection pool, header maps, body streams) cost about 30 µs of those cores per
-//! purchase, against about 9 µs for the raw path's Redis client, so the comparison charged
-//! the HTTP path for its client. Both clients stay: `--http-client reqwest` measures the old
+//! reqwest (connection pool, header maps, body streams) cost 67–68 µs of those cores per
+//! purchase, this client 28–29 µs (BENCHMARKS.md §2.2), so the comparison charged the HTTP
+//! path for its client. Both clients stay: `--http-client reqwest` measures the old
 //! way, and BENCHMARKS.md shows the two side by side.
 //!
 //! Only what the purchase reply needs: a `Content-Length` body (no chunked encoding, no
