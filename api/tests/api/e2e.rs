@@ -2,8 +2,9 @@
 //! playwright-core, axe-core in every page) against a real server with admission and a
 //! worker running. This file sets the scene: accounts, and one drop per room state
 //! (scheduled, pre-queue, held behind a full holder cap, paused, sold out, ended, already
-//! bought, live), passed to node through environment variables; sign-up codes go from the
-//! test mail sink to a file the browser test reads. Screenshots land in e2e/artifacts/.
+//! bought, live, and the socket's endings: other tabs, left, a 5 s window), passed to node
+//! through environment variables; sign-up codes go from the test mail sink to a file the
+//! browser test reads. Screenshots land in e2e/artifacts/.
 //!
 //! `browser_fairness_console` (e2e/fair.test.mjs) needs the fairness report and the
 //! simulator endpoints.
@@ -25,11 +26,16 @@ async fn browser_pages_and_every_room_state() {
     let log = run_node(
         &app,
         &scene.vars,
-        &["buyer.test.mjs", "states.test.mjs", "console.test.mjs"],
+        &[
+            "buyer.test.mjs",
+            "states.test.mjs",
+            "endings.test.mjs",
+            "console.test.mjs",
+        ],
     )
     .await;
     assert!(
-        log.contains("# fail 0") && log.contains("# pass 6"),
+        log.contains("# fail 0") && log.contains("# pass 8"),
         "{log}"
     );
 
@@ -60,6 +66,9 @@ async fn browser_pages_and_every_room_state() {
         "room-ended-desktop",
         "room-bought-phone",
         "room-notfound-desktop",
+        "room-replaced-phone",
+        "room-left-desktop",
+        "room-expired-phone",
         "drops-phone",
         "console-phone",
         "console-confirm-close-desktop",
@@ -138,6 +147,9 @@ impl Scene {
             ("DROP_ENDED", ended(app).await),
             ("DROP_BOUGHT", bought(app, &buyers).await),
             ("DROP_CONSOLE", live(app).await),
+            ("DROP_TABS", held(app, "E2E Tote").await),
+            ("DROP_LEAVE", held(app, "E2E Beanie").await),
+            ("DROP_EXPIRE", short_window(app).await),
         ];
         vars.extend(drops.iter().map(|(k, d)| (*k, d.to_string())));
         Scene { vars, wait, roles }
@@ -165,6 +177,13 @@ async fn held(app: &TestApp, name: &str) -> DropId {
     app.admitter().tick_drop(drop).await.unwrap();
     app.admitted_token(drop, &filler).await;
     drop
+}
+
+/// A live drop whose purchase window is the shortest allowed (5 s).
+async fn short_window(app: &TestApp) -> DropId {
+    let spec = json!({ "product_name": "E2E Socks", "stock": 20, "admission_rate": 50,
+                       "token_ttl_s": 5 });
+    app.create_drop(spec).await
 }
 
 async fn paused(app: &TestApp) -> DropId {
