@@ -187,19 +187,17 @@ impl GateScript {
         buckets: &[(&str, Rate)],
         clock: &Clock,
     ) -> RedisResult<GateVerdict> {
-        let mut inv = self.script.prepare_invoke();
-        if let Some(key) = revoked {
-            inv.key(key);
-        }
-        for (key, _) in buckets {
-            inv.key(*key);
-        }
-        inv.arg(clock.argv())
+        let mut keys: Vec<&str> = Vec::with_capacity(buckets.len() + 1);
+        keys.extend(revoked);
+        keys.extend(buckets.iter().map(|(key, _)| *key));
+        let mut cmd = crate::scripts::evalsha(&self.script, &keys);
+        cmd.arg(clock.argv())
             .arg(if revoked.is_some() { "1" } else { "0" });
         for (_, rate) in buckets {
-            inv.arg(interval_arg(*rate)).arg(rate.burst);
+            cmd.arg(interval_arg(*rate)).arg(rate.burst);
         }
-        let (revoked, refused, retry_ms): (i64, i64, i64) = inv.invoke_async(conn).await?;
+        let (revoked, refused, retry_ms): (i64, i64, i64) =
+            crate::scripts::run_script(conn, &self.script, &cmd).await?;
         Ok(match (revoked, refused) {
             (1, _) => GateVerdict::Revoked,
             (_, 0) => GateVerdict::Passed,

@@ -48,6 +48,7 @@ mod room_cost;
 mod room_guard;
 mod room_purchase;
 mod room_waitlist;
+mod script_cache;
 mod sentinel_procs;
 mod shutdown;
 mod smtp_sink;

@@ -72,17 +72,12 @@ impl Scripts {
         clock: &Clock,
     ) -> RedisResult<PurchaseOutcome> {
         let mut id = uuid::Uuid::encode_buffer();
-        let mut call = self.purchase.prepare_invoke();
-        for key in k.purchase_set() {
-            call.key(key.as_str());
-        }
-        let v: Vec<Value> = call
-            .arg(token)
+        let mut cmd = super::evalsha(&self.purchase, k.purchase_set());
+        cmd.arg(token)
             .arg(&*user.0.hyphenated().encode_lower(&mut id))
             .arg(qty.get())
-            .arg(clock.argv())
-            .invoke_async(conn)
-            .await?;
+            .arg(clock.argv());
+        let v: Vec<Value> = super::run_script(conn, &self.purchase, &cmd).await?;
         use PurchaseReject::*;
         let reject = match s(&v, 0)?.as_str() {
             "ok" => {
