@@ -6,7 +6,7 @@
 use crate::clock::Clock;
 use crate::config::Limit;
 use redis::aio::ConnectionLike;
-use redis::{Cmd, RedisResult, Script, Value};
+use redis::{RedisResult, Script, Value};
 
 /// How fast a bucket refills and how much it holds.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -83,25 +83,6 @@ impl RateLimiter {
             .invoke_async(conn)
             .await?;
         Self::verdict(reply)
-    }
-
-    /// The EVALSHA of [`Self::call`] as a command, to go into a pipeline with other checks
-    /// (one round trip). A `NOSCRIPT` answer means [`Self::load`] first, then again.
-    pub fn command(&self, key: &str, rate: Rate, cost: i64, clock: &Clock) -> Cmd {
-        let mut c = redis::cmd("EVALSHA");
-        c.arg(self.script.get_hash())
-            .arg(1)
-            .arg(key)
-            .arg(clock.argv())
-            .arg(interval_arg(rate))
-            .arg(rate.burst)
-            .arg(cost);
-        c
-    }
-
-    /// Loads the script, for a pipeline whose EVALSHA met `NOSCRIPT`.
-    pub async fn load<C: ConnectionLike>(&self, conn: &mut C) -> RedisResult<()> {
-        self.script.load_async(conn).await.map(drop)
     }
 
     /// Reads one reply of the script (`{allowed, retry_after_ms, remaining}`).
