@@ -93,14 +93,12 @@ async fn position_broadcast_costs_o1_redis_calls_per_tick() {
     let app = spawn_app_with(Opts {
         clock: clock.clone(),
         redis_url: redis.url.clone(),
-        // No periodic re-read in the window. Each socket's first one comes at a random point
-        // of its interval (the spread), so with 100 sockets and a 10-minute interval one fell
-        // in the 1.5 s window about one run in five (a CI failure); at 30 days it is about one
-        // in 17,000. Presence refreshes run at a third of the grace, so the grace is larger
-        // still. No console history samples either (they cost per drop, not per socket).
-        resync_ms: 30 * 86_400_000,
+        // No periodic re-read in the window: with 100 sockets and a 10-minute interval one
+        // fell in the 1.5 s window about one run in five (a CI failure); now about one in
+        // 17,000. No console history samples either (they cost per drop, not per socket).
+        resync_ms: NO_RESYNC_MS,
         configure: Some(Box::new(|s| {
-            s.ws.leave_grace_ms = 3 * 30 * 86_400_000;
+            s.ws.leave_grace_ms = NO_RESYNC_GRACE_MS;
             s.redis.history_ms = 0;
         })),
     })
@@ -215,10 +213,15 @@ async fn position_pushes_are_spaced_out_but_the_latest_arrives() {
     let clock = Clock::manual(chrono::Utc::now().timestamp_millis());
     let opts = Opts {
         clock: clock.clone(),
-        resync_ms: 600_000,
+        // A periodic re-read would push a place of its own inside the interval.
+        resync_ms: NO_RESYNC_MS,
         ..Opts::default()
     };
-    let app = spawn_app_tuned(opts, |s| s.ws.position_interval_ms = 600).await;
+    let app = spawn_app_tuned(opts, |s| {
+        s.ws.position_interval_ms = 600;
+        s.ws.leave_grace_ms = NO_RESYNC_GRACE_MS;
+    })
+    .await;
     let drop = app
         .create_drop(json!({ "admission_rate": 4, "stock": 1000 }))
         .await;

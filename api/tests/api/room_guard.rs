@@ -30,9 +30,10 @@ async fn status_is_answered_from_the_cached_position_without_redis() {
     let redis = PrivateRedis::start().await;
     let app = spawn_app_with(Opts {
         redis_url: redis.url.clone(),
-        resync_ms: 600_000,
+        // A periodic re-read in the window would cost Redis commands of its own.
+        resync_ms: NO_RESYNC_MS,
         configure: Some(Box::new(|s| {
-            s.ws.leave_grace_ms = 3_600_000;
+            s.ws.leave_grace_ms = NO_RESYNC_GRACE_MS;
             s.ws.client_msgs_per_s = 100_000;
             s.ws.client_msgs_burst = 100_000;
         })),

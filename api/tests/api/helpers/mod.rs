@@ -55,6 +55,13 @@ pub struct TestApp {
 /// A last change to the settings of one test's app.
 pub type Configure = Box<dyn FnOnce(&mut Settings) + Send>;
 
+/// A periodic re-read interval no test window meets. Each socket's first re-read comes at a
+/// random point of its interval (the spread), so a 10-minute interval still re-read inside
+/// a test's window now and then. Re-reads run at min(this, ws.leave_grace_ms / 3): set the
+/// grace to [`NO_RESYNC_GRACE_MS`] too.
+pub const NO_RESYNC_MS: u64 = 30 * 86_400_000;
+pub const NO_RESYNC_GRACE_MS: u64 = 3 * NO_RESYNC_MS;
+
 pub struct Opts {
     pub clock: Clock,
     pub redis_url: String,
