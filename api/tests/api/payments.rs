@@ -102,7 +102,8 @@ async fn the_scheduler_resolves_charges_a_crash_left_with_the_same_key() {
     let (b, ib) = bought(&app, drop, 1).await;
     let (c, ic) = bought(&app, drop, 1).await;
     let p = provider(&app);
-    let at = chrono::Utc::now();
+    // The test clock's now (the scheduler's bound): the wall clock ran ahead by the set-up.
+    let at = chrono::DateTime::from_timestamp_millis(clock.now_ms()).unwrap();
     let begin = |id: i64, method: &'static str| {
         vitaqueue::orders::pay::begin_charge(&app.db, OrderId(id), None, method, at)
     };
