@@ -135,7 +135,6 @@ async fn the_scheduler_resolves_charges_a_crash_left_with_the_same_key() {
         )
         .await;
     assert_eq!((st, r["state"].as_str()), (409, Some("CHARGING")));
-
     let mut conn = app.redis.clone();
     let rec = vq_api::stock::reconcile(&app.db, &mut conn, &app.keys, drop)
         .await
