@@ -73,15 +73,12 @@ impl RateLimiter {
         cost: i64,
         clock: &Clock,
     ) -> RedisResult<Verdict> {
-        let reply = self
-            .script
-            .key(key)
-            .arg(clock.argv())
+        let mut cmd = crate::scripts::evalsha(&self.script, &[key]);
+        cmd.arg(clock.argv())
             .arg(interval_arg(rate))
             .arg(rate.burst)
-            .arg(cost)
-            .invoke_async(conn)
-            .await?;
+            .arg(cost);
+        let reply = crate::scripts::run_script(conn, &self.script, &cmd).await?;
         Self::verdict(reply)
     }
 
@@ -133,11 +130,12 @@ pub enum GateVerdict {
 }
 
 impl GateVerdict {
-    /// Whole seconds for a `Retry-After` header when a bucket refused.
+    /// Whole seconds for a `Retry-After` header when a bucket refused (rounded as
+    /// [`Verdict::retry_after_s`] rounds them).
     pub fn retry_after_s(&self) -> Option<u64> {
         match *self {
             GateVerdict::Refused { retry_after_ms, .. } => {
-                Some(retry_after_ms.div_ceil(1000).max(1))
+                Verdict::Refused { retry_after_ms }.retry_after_s()
             }
             _ => None,
         }

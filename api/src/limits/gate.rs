@@ -61,12 +61,12 @@ impl Limiters {
                 .gate_script
                 .call(&mut conn, revoked_key.as_deref(), &on, &self.clock)
                 .await?;
-            return match v {
-                GateVerdict::Revoked => Err(crate::extract::token_revoked()),
-                GateVerdict::Refused { .. } => Err(ApiError::RateLimited {
-                    retry_after_s: v.retry_after_s().unwrap_or(1),
-                }),
-                GateVerdict::Passed => Ok(()),
+            if v == GateVerdict::Revoked {
+                return Err(crate::extract::token_revoked());
+            }
+            return match v.retry_after_s() {
+                Some(retry_after_s) => Err(ApiError::RateLimited { retry_after_s }),
+                None => Ok(()),
             };
         }
         let (is_revoked, verdicts) = self
