@@ -40,7 +40,7 @@ pub mod wishlist;
 
 /// `vq_api::stock` stays the path of the reconcile/rebuild commands.
 pub use drops::stock;
-pub use state::AppState;
+pub use state::{AppState, Shared};
 
 use axum::Router;
 use error::ApiError;
@@ -52,9 +52,10 @@ use vq_core::auth::JwtKeys;
 use vq_core::config::Settings;
 use vq_core::{Clock, Keys, RedisConn, Scripts, Shutdown};
 
-/// One clone of the drain's sender rides in every `AppState`; a WebSocket session owns its
-/// state for its whole life, so once the HTTP server has stopped, the drain's receiver sees
-/// `None` exactly when the last session let go. No counter to poll.
+/// The drain's sender rides in the state (one `Arc` all `AppState` clones share); a
+/// WebSocket session owns a clone of the state for its whole life, so once the HTTP server
+/// has stopped, the drain's receiver sees `None` exactly when the last session let go. No
+/// counter to poll.
 #[derive(Clone)]
 pub(crate) struct Drain(#[allow(dead_code)] Option<mpsc::Sender<()>>);
 
@@ -138,7 +139,7 @@ impl Application {
             keys: keys.clone(),
             clock: clock.clone(),
         });
-        let state = AppState {
+        let state = AppState::new(Shared {
             redis: redis.clone(),
             db,
             scripts,
@@ -162,7 +163,7 @@ impl Application {
             limits: Arc::new(limits),
             fairness: Arc::new(drops::fairness::Fairness::from_settings(&settings.auth)),
             drain: Drain(Some(drain)),
-        };
+        });
         let listener = listen(&settings.http).await?;
         let port = listener.local_addr()?.port();
         Ok(Application {
@@ -186,10 +187,10 @@ impl Application {
     /// A handle on the state for callers outside the server (tests, other roles); it does
     /// not hold the drain open, so keeping it does not delay the server's stop.
     pub fn state(&self) -> AppState {
-        AppState {
+        AppState::new(Shared {
             drain: Drain(None),
-            ..self.state.clone()
-        }
+            ..Shared::clone(&self.state)
+        })
     }
 
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {

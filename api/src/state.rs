@@ -8,9 +8,29 @@ use vq_core::auth::JwtKeys;
 use vq_core::config::Ws;
 use vq_core::{Clock, Keys, RedisConn, Scripts, Shutdown};
 
-/// Everything a handler needs; cheap to clone.
+/// Everything a handler needs, behind one `Arc`: axum's `State` extractor clones the state
+/// for every request, and cloning and dropping the dozen handles below one by one (each an
+/// atomic count or two) was 4 % of the api's CPU on the purchase path (BENCHMARKS.md §2.3).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub(crate) fn new(shared: Shared) -> Self {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The fields of [`AppState`]; cloned only to make a state without the drain.
+#[derive(Clone)]
+pub struct Shared {
     pub redis: RedisConn,
     pub db: PgPool,
     pub scripts: Arc<Scripts>,
@@ -29,7 +49,7 @@ pub struct AppState {
     pub limits: Arc<limits::Limiters>,
     /// Pseudonym key and draw-seed cache (the verifiable pre-queue draw).
     pub fairness: Arc<crate::drops::fairness::Fairness>,
-    /// Keeps the api's drain open while this clone lives (see `Drain`).
+    /// Keeps the api's drain open while a clone of the state lives (see `Drain`).
     #[allow(dead_code)] // held, never read: dropping the last clone is the signal
     pub(crate) drain: crate::Drain,
 }

@@ -175,7 +175,7 @@ fn scheduler_role(
     api: Option<&vq_api::Application>,
 ) -> anyhow::Result<vq_orders::scheduler::Scheduler> {
     let accounts = match api {
-        Some(a) => a.state().accounts,
+        Some(a) => a.state().accounts.clone(),
         None => vq_api::accounts::Accounts::from_settings(settings)?.map(Arc::new),
     };
     Ok(build_scheduler(
