@@ -8,6 +8,7 @@ mod gate;
 mod proxy;
 
 pub use body::{drain_oversize, request_timeout};
+pub use gate::{refusal, Folded};
 pub use proxy::ClientIp;
 
 use crate::error::ApiError;

@@ -73,7 +73,7 @@ impl RateLimiter {
         cost: i64,
         clock: &Clock,
     ) -> RedisResult<Verdict> {
-        let mut cmd = crate::scripts::evalsha(&self.script, &[key]);
+        let mut cmd = crate::scripts::evalsha(&self.script, 1, [key]);
         cmd.arg(clock.argv())
             .arg(interval_arg(rate))
             .arg(rate.burst)
@@ -166,25 +166,62 @@ impl GateScript {
         buckets: &[(&str, Rate)],
         clock: &Clock,
     ) -> RedisResult<GateVerdict> {
-        let mut keys: Vec<&str> = Vec::with_capacity(buckets.len() + 1);
-        keys.extend(revoked);
-        keys.extend(buckets.iter().map(|(key, _)| *key));
-        let mut cmd = crate::scripts::evalsha(&self.script, &keys);
+        let gate = GateArgs { revoked, buckets };
+        let mut cmd = crate::scripts::evalsha(&self.script, gate.key_count(), gate.keys());
+        gate.push_args(&mut cmd, clock);
+        let reply: (i64, i64, i64) = crate::scripts::run_script(conn, &self.script, &cmd).await?;
+        Ok(GateVerdict::from_reply(reply))
+    }
+}
+
+/// The keys and arguments of one gate.lua call: sent alone ([`GateScript::call`]) or ahead
+/// of the purchase in the same script call (lua/gated_purchase.lua).
+#[derive(Debug, Clone, Copy)]
+pub struct GateArgs<'a> {
+    /// The access token's revocation key, when the request carries one.
+    pub revoked: Option<&'a str>,
+    /// The buckets, in the order they are checked.
+    pub buckets: &'a [(&'a str, Rate)],
+}
+
+impl<'a> GateArgs<'a> {
+    pub fn key_count(&self) -> usize {
+        usize::from(self.revoked.is_some()) + self.buckets.len()
+    }
+
+    /// KEYS in gate.lua's order: the revocation key, then the buckets.
+    pub fn keys(&self) -> impl Iterator<Item = &'a str> {
+        self.revoked
+            .into_iter()
+            .chain(self.buckets.iter().map(|(key, _)| *key))
+    }
+
+    /// How many arguments [`GateArgs::push_args`] appends.
+    pub fn arg_count(&self) -> usize {
+        2 + 2 * self.buckets.len()
+    }
+
+    /// Appends gate.lua's ARGV: the clock, the revocation flag, each bucket's rate.
+    pub fn push_args(&self, cmd: &mut redis::Cmd, clock: &Clock) {
         cmd.arg(clock.argv())
-            .arg(if revoked.is_some() { "1" } else { "0" });
-        for (_, rate) in buckets {
+            .arg(if self.revoked.is_some() { "1" } else { "0" });
+        for (_, rate) in self.buckets {
             cmd.arg(interval_arg(*rate)).arg(rate.burst);
         }
-        let (revoked, refused, retry_ms): (i64, i64, i64) =
-            crate::scripts::run_script(conn, &self.script, &cmd).await?;
-        Ok(match (revoked, refused) {
+    }
+}
+
+impl GateVerdict {
+    /// Reads gate.lua's `{revoked, refused, retry_after_ms}`.
+    pub fn from_reply((revoked, refused, retry_ms): (i64, i64, i64)) -> Self {
+        match (revoked, refused) {
             (1, _) => GateVerdict::Revoked,
             (_, 0) => GateVerdict::Passed,
             (_, i) => GateVerdict::Refused {
                 bucket: (i - 1).max(0) as usize,
                 retry_after_ms: retry_ms.max(1) as u64,
             },
-        })
+        }
     }
 }
 

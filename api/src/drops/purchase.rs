@@ -7,7 +7,7 @@ use crate::drops::lost;
 use crate::drops::wire::{PurchaseBody, Reserved, ReservedTag};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ensure_not_revoked, ApiJson, DropPath, ShopperUnchecked};
-use crate::limits::ClientIp;
+use crate::limits::{self, ClientIp};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -15,7 +15,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use std::net::IpAddr;
 use vq_core::domain::{DropId, UserId};
-use vq_core::scripts::{PurchaseOutcome, PurchaseReject};
+use vq_core::scripts::{GatedOutcome, PurchaseOutcome, PurchaseReject};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/drops/{id}/purchase", post(purchase))
@@ -56,6 +56,11 @@ async fn purchase(
 /// Rate limits (per address, per account; with `revoked`, that access token's revocation
 /// in the same round trip), body checks, purchase.lua, WAIT when configured, metrics:
 /// everything a purchase is, whichever transport carried it.
+///
+/// On one server the gate rides in the purchase's own script call (lua/gated_purchase.lua:
+/// one round trip, not two). A body that fails its checks still goes through the gate
+/// alone first, so the refusals keep their order: revoked, rate limited, bad body, then
+/// what the script says.
 pub async fn buy(
     st: &AppState,
     ip: IpAddr,
@@ -64,15 +69,35 @@ pub async fn buy(
     revoked: Option<&uuid::Uuid>,
     body: PurchaseBody,
 ) -> Result<Reserved, ApiError> {
-    st.limits.purchase(ip, user, revoked).await?;
-    let qty = body.checked()?;
+    let qty = match body.checked() {
+        Ok(qty) => qty,
+        Err(e) => {
+            st.limits.purchase(ip, user, revoked).await?;
+            return Err(e);
+        }
+    };
     let mut conn = st.redis.clone();
     let k = st.keys.drop(id);
     let started = std::time::Instant::now();
-    let out = st
-        .scripts
-        .purchase(&mut conn, &k, &body.token, user, qty, &st.clock)
-        .await?;
+    let (token, clock) = (&body.token, &st.clock);
+    let out = match st.limits.purchase_folded(ip, user, revoked) {
+        Some(gate) => {
+            let buckets = gate.buckets();
+            let gate = gate.args(&buckets);
+            let sent = st
+                .scripts
+                .gated_purchase(&mut conn, gate, &k, token, user, qty, clock);
+            match sent.await? {
+                GatedOutcome::Purchase(out) => out,
+                GatedOutcome::Stopped(v) => return Err(limits::refusal(v)),
+            }
+        }
+        None => {
+            st.limits.purchase(ip, user, revoked).await?;
+            let sent = st.scripts.purchase(&mut conn, &k, token, user, qty, clock);
+            sent.await?
+        }
+    };
     if matches!(out, PurchaseOutcome::Reserved { .. }) {
         conn.wait_durable("purchase").await?;
     }

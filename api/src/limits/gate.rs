@@ -22,8 +22,37 @@ use crate::error::ApiError;
 use futures::future::try_join_all;
 use redis::RedisResult;
 use vq_core::config::Limit;
-use vq_core::ratelimit::{bucket_key, GateVerdict, Rate, Verdict};
+use vq_core::ratelimit::{bucket_key, GateArgs, GateVerdict, Rate, Verdict};
 use vq_core::RedisConn;
+
+/// A refusal of the gate ([`GateVerdict::Revoked`] or `Refused`) as the client sees it.
+pub fn refusal(v: GateVerdict) -> ApiError {
+    match v.retry_after_s() {
+        Some(retry_after_s) => ApiError::RateLimited { retry_after_s },
+        None => crate::extract::token_revoked(),
+    }
+}
+
+/// A purchase's gate, owned, for `Scripts::gated_purchase` (see
+/// [`Limiters::purchase_folded`]).
+pub struct Folded {
+    revoked: Option<String>,
+    buckets: Vec<(String, Rate)>,
+}
+
+impl Folded {
+    /// The buckets as [`GateArgs`] takes them (its `buckets` borrows this list).
+    pub fn buckets(&self) -> Vec<(&str, Rate)> {
+        self.buckets.iter().map(|(k, r)| (k.as_str(), *r)).collect()
+    }
+
+    pub fn args<'a>(&'a self, buckets: &'a [(&'a str, Rate)]) -> GateArgs<'a> {
+        GateArgs {
+            revoked: self.revoked.as_deref(),
+            buckets,
+        }
+    }
+}
 
 /// One bucket a request must pass: its key and rate (`None`: the limit is switched off).
 pub(super) struct Check {
@@ -61,12 +90,9 @@ impl Limiters {
                 .gate_script
                 .call(&mut conn, revoked_key.as_deref(), &on, &self.clock)
                 .await?;
-            if v == GateVerdict::Revoked {
-                return Err(crate::extract::token_revoked());
-            }
-            return match v.retry_after_s() {
-                Some(retry_after_s) => Err(ApiError::RateLimited { retry_after_s }),
-                None => Ok(()),
+            return match v {
+                GateVerdict::Passed => Ok(()),
+                refused => Err(refusal(refused)),
             };
         }
         let (is_revoked, verdicts) = self
@@ -92,6 +118,31 @@ impl Limiters {
             Some(retry_after_s) => Err(ApiError::RateLimited { retry_after_s }),
             None => Ok(()),
         }
+    }
+
+    /// The purchase's checks to send inside the purchase's own script call
+    /// (`Scripts::gated_purchase`): `None` on a cluster, whose gate keys are on other slots
+    /// than the drop's (the caller then runs [`Limiters::purchase`] first), and when there
+    /// is nothing to check.
+    pub fn purchase_folded(
+        &self,
+        ip: std::net::IpAddr,
+        user: vq_core::domain::UserId,
+        revoked: Option<&uuid::Uuid>,
+    ) -> Option<Folded> {
+        if self.redis.is_cluster() {
+            return None;
+        }
+        let l = &self.limits;
+        let buckets: Vec<(String, Rate)> = [
+            self.check("purchase_ip", l.purchase_ip, ip),
+            self.check("purchase_account", l.purchase_account, user),
+        ]
+        .into_iter()
+        .filter_map(|c| Some((c.key, c.rate?)))
+        .collect();
+        let revoked = revoked.map(|jti| self.keys.revoked_jti(jti));
+        (revoked.is_some() || !buckets.is_empty()).then_some(Folded { revoked, buckets })
     }
 
     /// The same checks as concurrent commands: a cluster routes each by its own slot.

@@ -168,44 +168,6 @@ async fn position_broadcast_costs_o1_redis_calls_per_tick() {
     app.cleanup().await;
 }
 
-/// `redis-cli monitor`, keeping the names of commands sent by clients (not by scripts).
-struct Monitor {
-    child: std::process::Child,
-    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-impl Monitor {
-    fn start(url: &str) -> Monitor {
-        use std::io::BufRead;
-        let mut child = std::process::Command::new("redis-cli")
-            .args(["-u", url, "monitor"])
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("redis-cli on PATH");
-        let out = child.stdout.take().unwrap();
-        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sink = lines.clone();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
-                // e.g. 1700000000.123456 [0 127.0.0.1:5555] "EVALSHA" "abc" ...
-                if line.contains(" lua] ") || !line.contains('"') {
-                    continue;
-                }
-                if let Some(cmd) = line.split('"').nth(1) {
-                    sink.lock().unwrap().push(cmd.to_string());
-                }
-            }
-        });
-        Monitor { child, lines }
-    }
-
-    fn stop(mut self) -> Vec<String> {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.lines.lock().unwrap().clone()
-    }
-}
-
 /// Position pushes to one socket are spaced out (ws.position_interval_ms) however fast the
 /// ticks come, and the latest place still arrives.
 #[tokio::test]

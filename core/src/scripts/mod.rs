@@ -18,7 +18,7 @@ pub use admit::{Admission, AdmitOutcome, AdmitStatus};
 pub use join::{JoinOutcome, JoinReject};
 pub use manage::ManageOutcome;
 pub use places::Places;
-pub use purchase::{PurchaseOutcome, PurchaseReject};
+pub use purchase::{GatedOutcome, PurchaseOutcome, PurchaseReject};
 pub use restock::{Restock, RestockOutcome};
 
 use redis::{from_redis_value, Cmd, RedisResult, Script, Value};
@@ -28,6 +28,7 @@ pub struct Scripts {
     touch: Script,
     admit: Script,
     purchase: Script,
+    gated_purchase: Script,
     restock: Script,
     manage: Script,
     places: Script,
@@ -40,6 +41,7 @@ impl Default for Scripts {
             touch: Script::new(include_str!("../../../lua/touch.lua")),
             admit: Script::new(include_str!("../../../lua/admit.lua")),
             purchase: Script::new(include_str!("../../../lua/purchase.lua")),
+            gated_purchase: Script::new(GATED_PURCHASE),
             restock: Script::new(include_str!("../../../lua/restock.lua")),
             manage: Script::new(include_str!("../../../lua/manage.lua")),
             places: Script::new(include_str!("../../../lua/places.lua")),
@@ -47,13 +49,28 @@ impl Default for Scripts {
     }
 }
 
-/// `EVALSHA script nkeys keys…`, to which the caller appends the script's arguments. A
+/// lua/gated_purchase.lua as Redis runs it: gate.lua and purchase.lua unchanged, each the
+/// body of a local function given its own KEYS and ARGV, then the glue that chains them.
+pub const GATED_PURCHASE: &str = concat!(
+    "local function gate(KEYS, ARGV)\n",
+    include_str!("../../../lua/gate.lua"),
+    "\nend\nlocal function purchase(KEYS, ARGV)\n",
+    include_str!("../../../lua/purchase.lua"),
+    "\nend\n",
+    include_str!("../../../lua/gated_purchase.lua"),
+);
+
+/// `EVALSHA script nkeys keys…` (`key_count`: how many `keys` yields), to which the caller appends the script's arguments. A
 /// `Cmd` keeps every argument in one buffer, where `Script::prepare_invoke` copies each key
 /// and argument into a `Vec` of its own and then again into a command: about 20 allocations
 /// per purchase on the hottest path. Run it with [`run_script`].
-pub fn evalsha<K: AsRef<str>>(script: &Script, keys: &[K]) -> Cmd {
+pub fn evalsha<K: AsRef<str>>(
+    script: &Script,
+    key_count: usize,
+    keys: impl IntoIterator<Item = K>,
+) -> Cmd {
     let mut cmd = redis::cmd("EVALSHA");
-    cmd.arg(script.get_hash()).arg(keys.len());
+    cmd.arg(script.get_hash()).arg(key_count);
     for key in keys {
         cmd.arg(key.as_ref());
     }

@@ -1,9 +1,11 @@
-//! lua/purchase.lua: burn a token, reserve stock (idempotent per token).
+//! lua/purchase.lua: burn a token, reserve stock (idempotent per token); and
+//! lua/gated_purchase.lua, the same behind the request's gate in one call.
 
-use super::{n, s, unexpected, Scripts};
+use super::{n, unexpected, Scripts};
 use crate::clock::Clock;
 use crate::domain::{Quantity, UserId};
 use crate::keys::DropKeys;
+use crate::ratelimit::{GateArgs, GateVerdict};
 use redis::aio::ConnectionLike;
 use redis::{RedisResult, Value};
 
@@ -59,6 +61,15 @@ impl PurchaseReject {
     }
 }
 
+/// What one call of lua/gated_purchase.lua ended with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GatedOutcome {
+    /// The gate refused (never [`GateVerdict::Passed`]): the purchase was not tried.
+    Stopped(GateVerdict),
+    /// The gate passed; what the purchase answered.
+    Purchase(PurchaseOutcome),
+}
+
 impl Scripts {
     /// Burns `token` and reserves `qty` units for `user`, or says why not. A retry of a
     /// successful call (same token, account and quantity) replays its success.
@@ -71,39 +82,88 @@ impl Scripts {
         qty: Quantity,
         clock: &Clock,
     ) -> RedisResult<PurchaseOutcome> {
-        let mut id = uuid::Uuid::encode_buffer();
-        let mut cmd = super::evalsha(&self.purchase, k.purchase_set());
-        cmd.arg(token)
-            .arg(&*user.0.hyphenated().encode_lower(&mut id))
-            .arg(qty.get())
-            .arg(clock.argv());
+        let keys = k.purchase_set();
+        let mut cmd = super::evalsha(&self.purchase, keys.len(), keys);
+        push_args(&mut cmd, token, user, qty, clock);
         let v: Vec<Value> = super::run_script(conn, &self.purchase, &cmd).await?;
-        use PurchaseReject::*;
-        let reject = match s(&v, 0)?.as_str() {
-            "ok" => {
-                return Ok(PurchaseOutcome::Reserved {
-                    remaining: n(&v, 1)?,
-                    user_total: n(&v, 2)?,
-                    replayed: n(&v, 3)? == 1,
-                    seq: u64::try_from(n(&v, 4)?).unwrap_or(0),
-                })
-            }
-            "no_drop" => NoDrop,
-            "needs_rebuild" => NeedsRebuild,
-            "invalid_token" => InvalidToken,
-            "not_your_token" => NotYourToken,
-            "token_used" => TokenUsed,
-            "token_expired" => TokenExpired,
-            "drop_closed" => DropClosed,
-            "limit_reached" => LimitReached {
-                allowance: n(&v, 1)?,
-            },
-            "sold_out" => SoldOut,
-            "insufficient_stock" => InsufficientStock {
-                remaining: n(&v, 1)?,
-            },
-            other => return Err(unexpected(other)),
-        };
-        Ok(PurchaseOutcome::Rejected(reject))
+        outcome(&v)
     }
+
+    /// The request's gate (revocation and rate limits, as `GateScript::call`) and then the
+    /// purchase, in one script call and one round trip. One server or Sentinels only: the
+    /// gate's keys are on other cluster slots than the drop's.
+    #[allow(clippy::too_many_arguments)] // the purchase's arguments plus its gate
+    pub async fn gated_purchase<C: ConnectionLike + Send>(
+        &self,
+        conn: &mut C,
+        gate: GateArgs<'_>,
+        k: &DropKeys,
+        token: &str,
+        user: UserId,
+        qty: Quantity,
+        clock: &Clock,
+    ) -> RedisResult<GatedOutcome> {
+        let keys = k.purchase_set();
+        let count = gate.key_count() + keys.len();
+        let all = gate.keys().chain(keys.iter().map(String::as_str));
+        let mut cmd = super::evalsha(&self.gated_purchase, count, all);
+        cmd.arg(gate.key_count()).arg(gate.arg_count());
+        gate.push_args(&mut cmd, clock);
+        push_args(&mut cmd, token, user, qty, clock);
+        let v: Vec<Value> = super::run_script(conn, &self.gated_purchase, &cmd).await?;
+        if tag(&v)? == b"gate" {
+            let reply = (n(&v, 1)?, n(&v, 2)?, n(&v, 3)?);
+            return Ok(GatedOutcome::Stopped(GateVerdict::from_reply(reply)));
+        }
+        outcome(&v).map(GatedOutcome::Purchase)
+    }
+}
+
+/// purchase.lua's ARGV.
+fn push_args(cmd: &mut redis::Cmd, token: &str, user: UserId, qty: Quantity, clock: &Clock) {
+    let mut id = uuid::Uuid::encode_buffer();
+    cmd.arg(token)
+        .arg(&*user.0.hyphenated().encode_lower(&mut id))
+        .arg(qty.get())
+        .arg(clock.argv());
+}
+
+/// The reply's first element, the outcome's name, read in place.
+fn tag(v: &[Value]) -> RedisResult<&[u8]> {
+    match v.first() {
+        Some(Value::BulkString(b)) => Ok(b),
+        Some(Value::SimpleString(s)) => Ok(s.as_bytes()),
+        _ => Err(unexpected("no outcome name")),
+    }
+}
+
+/// Reads purchase.lua's reply.
+fn outcome(v: &[Value]) -> RedisResult<PurchaseOutcome> {
+    use PurchaseReject::*;
+    let reject = match tag(v)? {
+        b"ok" => {
+            return Ok(PurchaseOutcome::Reserved {
+                remaining: n(v, 1)?,
+                user_total: n(v, 2)?,
+                replayed: n(v, 3)? == 1,
+                seq: u64::try_from(n(v, 4)?).unwrap_or(0),
+            })
+        }
+        b"no_drop" => NoDrop,
+        b"needs_rebuild" => NeedsRebuild,
+        b"invalid_token" => InvalidToken,
+        b"not_your_token" => NotYourToken,
+        b"token_used" => TokenUsed,
+        b"token_expired" => TokenExpired,
+        b"drop_closed" => DropClosed,
+        b"limit_reached" => LimitReached {
+            allowance: n(v, 1)?,
+        },
+        b"sold_out" => SoldOut,
+        b"insufficient_stock" => InsufficientStock {
+            remaining: n(v, 1)?,
+        },
+        other => return Err(unexpected(&String::from_utf8_lossy(other))),
+    };
+    Ok(PurchaseOutcome::Rejected(reject))
 }

@@ -1,7 +1,7 @@
 //! `spawn_app()`: the api role, built by the same `vitaqueue::App` as the binary, on a free
 //! port with a fresh PostgreSQL database and a unique Redis key prefix per test. By concern:
 //! `http` (calls and the drop path's steps), `ws` (room sockets), `roles` (admission,
-//! workers and schedulers as tasks), `processes` (a private redis-server; the `vitaqueue`
+//! workers and schedulers as tasks), `processes` (a private redis-server and its `MONITOR`; the `vitaqueue`
 //! role processes are in `procs`).
 
 mod http;
@@ -9,7 +9,7 @@ mod processes;
 mod roles;
 mod ws;
 
-pub use processes::PrivateRedis;
+pub use processes::{Monitor, PrivateRedis};
 
 /// Held by the tests that each saturate both cores for a while (the 5,000-buyer crowd, the
 /// browser suites running Chromium), so the harness never runs two of them at once: side by
