@@ -84,12 +84,7 @@ pub fn router(state: AppState, http: &vq_core::config::Http) -> Router {
         })
         .layer(axum::middleware::from_fn(
             move |r: axum::extract::Request, n: axum::middleware::Next| {
-                limits::drain_oversize(max_body, r, n)
-            },
-        ))
-        .layer(axum::middleware::from_fn(
-            move |r: axum::extract::Request, n: axum::middleware::Next| {
-                limits::request_timeout(timeout, r, n)
+                limits::bounded(max_body, timeout, r, n)
             },
         ))
         .layer(axum::middleware::from_fn(observe::track))

@@ -7,7 +7,7 @@ mod body;
 mod gate;
 mod proxy;
 
-pub use body::{drain_oversize, request_timeout};
+pub use body::bounded;
 pub use gate::{refusal, Folded};
 pub use proxy::ClientIp;
 

@@ -1,4 +1,6 @@
-//! Oversize bodies. Closing a socket whose receive buffer still holds unread bytes makes
+//! The bounds of a request: its body and its time.
+//!
+//! Oversize bodies: closing a socket whose receive buffer still holds unread bytes makes
 //! the kernel send a TCP reset, which destroys the 413 before a client that writes its
 //! whole body first gets to read it. So a body declared too long is read and dropped
 //! (bounded in size and time) and then answered 413 `body_too_large` with
@@ -19,7 +21,7 @@ const DRAIN_MAX_BYTES: u64 = 8 * 1024 * 1024;
 /// A client that trickles its oversize body gets no more of the server's time than this.
 const DRAIN_TIME: Duration = Duration::from_secs(5);
 
-pub async fn drain_oversize(max: usize, req: Request, next: Next) -> Response {
+async fn drain_oversize(max: usize, req: Request, next: Next) -> Response {
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -89,14 +91,16 @@ async fn drain(mut stream: BodyDataStream, bound: u64) {
     .await;
 }
 
-/// Ends a request that takes longer than `limit` with 408 `request_timeout` (the
-/// connection is closed, since its body may be half read). WebSocket upgrades are exempt:
-/// their handler returns at once and the socket lives on outside the request.
-pub async fn request_timeout(limit: Duration, req: Request, next: Next) -> Response {
+/// Both bounds of a request in one middleware (one layer per route, not two): its body
+/// (`max` bytes, see [`drain_oversize`]) and its time. A request that takes longer than
+/// `limit` ends with 408 `request_timeout` (the connection is closed, since its body may be
+/// half read). WebSocket upgrades have no time bound: their handler returns at once and the
+/// socket lives on outside the request.
+pub async fn bounded(max: usize, limit: Duration, req: Request, next: Next) -> Response {
     if req.headers().contains_key(header::UPGRADE) {
-        return next.run(req).await;
+        return drain_oversize(max, req, next).await;
     }
-    match tokio::time::timeout(limit, next.run(req)).await {
+    match tokio::time::timeout(limit, drain_oversize(max, req, next)).await {
         Ok(res) => res,
         Err(_) => {
             metrics::counter!("vq_http_request_timeouts_total").increment(1);

@@ -2,32 +2,45 @@
 //! its own origin plus exactly its inline scripts, by their SHA-256.
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::{header, HeaderName, HeaderValue};
+use axum::http::{header, HeaderName, HeaderValue, Response};
 use axum::Router;
 use base64::Engine;
 use sha2::{Digest, Sha256};
-use tower_http::set_header::SetResponseHeaderLayer;
 
 /// What a response without its own policy (every API response) may do: nothing.
 const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
 
-/// Adds the security headers to every response of `r` (a page's own CSP is kept), with
-/// the other layers that need nothing from the matched route, around the whole router
-/// once. A layer added with `Router::layer` is boxed around every route, and every request
-/// clones that stack box by box; this stack is flat, one box, cloned once per request.
+/// The headers every response gets unless it set its own (a page keeps its CSP).
+const SECURITY: [(HeaderName, &str); 4] = [
+    (header::REFERRER_POLICY, "no-referrer"),
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::X_FRAME_OPTIONS, "DENY"),
+    (header::CONTENT_SECURITY_POLICY, API_CSP),
+];
+
+/// Adds the security headers to every response of `r`, with the other layers that need
+/// nothing from the matched route, around the whole router once. A layer added with
+/// `Router::layer` is boxed around every route, and every request clones that stack box by
+/// box; this stack is flat, one box, cloned once per request. The four headers are one
+/// layer, not four `SetResponseHeader`s: each of those moved the whole response out of its
+/// inner future again (4 % of the api's instructions per purchase, callgrind).
 pub fn with_security_headers(r: Router, max_body: usize) -> Router {
-    let set = |name: HeaderName, v: &'static str| {
-        SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(v))
-    };
     let outer = tower::ServiceBuilder::new()
-        .layer(set(header::REFERRER_POLICY, "no-referrer"))
-        .layer(set(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .layer(set(header::X_FRAME_OPTIONS, "DENY"))
-        .layer(set(header::CONTENT_SECURITY_POLICY, API_CSP))
+        .map_response(secure)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(crate::compress::layer())
         .service(r);
     Router::new().fallback_service(outer)
+}
+
+fn secure<B>(mut res: Response<B>) -> Response<B> {
+    let headers = res.headers_mut();
+    for (name, value) in SECURITY {
+        if !headers.contains_key(&name) {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+    }
+    res
 }
 
 /// A page's policy: scripts from this origin and the page's own inline ones.
