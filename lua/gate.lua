@@ -43,7 +43,8 @@ for i = first, #KEYS do
   if now < new_tat - window then
     return {0, b + 1, math.ceil(new_tat - window - now)}
   end
+  -- '%d': an integer written as such, not through Lua's '%.14g' of a number argument
   redis.call('SET', KEYS[i], string.format('%.3f', new_tat),
-    'PX', math.max(1000, math.ceil(new_tat - now)))
+    'PX', string.format('%d', math.max(1000, math.ceil(new_tat - now))))
 end
 return {0, 0, 0}
