@@ -34,6 +34,14 @@ for i = 3, #ARGV do
   if i <= a + 2 then gate_argv[i - 2] = ARGV[i] else purchase_argv[i - a - 2] = ARGV[i] end
 end
 
+-- One clock read for both: each reads TIME when its "now" argument is '' (gate.lua's ARGV[1],
+-- purchase.lua's ARGV[4]), and the two share one instant anyway.
+if gate_argv[1] == '' and purchase_argv[4] == '' then
+  local t = redis.call('TIME')
+  local now = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+  gate_argv[1], purchase_argv[4] = now, now
+end
+
 local v = gate(gate_keys, gate_argv)
 if v[1] == 1 or v[2] ~= 0 then return {'gate', v[1], v[2], v[3]} end
 return purchase(purchase_keys, purchase_argv)

@@ -51,7 +51,8 @@ end
 
 local cfg = redis.call('HMGET', KEYS[1], 'state', 'limit')
 if not cfg[1] then return {'no_drop'} end
-if redis.call('EXISTS', KEYS[5]) == 0 then return {'needs_rebuild'} end
+local stock_v = redis.call('GET', KEYS[5])
+if not stock_v then return {'needs_rebuild'} end
 
 local v = redis.call('HGET', KEYS[2], token)
 if not v then return {'invalid_token'} end
@@ -88,7 +89,7 @@ end
 
 local bought = tonumber(redis.call('HGET', KEYS[6], user) or '0')
 local allowance = tonumber(cfg[2]) - bought
-local stock = tonumber(redis.call('GET', KEYS[5]))
+local stock = tonumber(stock_v)
 if allowance <= 0 then burn(); return {'limit_reached', 0} end
 if stock <= 0 then burn(); return {'sold_out', 0} end
 if qty > allowance then return {'limit_reached', allowance} end

@@ -192,3 +192,36 @@ async fn gated_purchase_without_gate_keys_is_the_purchase() {
     );
     e.cleanup().await;
 }
+
+#[tokio::test]
+async fn gated_purchase_reads_the_redis_clock_once_for_the_gate_and_the_purchase() {
+    let mut e = Env::with(DropCfg::default()).await;
+    let (secs, micros): (i64, i64) = e.q(&mut redis::cmd("TIME")).await;
+    let redis_now = secs * 1000 + micros / 1000;
+    // A token that is live at the Redis server's time.
+    e.clock = vq_core::Clock::manual(redis_now);
+    let u = user();
+    let token = e.admit_one(u).await;
+    let [_, ip, _] = gate_keys();
+    let buckets = [(ip.as_str(), ONE)];
+    let gate = GateArgs {
+        revoked: None,
+        buckets: &buckets,
+    };
+    e.clock = vq_core::Clock::Redis;
+    assert_eq!(
+        gated(&mut e, gate, &token, u).await,
+        GatedOutcome::Purchase(reserved(99, 1))
+    );
+    let receipt: String = e
+        .q(redis::cmd("HGET").arg(&e.k.purchase_set()[10]).arg(&token))
+        .await;
+    let at: i64 = receipt.rsplit('|').next().unwrap().parse().unwrap();
+    assert!(
+        (redis_now..redis_now + 5000).contains(&at),
+        "{at} vs {redis_now}"
+    );
+    // The bucket's cell was taken at the same instant: TAT = now + one interval.
+    assert_eq!(tat(&mut e, &ip).await, Some(format!("{}.000", at + 1000)));
+    e.cleanup().await;
+}
