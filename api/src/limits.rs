@@ -92,12 +92,18 @@ impl Limiters {
         user: UserId,
         revoked: Option<&uuid::Uuid>,
     ) -> Result<(), ApiError> {
+        self.gate(revoked, &self.purchase_checks(ip, user)).await
+    }
+
+    /// The purchase's buckets, in the order they are checked: one place for both the gate
+    /// alone ([`Limiters::purchase`]) and the gate inside the purchase's script call
+    /// ([`Limiters::purchase_folded`]).
+    fn purchase_checks(&self, ip: IpAddr, user: UserId) -> [gate::Check; 2] {
         let l = &self.limits;
-        let checks = [
-            ("purchase_ip", l.purchase_ip),
-            ("purchase_account", l.purchase_account),
-        ];
-        self.address_and_account(checks, ip, user, revoked).await
+        [
+            self.check("purchase_ip", l.purchase_ip, ip),
+            self.check("purchase_account", l.purchase_account, user),
+        ]
     }
 
     async fn address_and_account(

@@ -133,14 +133,9 @@ impl Limiters {
         if self.redis.is_cluster() {
             return None;
         }
-        let l = &self.limits;
-        let buckets: Vec<(String, Rate)> = [
-            self.check("purchase_ip", l.purchase_ip, ip),
-            self.check("purchase_account", l.purchase_account, user),
-        ]
-        .into_iter()
-        .filter_map(|c| Some((c.key, c.rate?)))
-        .collect();
+        let buckets: Vec<(String, Rate)> = (self.purchase_checks(ip, user).into_iter())
+            .filter_map(|c| Some((c.key, c.rate?)))
+            .collect();
         let revoked = revoked.map(|jti| self.keys.revoked_jti(jti));
         (revoked.is_some() || !buckets.is_empty()).then_some(Folded { revoked, buckets })
     }
