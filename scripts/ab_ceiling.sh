@@ -2,7 +2,9 @@
 # Side-by-side `loadtest ceiling` of two or more builds on this machine: each round runs every
 # build once, alternating, each on a fresh private redis-server, `vitaqueue all` and a scratch
 # PostgreSQL database (the setup of scripts/bench.sh, limits as shipped), all driven by the
-# same load generator. Alternating matters: the machine's speed drifts between minutes more
+# same load generator, or by each build's own when its folder holds a `loadtest` (needed
+# when the builds' purchase.lua differ: the raw phase runs the loadtest's copy of the
+# script). Alternating matters: the machine's speed drifts between minutes more
 # than one build differs from the next. Prints one line per run and the medians per build.
 # Everything stays on 127.0.0.1 and is removed at exit.
 #
@@ -44,7 +46,8 @@ for r in $(seq "$ROUNDS"); do
         "$bin/vitaqueue" all >"$OUT/server-$name-$r.log" 2>&1 &
         SERVER=$!
         for _ in $(seq 100); do curl -sf "http://127.0.0.1:$HTTP_PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
-        "$LOADTEST" ceiling --api "http://127.0.0.1:$HTTP_PORT" --purchases "$PURCHASES" \
+        lt=$LOADTEST; [ -x "$bin/loadtest" ] && lt=$bin/loadtest
+        "$lt" ceiling --api "http://127.0.0.1:$HTTP_PORT" --purchases "$PURCHASES" \
             --concurrency "$CONC" --cpu-pids "vitaqueue=$SERVER,redis-server=$REDIS" \
             --json "$OUT/ceiling-$name-$r.json" >"$OUT/ceiling-$name-$r.txt" 2>&1
         python3 - "$OUT/ceiling-$name-$r.json" "$name" "$r" <<'PY'
