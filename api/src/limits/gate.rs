@@ -37,13 +37,14 @@ pub fn refusal(v: GateVerdict) -> ApiError {
 /// [`Limiters::purchase_folded`]).
 pub struct Folded {
     revoked: Option<String>,
-    buckets: Vec<(String, Rate)>,
+    checks: [Check; 2],
 }
 
 impl Folded {
-    /// The buckets as [`GateArgs`] takes them (its `buckets` borrows this list).
+    /// The buckets that are switched on, as [`GateArgs`] takes them (its `buckets` borrows
+    /// this list).
     pub fn buckets(&self) -> Vec<(&str, Rate)> {
-        self.buckets.iter().map(|(k, r)| (k.as_str(), *r)).collect()
+        switched_on(&self.checks)
     }
 
     pub fn args<'a>(&'a self, buckets: &'a [(&'a str, Rate)]) -> GateArgs<'a> {
@@ -58,6 +59,13 @@ impl Folded {
 pub(super) struct Check {
     key: String,
     rate: Option<Rate>,
+}
+
+/// The checks whose limit is on, in order, as the gate scripts take them.
+fn switched_on(checks: &[Check]) -> Vec<(&str, Rate)> {
+    (checks.iter())
+        .filter_map(|c| c.rate.map(|r| (c.key.as_str(), r)))
+        .collect()
 }
 
 impl Limiters {
@@ -76,10 +84,7 @@ impl Limiters {
         revoked: Option<&uuid::Uuid>,
         checks: &[Check],
     ) -> Result<(), ApiError> {
-        let on: Vec<(&str, Rate)> = checks
-            .iter()
-            .filter_map(|c| c.rate.map(|r| (c.key.as_str(), r)))
-            .collect();
+        let on = switched_on(checks);
         let revoked_key = revoked.map(|jti| self.keys.revoked_jti(jti));
         if on.is_empty() && revoked_key.is_none() {
             return Ok(());
@@ -133,11 +138,10 @@ impl Limiters {
         if self.redis.is_cluster() {
             return None;
         }
-        let buckets: Vec<(String, Rate)> = (self.purchase_checks(ip, user).into_iter())
-            .filter_map(|c| Some((c.key, c.rate?)))
-            .collect();
+        let checks = self.purchase_checks(ip, user);
         let revoked = revoked.map(|jti| self.keys.revoked_jti(jti));
-        (revoked.is_some() || !buckets.is_empty()).then_some(Folded { revoked, buckets })
+        let any = revoked.is_some() || checks.iter().any(|c| c.rate.is_some());
+        any.then_some(Folded { revoked, checks })
     }
 
     /// The same checks as concurrent commands: a cluster routes each by its own slot.

@@ -60,10 +60,11 @@ pub const GATED_PURCHASE: &str = concat!(
     include_str!("../../../lua/gated_purchase.lua"),
 );
 
-/// `EVALSHA script nkeys keys…` (`key_count`: how many `keys` yields), to which the caller appends the script's arguments. A
-/// `Cmd` keeps every argument in one buffer, where `Script::prepare_invoke` copies each key
-/// and argument into a `Vec` of its own and then again into a command: about 20 allocations
-/// per purchase on the hottest path. Run it with [`run_script`].
+/// `EVALSHA script nkeys keys…` (`key_count`: how many `keys` yields), to which the caller
+/// appends the script's arguments. A `Cmd` keeps every argument in one buffer, where
+/// `Script::prepare_invoke` copies each key and argument into a `Vec` of its own and then
+/// again into a command: about 20 allocations per purchase on the hottest path. Run it with
+/// [`run_script`].
 pub fn evalsha<K: AsRef<str>>(
     script: &Script,
     key_count: usize,

@@ -1,8 +1,8 @@
 //! `spawn_app()`: the api role, built by the same `vitaqueue::App` as the binary, on a free
 //! port with a fresh PostgreSQL database and a unique Redis key prefix per test. By concern:
 //! `http` (calls and the drop path's steps), `ws` (room sockets), `roles` (admission,
-//! workers and schedulers as tasks), `processes` (a private redis-server and its `MONITOR`; the `vitaqueue`
-//! role processes are in `procs`).
+//! workers and schedulers as tasks), `processes` (a private redis-server and its
+//! `MONITOR`; the `vitaqueue` role processes are in `procs`).
 
 mod http;
 mod processes;
