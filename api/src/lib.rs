@@ -128,6 +128,12 @@ impl Application {
         let limits = limits::Limiters::new(settings, redis.clone(), clock.clone());
         let scripts = Arc::new(Scripts::default());
         let keys = Keys::new(&settings.redis.prefix);
+        let checkout = room::checkout::Checkout::start(
+            &redis,
+            settings.redis.url.expose(),
+            &settings.redis.prefix,
+        )
+        .await?;
         let reads = room::reads::Reads::start(room::reads::Deps {
             redis: redis.clone(),
             scripts: scripts.clone(),
@@ -146,6 +152,7 @@ impl Application {
                 std::time::Duration::from_millis(settings.admission.tick_ms),
             )),
             reads: Arc::new(reads),
+            checkout: Arc::new(checkout),
             ws: settings.ws.clone(),
             orders: settings.orders.clone(),
             payments: Arc::new(vq_orders::payment::SimulatedProvider::from_config(

@@ -7,6 +7,7 @@
 //! (room/session.rs) per socket. Browsers authenticate the upgrade with a single-use
 //! ticket (room/ticket.rs), other clients with `Authorization: Bearer`.
 
+pub mod checkout;
 pub mod reads;
 mod session;
 mod ticket;

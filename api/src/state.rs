@@ -40,6 +40,8 @@ pub struct Shared {
     pub hub: Arc<hub::Hub>,
     /// The node's batched room re-reads (room/reads.rs).
     pub reads: Arc<crate::room::reads::Reads>,
+    /// Where an admitted buyer's room socket lives on (room/checkout.rs).
+    pub checkout: Arc<crate::room::checkout::Checkout>,
     pub ws: Ws,
     pub orders: vq_core::config::Orders,
     pub payments: Arc<dyn vq_orders::payment::PaymentProvider>,

@@ -16,6 +16,7 @@ use axum::{Json, Router};
 use std::net::IpAddr;
 use vq_core::domain::{DropId, UserId};
 use vq_core::scripts::{GatedOutcome, PurchaseOutcome, PurchaseReject};
+use vq_core::RedisConn;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/drops/{id}/purchase", post(purchase))
@@ -49,7 +50,8 @@ async fn purchase(
             return Err(e);
         }
     };
-    let receipt = buy(&st, ip, id, who.p.user, Some(&who.jti), body).await?;
+    let conn = st.redis.clone();
+    let receipt = buy(&st, conn, ip, id, who.p.user, Some(&who.jti), body).await?;
     Ok((StatusCode::CREATED, Json(receipt)))
 }
 
@@ -60,9 +62,11 @@ async fn purchase(
 /// On one server the gate rides in the purchase's own script call (lua/gated_purchase.lua:
 /// one round trip, not two). A body that fails its checks still goes through the gate
 /// alone first, so the refusals keep their order: revoked, rate limited, bad body, then
-/// what the script says.
+/// what the script says. `conn` is the connection the script call goes over: the shared
+/// one, or the checkout lane's for a room socket (room/checkout.rs).
 pub async fn buy(
     st: &AppState,
+    mut conn: RedisConn,
     ip: IpAddr,
     id: DropId,
     user: UserId,
@@ -76,7 +80,6 @@ pub async fn buy(
             return Err(e);
         }
     };
-    let mut conn = st.redis.clone();
     let k = st.keys.drop(id);
     let started = std::time::Instant::now();
     let (token, clock) = (&body.token, &st.clock);

@@ -58,11 +58,27 @@ pub(super) struct Session {
     bucket: Bucket,
     refused_in_row: u32,
     last_heard: Instant,
+    /// Runs on the checkout lane (room/checkout.rs).
+    on_lane: bool,
 }
 
 enum Flow {
     Continue,
     Close(u16, &'static str),
+}
+
+/// How [`Session::serve`] ended.
+enum End {
+    Closed,
+    /// The buyer was admitted on a socket not yet on the checkout lane.
+    ToCheckout,
+}
+
+/// The socket's halves and its hub registration, which move with it to the checkout lane.
+struct Link {
+    tx: SplitSink<WebSocket, Message>,
+    rx: futures::stream::SplitStream<WebSocket>,
+    reg: crate::hub::Registration,
 }
 
 impl Session {
@@ -88,6 +104,7 @@ impl Session {
             bucket,
             refused_in_row: 0,
             last_heard: Instant::now(),
+            on_lane: false,
             st,
         }
     }
@@ -100,8 +117,31 @@ impl Session {
 
     pub(super) async fn run(mut self, socket: WebSocket, first: JoinOutcome) {
         let cap = self.st.ws.max_sockets_per_account;
-        let mut reg = self.st.hub.register(self.id, self.user, cap);
-        let (mut tx, mut rx) = socket.split();
+        let reg = self.st.hub.register(self.id, self.user, cap);
+        let (tx, rx) = socket.split();
+        let mut link = Link { tx, rx, reg };
+        let mut out = Vec::new();
+        let flow = self.apply(first, &mut out);
+        if matches!(flow, Flow::Continue) {
+            Box::pin(self.read_outlook()).await;
+            self.push_position(&mut out);
+        }
+        if let End::ToCheckout = self.serve(&mut link, &mut out, flow).await {
+            // The buyer holds a token: the rest of this socket's life (the purchase, mostly)
+            // runs on the checkout lane, out of the room's queue (room/checkout.rs).
+            self.on_lane = true;
+            let st = self.st.clone();
+            st.checkout.spawn(async move {
+                self.serve(&mut link, &mut out, Flow::Continue).await;
+                Box::pin(self.gone()).await;
+            });
+            return;
+        }
+        Box::pin(self.gone()).await;
+    }
+
+    /// The socket's loop, until it closes or, off the lane, its buyer is admitted.
+    async fn serve(&mut self, link: &mut Link, out: &mut Vec<ServerMsg>, mut flow: Flow) -> End {
         let mut shutdown = self.st.shutdown.clone();
         let resync_every = self.resync_every();
         // Spread the exact re-reads of all connections over the interval.
@@ -109,37 +149,32 @@ impl Session {
         let mut resync = interval_at(Instant::now() + offset, resync_every);
         let ping_every = Duration::from_millis(self.st.ws.ping_interval_ms.max(50));
         let mut ping = interval_at(Instant::now() + ping_every, ping_every);
-
-        let mut out = Vec::new();
-        let mut flow = self.apply(first, &mut out);
-        if matches!(flow, Flow::Continue) {
-            Box::pin(self.read_outlook()).await;
-            self.push_position(&mut out);
-        }
         loop {
-            if !flush(&mut tx, &mut out, &flow).await {
-                break;
+            if !flush(&mut link.tx, out, &flow).await {
+                return End::Closed;
+            }
+            if !self.on_lane && matches!(self.place, Place::Admitted { .. }) {
+                return End::ToCheckout;
             }
             flow = tokio::select! {
                 _ = shutdown.wait() => Flow::Close(CLOSE_RECONNECT, "server shutting down; reconnect"),
-                ev = reg.events.recv() => match ev {
-                    Ok(ev) => self.on_event(ev, &mut out).await,
-                    Err(RecvError::Lagged(_)) => Box::pin(self.reread(&mut out, false)).await,
+                ev = link.reg.events.recv() => match ev {
+                    Ok(ev) => self.on_event(ev, out).await,
+                    Err(RecvError::Lagged(_)) => Box::pin(self.reread(out, false)).await,
                     Err(RecvError::Closed) => Flow::Close(CLOSE_RECONNECT, "room closed; reconnect"),
                 },
-                d = reg.direct.recv() => self.on_direct(d, &mut out),
-                m = rx.next() => match m {
-                    Some(Ok(Message::Close(_))) | None => break,
-                    m => { self.last_heard = Instant::now(); self.on_frame(m, &mut out).await }
+                d = link.reg.direct.recv() => self.on_direct(d, out),
+                m = link.rx.next() => match m {
+                    Some(Ok(Message::Close(_))) | None => return End::Closed,
+                    m => { self.last_heard = Instant::now(); self.on_frame(m, out).await }
                 },
-                _ = resync.tick() => self.periodic(&mut out).await,
+                _ = resync.tick() => self.periodic(out).await,
                 _ = ping.tick() => match self.ping(ping_every) {
-                    Some(m) => { let _ = tx.send(m).await; Flow::Continue }
+                    Some(m) => { let _ = link.tx.send(m).await; Flow::Continue }
                     None => Flow::Close(guard::CLOSE_DEAD_PEER, "no pong; peer gone"),
                 },
             };
         }
-        Box::pin(self.gone()).await;
     }
 
     /// The periodic exact read, which also checks the session the socket was opened with.

@@ -180,3 +180,40 @@ async fn socket_purchases_draw_on_the_same_per_account_limit_as_http() {
     );
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn an_admitted_socket_moves_to_the_checkout_lane_and_buys_over_its_connection() {
+    let app = spawn_app().await;
+    let drop = app.create_drop(json!({ "stock": 2 })).await;
+    let s = app.shopper();
+    let mut socks = admitted(&app, drop, std::slice::from_ref(&s)).await;
+    let (ws, token) = &mut socks[0];
+
+    let m = buy(ws, purchase(token, 1)).await;
+    assert_eq!(m["type"], "purchased", "{m}");
+    // The script call went over the lane's own connection, not the room's shared one.
+    let clients: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query_async(&mut app.redis.clone())
+        .await
+        .unwrap();
+    let name = format!(
+        "name={}",
+        vq_api::room::checkout::client_name(app.keys.prefix())
+    );
+    let lane: Vec<&str> = clients
+        .lines()
+        .filter(|l| l.split(' ').any(|f| f == name))
+        .collect();
+    assert_eq!(lane.len(), 1, "one lane connection per api: {clients}");
+    assert!(lane[0].contains(" cmd=evalsha "), "{}", lane[0]);
+
+    // The socket goes on answering on the lane.
+    send_text(ws, r#"{"type":"status"}"#).await;
+    let m = next_of(ws, "status", 3000).await.expect("status");
+    assert_eq!(m["place"], "admitted");
+    let m = buy(ws, purchase(token, 1)).await;
+    assert_eq!(m["type"], "purchased", "a retry replays on the lane: {m}");
+    assert_eq!(app.remaining(drop).await, 1);
+    app.cleanup().await;
+}

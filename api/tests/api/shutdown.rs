@@ -1,5 +1,6 @@
-//! SIGTERM to a real `vitaqueue all` process: WebSockets get a "reconnect" close frame,
-//! purchases already in flight finish, and every confirmed purchase has its order.
+//! SIGTERM to a real `vitaqueue all` process: WebSockets get a "reconnect" close frame
+//! (those moved to the checkout lane too), purchases already in flight finish, and every
+//! confirmed purchase has its order.
 
 use crate::helpers::*;
 use serde_json::json;
@@ -43,8 +44,8 @@ async fn sigterm_drains_sockets_and_in_flight_purchases_and_loses_nothing() {
     }
     assert!(up, "child server did not start");
 
-    // 60 buyers hold tokens (admitted through the shared Redis); one more waits in a room.
-    let buyers: Vec<Shopper> = (0..60).map(|_| app.shopper()).collect();
+    // 61 buyers hold tokens (admitted through the shared Redis); one more waits in a room.
+    let mut buyers: Vec<Shopper> = (0..61).map(|_| app.shopper()).collect();
     for b in &buyers {
         app.join(drop_id, b).await;
     }
@@ -61,6 +62,13 @@ async fn sigterm_drains_sockets_and_in_flight_purchases_and_loses_nothing() {
         .await
         .unwrap();
     next_of(&mut ws, "position", 3000).await.unwrap();
+    // The last holder keeps its socket: told `admitted`, it lives on the checkout lane.
+    let holder = buyers.pop().unwrap();
+    tokens.pop();
+    let (mut on_lane, _) = tokio_tungstenite::connect_async(ws_request(&url, &holder.token))
+        .await
+        .unwrap();
+    next_of(&mut on_lane, "admitted", 3000).await.unwrap();
 
     let http = reqwest::Client::new();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -82,10 +90,12 @@ async fn sigterm_drains_sockets_and_in_flight_purchases_and_loses_nothing() {
         .unwrap();
     assert!(killed.success());
 
-    assert_eq!(
-        close_code(&mut ws, 5000).await,
-        Some(vq_api::room::CLOSE_RECONNECT)
-    );
+    for ws in [&mut ws, &mut on_lane] {
+        assert_eq!(
+            close_code(ws, 5000).await,
+            Some(vq_api::room::CLOSE_RECONNECT)
+        );
+    }
     // A request the server had not started reading may fail (the client retries on
     // another node); one it started must finish: every reserved unit is answered below.
     let mut confirmed = 0;

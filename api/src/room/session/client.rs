@@ -105,7 +105,17 @@ impl Session {
         // The revocation is read in the purchase's own gate round trip, as on HTTP.
         let jti = self.auth.jti;
         out.push(
-            match buy(&self.st, self.ip, self.id, self.user, Some(&jti), body).await {
+            match buy(
+                &self.st,
+                self.st.checkout.redis(),
+                self.ip,
+                self.id,
+                self.user,
+                Some(&jti),
+                body,
+            )
+            .await
+            {
                 Ok(receipt) => ServerMsg::Purchased {
                     request_id,
                     receipt,
