@@ -4,8 +4,10 @@
 //! HTTP error (a buyer on the waitlist may still open the room). After that the server
 //! pushes `position`, `admitted`, `expired`, `paused`, `resumed`, `sold_out`, `phase`,
 //! `left` and `closed`; the client may send `ping`, `status`, `leave` and `purchase`. One `Session`
-//! (room/session.rs) per socket. Browsers authenticate the upgrade with a single-use
-//! ticket (room/ticket.rs), other clients with `Authorization: Bearer`.
+//! (room/session.rs) per socket; its exact re-reads are batched per node (room/reads.rs),
+//! and once its buyer is admitted it moves to the node's checkout lane (room/checkout.rs).
+//! Browsers authenticate the upgrade with a single-use ticket (room/ticket.rs), other
+//! clients with `Authorization: Bearer`.
 
 pub mod checkout;
 pub mod reads;
