@@ -1,6 +1,6 @@
 // The buyer's whole path, on a desktop and on a phone (each its own account and drop): sign-up (e-mail → code → profile), the waiting room
 // (waiting, paused with a frozen estimate, reload keeps the place), admission, a purchase
-// through an expired access token (renewed, the purchase token kept), then the order page:
+// on the room socket while the access token has expired (renewed after), then the order page:
 // pay, a cancel that asks first, and the results in place.
 import { test } from "node:test";
 import { rmSync } from "node:fs";
@@ -58,15 +58,19 @@ async function admittedAndBuy(page, api, drop) {
   assert.equal(await page.locator(".odds, .eta").count(), 0, "no stale waiting lines");
   await check(page, "room-admitted");
 
-  // The access token dies while the buyer looks at the Buy card: the purchase renews the
-  // session (refresh token) and goes through with the same purchase token.
+  // The access token dies while the buyer looks at the Buy card. The purchase goes over the
+  // room socket, whose session was checked at the upgrade, so it needs no access token and
+  // sends no HTTP request; the order read after it renews the session (refresh token).
   await page.evaluate(() => sessionStorage.setItem("vq_token", "expired.access.token"));
+  const posts = [];
+  page.on("request", (r) => { if (r.method() === "POST" && r.url().endsWith("/purchase")) posts.push(r.url()); });
   await page.getByRole("button", { name: "Buy now" }).click();
   await roomState(page, "reserved");
-  const renewed = await page.evaluate(() => sessionStorage.getItem("vq_token"));
-  assert.ok(renewed && renewed !== "expired.access.token", "session renewed");
   await page.getByText(/^Order #\d+: 1 × E2E Hoodie/).waitFor();
   await page.locator("#pay-by", { hasText: /^Pay by \d\d:\d\d:\d\d: \d+:\d\d left\.$/ }).waitFor({ timeout: 15000 });
+  const renewed = await page.evaluate(() => sessionStorage.getItem("vq_token"));
+  assert.ok(renewed && renewed !== "expired.access.token", "session renewed");
+  assert.deepEqual(posts, [], "bought on the socket, not over HTTP");
   await check(page, "room-reserved");
 }
 

@@ -63,6 +63,19 @@ async function liveStates(page) {
   await page.goto(`${base}/drops/${D("PAUSED")}`);
   await roomState(page, "paused");
   await check(page, "room-paused");
+  // The purchase goes over the room socket and is made, but its answer is lost on the way:
+  // after 5 s the page asks again over HTTP, which replays the same order (the purchase
+  // token is the idempotency key), not a second one.
+  let lost = null;
+  await page.routeWebSocket(/\/room\?/, (ws) => {
+    const server = ws.connectToServer();
+    server.onMessage((m) => {
+      if (JSON.parse(m).type === "purchased") lost = JSON.parse(m);
+      else ws.send(m);
+    });
+  });
+  const posts = [];
+  page.on("request", (r) => { if (r.method() === "POST" && r.url().endsWith("/purchase")) posts.push(r.url()); });
   await page.goto(`${base}/drops/${D("LIVE")}`);
   await roomState(page, "admitted");
   await page.getByRole("button", { name: "Buy now" }).waitFor();
@@ -70,7 +83,11 @@ async function liveStates(page) {
   await page.getByLabel("Quantity").fill("2");
   await page.getByRole("button", { name: "Buy now" }).click();
   await roomState(page, "reserved");
-  await page.getByText(/^Order #\d+: 2 × E2E Sneaker, €258\.00\.$/).waitFor();
+  const order = page.getByText(/^Order #\d+: 2 × E2E Sneaker, €258\.00\.$/);
+  await order.waitFor();
+  assert.ok(lost, "the socket purchase was made");
+  assert.equal(posts.length, 1, "then asked again over HTTP");
+  assert.match(await order.innerText(), new RegExp(`^Order #${lost.order_id}:`), "the same order replayed");
   await check(page, "room-reserved");
 }
 

@@ -2,7 +2,8 @@
 // answers not_open, drop_closed, sold_out, limit_reached or drop_not_found before any
 // socket is opened), then keeps one WebSocket open. Terminal states never reconnect; a
 // real disconnect reconnects with exponential backoff and jitter under a "reconnecting,
-// your place is kept" banner. Screens are in room-view.js.
+// your place is kept" banner. The purchase goes over that socket while it is open, else over
+// HTTP. Screens are in room-view.js.
 import { api, header, requireLogin, roomTicket, renew, powQuery, loginUrl, money, clock } from "/static/app.js";
 import { render, etaText } from "/static/room-view.js";
 
@@ -99,6 +100,8 @@ const handlers = {
   left: () => go("left"),
   closed: () => go("ended"),
   notification: (m) => { $("note").textContent = m.message || ""; },
+  purchased: (m) => answered(m.request_id, m),
+  purchase_rejected: (m) => answered(m.request_id, m),
   error: (m) => setError(m.message),
 };
 
@@ -164,6 +167,7 @@ async function connect() {
 
 async function closed(sock, ev, opened) {
   if (ws === sock) ws = null;
+  for (const rid of [...asked.keys()]) answered(rid, null, new Error("socket closed"));
   if (TERMINAL.has(state)) return;
   if (ev.code === 4008) return go("replaced");
   if (ev.code === 4003) return location.replace(loginUrl());
@@ -185,7 +189,7 @@ async function purchase() {
   err.textContent = "";
   const quantity = $("qty") ? Number($("qty").value) : 1;
   try {
-    const r = await api("POST", `/v1/drops/${id}/purchase`, { token: c.admit.token, quantity });
+    const r = await buyRequest({ token: c.admit.token, quantity });
     c.order = { id: r.order_id, quantity: r.quantity, pay_by: null };
     go("reserved");
     deadline(r.order_id);
@@ -197,6 +201,40 @@ async function purchase() {
     else if (e.code === "limit_reached") err.textContent = `You may buy ${e.data.allowance} more.`;
     else err.textContent = e.status ? e.message : "Network problem: your turn is kept, try again.";
   }
+}
+
+/// Buys on the room socket while it is open: no new connection at the crowd's busiest
+/// moment, and the server runs an admitted buyer's socket on its checkout lane. Otherwise,
+/// or when the socket gives no answer in 5 s or closes first, over HTTP: both answer the
+/// same receipt and reasons, and the token is the idempotency key, so asking again over
+/// HTTP replays a purchase the socket did make.
+async function buyRequest(body) {
+  if (ws && ws.readyState === WebSocket.OPEN) {
+    const m = await onSocket(ws, body).catch(() => null);
+    if (m && m.type === "purchased") return m;
+    if (m) throw Object.assign(new Error(m.message), { status: m.http_status, code: m.code, data: m });
+  }
+  return api("POST", `/v1/drops/${id}/purchase`, body);
+}
+
+const asked = new Map();
+let asks = 0;
+function onSocket(sock, body) {
+  return new Promise((resolve, reject) => {
+    const rid = `buy-${++asks}`;
+    const t = setTimeout(() => answered(rid, null, new Error("no answer")), 5000);
+    asked.set(rid, { resolve, reject, t });
+    sock.send(JSON.stringify({ type: "purchase", request_id: rid, ...body }));
+  });
+}
+
+/// Settles the socket purchase `rid` (a reply, or the error that ends the wait).
+function answered(rid, m, err) {
+  const a = asked.get(rid);
+  if (!a) return;
+  asked.delete(rid);
+  clearTimeout(a.t);
+  if (err) a.reject(err); else a.resolve(m);
 }
 
 /// The order is written by a worker within a second or so; its payment deadline follows.
