@@ -29,10 +29,10 @@ pub struct Checkout {
 
 impl Checkout {
     /// Starts the lane's thread and opens its connection there (so the connection's driver
-    /// runs on the lane). `url` is the single server's; behind Sentinels the lane asks them,
-    /// and on a cluster it shares `shared` (cluster connections do not queue one slot's
-    /// reads behind another's, and their driver is not per connection). The connection is
-    /// named `vq-checkout-<prefix>` in `CLIENT LIST` (until a reconnect), for operators.
+    /// runs on the lane). `url` is the single server's; behind Sentinels the lane asks them
+    /// for the primary; on a cluster `separate` hands back the shared cluster connection,
+    /// so there the lane moves the socket's task but not its Redis traffic. The connection
+    /// is named `vq-checkout-<prefix>` in `CLIENT LIST` (until a reconnect), for operators.
     pub async fn start(shared: &RedisConn, url: &str, prefix: &str) -> anyhow::Result<Checkout> {
         let (stop, stopped) = oneshot::channel::<()>();
         let (ready, handle) = oneshot::channel();
