@@ -5,6 +5,7 @@ use crate::helpers::*;
 use futures::SinkExt;
 use serde_json::json;
 use std::time::Duration;
+use vq_core::domain::DropId;
 use vq_core::Clock;
 
 #[tokio::test]
@@ -169,7 +170,9 @@ async fn position_broadcast_costs_o1_redis_calls_per_tick() {
 }
 
 /// Position pushes to one socket are spaced out (ws.position_interval_ms) however fast the
-/// ticks come, and the latest place still arrives.
+/// ticks come, an exact read's push counts as one (at a drop's start a tick right after it
+/// was a second frame per socket inside the start's burst), and the latest place still
+/// arrives.
 #[tokio::test]
 async fn position_pushes_are_spaced_out_but_the_latest_arrives() {
     let clock = Clock::manual(chrono::Utc::now().timestamp_millis());
@@ -196,21 +199,38 @@ async fn position_pushes_are_spaced_out_but_the_latest_arrives() {
         6
     );
     let mut adm = app.admitter();
-    for _ in 0..4 {
-        assert_eq!(adm.tick_drop(drop).await.unwrap().admitted.len(), 1);
-        clock.advance(250);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    ticks(&mut adm, drop, &clock, 1).await;
+    assert_eq!(
+        next_json(&mut ws, 200).await,
+        None,
+        "the join's exact push counts: no tick push right after it"
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    ticks(&mut adm, drop, &clock, 3).await;
     let mut seen = Vec::new();
     while let Some(m) = next_json(&mut ws, 200).await {
         seen.push(m["position"].as_u64().unwrap());
     }
-    assert_eq!(seen, vec![5], "one push for four ticks within the interval");
+    assert_eq!(
+        seen,
+        vec![4],
+        "one push for three ticks within the interval"
+    );
     tokio::time::sleep(Duration::from_millis(600)).await;
     adm.tick_drop(drop).await.unwrap();
     let m = next_of(&mut ws, "position", 2000).await.unwrap();
     assert_eq!(m["position"], 1, "the latest place, not a stale one");
     app.cleanup().await;
+}
+
+/// `n` admission ticks of one buyer each, 250 ms apart on the drop's clock and 20 ms apart
+/// in real time (well inside a push interval).
+async fn ticks(adm: &mut vq_admission::Admitter, drop: DropId, clock: &Clock, n: usize) {
+    for _ in 0..n {
+        assert_eq!(adm.tick_drop(drop).await.unwrap().admitted.len(), 1);
+        clock.advance(250);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// The periodic re-reads of a room's sockets go to Redis in batches: one places.lua call

@@ -141,7 +141,9 @@ impl Session {
 
     /// Sends the place just read exactly. Outside the pre-queue it carries `index`, the
     /// 0-based place in the drop's whole admission order (admitted so far + rank), which a
-    /// client can compare with the `seq` of its admission to audit FIFO order.
+    /// client can compare with the `seq` of its admission to audit FIFO order. It counts as
+    /// a push for the interval: at a drop's start every socket pushes its drawn place, and a
+    /// tick pushed right after it would be a second frame per socket inside the start's burst.
     pub(super) fn push_position(&mut self, out: &mut Vec<ServerMsg>) {
         if let Some((ahead, pre)) = self.ahead(None) {
             let mut m = self.position(ahead, pre);
@@ -156,6 +158,7 @@ impl Session {
             }
             out.push(ServerMsg::Position(m));
             self.last_sent = Some(ahead);
+            self.last_push = Some(tokio::time::Instant::now());
         }
     }
 
