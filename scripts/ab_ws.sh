@@ -35,8 +35,9 @@ for r in $(seq "$ROUNDS"); do
 import json, sys
 s = json.load(open(sys.argv[1]))
 cpu = (s.get("cpu") or {}).get("server_us_per_buyer") or 0
+first = (s.get("fairness") or {}).get("first_place_p99_ms") or 0
 print(f"round {sys.argv[3]} {sys.argv[2]:<10} buy p50 {s['purchase_p50_ms']:6.1f} p99 {s['purchase_p99_ms']:7.1f} ms  "
-      f"push p99 {s['position_push_p99_ms']:6.0f} ms  join p99 {s['join_p99_ms']:4.0f} ms  "
+      f"push p99 {s['position_push_p99_ms']:6.0f} ms  first place p99 {first:5.0f} ms  join p99 {s['join_p99_ms']:4.0f} ms  "
       f"{cpu:4.0f} µs/buyer  RSS {s['server_rss_mb']:5.1f} MB  {s['outcomes']}  "
       f"{'all hold' if not s['failures'] else '; '.join(s['failures'])}")
 PY
@@ -50,7 +51,8 @@ for b in bins:
     ss = [json.load(open(f"{out}/run-{name}-{r}/ws.json")) for r in range(1, rounds + 1)]
     med = lambda k: st.median(s[k] for s in ss)
     cpu = st.median((s.get("cpu") or {}).get("server_us_per_buyer") or 0 for s in ss)
+    first = st.median((s.get("fairness") or {}).get("first_place_p99_ms") or 0 for s in ss)
     print(f"median {name:<10} buy p50 {med('purchase_p50_ms'):6.1f} p99 {med('purchase_p99_ms'):7.1f} ms  "
-          f"push p99 {med('position_push_p99_ms'):6.0f} ms  {cpu:4.0f} µs/buyer  "
+          f"push p99 {med('position_push_p99_ms'):6.0f} ms  first place p99 {first:5.0f} ms  {cpu:4.0f} µs/buyer  "
           f"p99s {sorted(round(s['purchase_p99_ms']) for s in ss)}")
 PY

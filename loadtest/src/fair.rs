@@ -17,6 +17,11 @@ pub struct Fairness {
     pub wait_p50_s: f64,
     pub wait_p90_s: f64,
     pub wait_p99_s: f64,
+    /// Sale start → the first place outside the pre-queue (ms), over the buyers who joined
+    /// before the start: the start's own burst (its pushes carry no tick time, so
+    /// `position_push_p99_ms` does not see them). 0 when nobody waited in a pre-queue.
+    pub first_place_p50_ms: f64,
+    pub first_place_p99_ms: f64,
     pub eta: EtaError,
 }
 
@@ -59,8 +64,16 @@ pub async fn collect(
             )
         })
         .collect();
+    let mut first: Vec<f64> = results
+        .iter()
+        .filter(|r| r.joined_at.is_some_and(|j| j < sale_start))
+        .filter_map(|r| Some(r.eta_at_join?.2.saturating_duration_since(sale_start)))
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .collect();
     Fairness {
         report,
+        first_place_p50_ms: percentile(&mut first, 0.5),
+        first_place_p99_ms: percentile(&mut first, 0.99),
         wait_p50_s: percentile(&mut waits, 0.5),
         wait_p90_s: percentile(&mut waits, 0.9),
         wait_p99_s: percentile(&mut waits, 0.99),
@@ -122,5 +135,9 @@ pub fn print(f: &Fairness) {
         f.eta.p95 * 100.0,
         f.eta.samples,
         f.eta.later_than_hi * 100.0
+    );
+    println!(
+        "first place after the start (pre-queue buyers): p50 {:.0} ms, p99 {:.0} ms",
+        f.first_place_p50_ms, f.first_place_p99_ms
     );
 }
