@@ -23,8 +23,11 @@ KEYS[6] admitted  KEYS[7] bucket (HASH level, ts)  KEYS[8] window (ZSET "first:c
 KEYS[9] stock  KEYS[10] admlog (STREAM ts, first, n, lo, hi per batch)  KEYS[11] events (channel)
 KEYS[12] expired counter  KEYS[13] unpaid (HASH token -> qty, open reservations)
 KEYS[14] seen (HASH user -> last-seen ms)  KEYS[15] left counter
-KEYS[16] admscores (LIST: the queue score of every admitted buyer in admission order, the
-         first 1,000,000 admissions only; the fairness report's Kendall tau reads it)
+KEYS[16] admorder (LIST: "user#n" of every admitted buyer in admission order, n being which
+         of the buyer's joins the place came from; the first 1,000,000 admissions only)
+KEYS[17] joins   (HASH, written by join.lua: user -> n). The fairness report looks each
+         admission's join up in join.lua's own record, never in what this pop returned, so
+         an admission out of join order shows as an inversion.
 Also kept in cfg for the fairness report: `adm_peak_1s` (most admissions in any 1000 ms
 so far) and `sold_out_told` (buyers still queued when the drop turned final sold_out).
 ARGV[1] now in ms, or "" to use the Redis server clock
@@ -126,7 +129,9 @@ local function pop(want, total, out, left)
         redis.call('ZADD', KEYS[4], now + ttl, t)
         redis.call('HSET', KEYS[5], u, t)
         table.insert(out, u); table.insert(out, t); table.insert(out, total + got)
-        if total + got <= 1000000 then redis.call('RPUSH', KEYS[16], score) end
+        if total + got <= 1000000 then
+          redis.call('RPUSH', KEYS[16], u .. '#' .. (redis.call('HGET', KEYS[17], u) or '0'))
+        end
         lo = lo or score
         hi = score
       end

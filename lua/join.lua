@@ -13,7 +13,7 @@ sold_out too but keeps the place (waitlist, detail "waiting"): units given back 
 the earliest waiter (admit.lua), whose next join/peek then answers admitted. Whether units
 may still come back (sold_out_pending) or not (sold_out) is the status of admit.lua's tick.
 
-KEYS[1] cfg      HASH  state, starts_at, prequeue, limit, leave_grace_ms?
+KEYS[1] cfg      HASH  state, starts_at, prequeue, limit, leave_grace_ms?, joins_cap?
 KEYS[2] queue    ZSET  member=user, score: the draw score in [0,1) before start, 1+seq after
 KEYS[3] seq      STRING join counter after start
 KEYS[4] holders  HASH  user -> live token
@@ -26,6 +26,10 @@ KEYS[10] expired STRING count of tokens that expired unused
 KEYS[11] seen    HASH  user -> last-seen ms
 KEYS[12] left    STRING count of buyers removed after the leave grace
 KEYS[13] draw    ZSET  pseudonym -> draw score of every pre-queue joiner (revealed after start)
+KEYS[14] joins   HASH  the join record the fairness report checks admissions against, written
+                 here and nowhere else: field user -> how many times the buyer queued (n),
+                 field "user#n" -> the queue score that join got, while the hash has fewer
+                 than cfg `joins_cap` fields (default 2,000,000: memory stays bounded)
 ARGV[1] user id
 ARGV[2] now in ms, or "" to use the Redis server clock
 ARGV[3] the buyer's draw score in [0,1) for a pre-queue joiner: the first 52 bits of
@@ -52,7 +56,7 @@ end
 
 local user = ARGV[1]
 local cfg = redis.call('HMGET', KEYS[1], 'state', 'starts_at', 'prequeue', 'limit',
-                       'leave_grace_ms')
+                       'leave_grace_ms', 'joins_cap')
 if not cfg[1] then return {'err', 'no_drop', ''} end
 local stock = redis.call('GET', KEYS[6])
 if not stock then return {'err', 'needs_rebuild', ''} end
@@ -113,4 +117,8 @@ else
 end
 redis.call('ZADD', KEYS[2], 'NX', score, user)
 redis.call('HSET', KEYS[11], user, now)
+local nth = redis.call('HINCRBY', KEYS[14], user, 1)
+if redis.call('HLEN', KEYS[14]) < (tonumber(cfg[6]) or 2000000) then
+  redis.call('HSET', KEYS[14], user .. '#' .. nth, score)
+end
 return {'queued', redis.call('ZRANK', KEYS[2], user), admitted, pre}

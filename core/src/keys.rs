@@ -111,7 +111,9 @@ struct DropBase {
 // the leave grace), `left` (count of buyers removed after the grace), `seqs` (no longer
 // written: a token's admission seq is its name's suffix, `prefix.seq`; listed in `all` so a
 // clean-up still removes what older versions wrote), `draw` (ZSET pseudonym -> draw score of every pre-queue joiner: the list the fairness
-// endpoint reveals), `admscores` (LIST of admitted buyers' queue scores in admission order),
+// endpoint reveals), `joins` (HASH: join.lua's record of each join, user -> n and "user#n" ->
+// queue score), `admorder` (LIST "user#n" of admitted buyers in admission order: the two
+// records the fairness report's FIFO check compares; `admscores` is no longer written),
 // `quit` (count of buyers who left the queue on their own), `fairrep` (the cached fairness
 // report, JSON), `rebuild_lock` (one automatic rebuild at a time across api nodes),
 // `history` (LIST of the console's samples, capped) and `history_gate` (one sampler per
@@ -150,6 +152,8 @@ key!(
     seqs,
     draw,
     admscores,
+    joins,
+    admorder,
     quit,
     fairrep,
     rebuild_lock
@@ -205,6 +209,8 @@ impl DropKeys {
             self.seqs(),
             self.draw(),
             self.admscores(),
+            self.joins(),
+            self.admorder(),
             self.quit(),
             self.fairrep(),
         ]

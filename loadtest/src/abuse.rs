@@ -4,6 +4,11 @@
 //! once under attack; the report compares their p99s, and gives the peak RSS of this
 //! process (server and attackers together), the 5xx count of every request, and the drop
 //! invariants (`audit`). Every attack is bounded in count and time.
+//!
+//! The server runs with every protection as shipped, the per-address connection cap
+//! included. Honest buyers come from 127.0.0.1-8 and each attack from an address of its own
+//! (127.0.66.x), as separate hosts would. The run fails when the honest join or purchase
+//! p99 under attack is more than [`MAX_RATIO`] times the quiet one.
 
 mod attacks;
 mod honest;
@@ -22,7 +27,7 @@ use vq_core::Settings;
 #[derive(clap::Args, Debug, Clone)]
 pub struct AbuseArgs {
     /// Honest buyers per round (quiet, then under attack).
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 300)]
     pub buyers: usize,
     #[arg(long, default_value_t = 200)]
     pub slow_headers: usize,
@@ -51,6 +56,9 @@ pub struct AbuseReport {
     pub purchase_p99_ms_quiet: f64,
     pub join_p99_ms_attack: f64,
     pub purchase_p99_ms_attack: f64,
+    /// Under attack over quiet; the run fails above [`MAX_RATIO`].
+    pub join_p99_ratio: f64,
+    pub purchase_p99_ratio: f64,
     pub honest_bought: usize,
     pub rss_peak_mb: f64,
     /// Every 5xx seen, honest and attack; `busy` (503 with Retry-After from the password
@@ -81,9 +89,6 @@ pub async fn run(a: &AbuseArgs, settings: &Settings) -> anyhow::Result<AbuseRepo
             *key = Some(vq_core::config::Secret::new(b64));
         }
     }
-    // Attackers and honest buyers all come from 127.0.0.1 here: the per-address cap would
-    // cut the attack short before it measured anything.
-    base.http.max_connections_per_ip = 0;
     let srv = inproc::start(&base).await?;
     let result = attack_run(a, &srv).await;
     srv.stop().await?;
@@ -101,12 +106,18 @@ async fn attack_run(a: &AbuseArgs, srv: &inproc::Server) -> anyhow::Result<Abuse
         create_drop(&http, &api, &manager, a.buyers).await?,
         create_drop(&http, &api, &manager, a.buyers).await?,
     );
-    let quiet = honest(&http, &api, quiet_drop, &jwt, a.buyers).await;
+    // Honest buyers spread over 127.0.0.1-8, a few hosts' worth of shoppers.
+    let src = crate::vq_path::SourceArgs {
+        sources: 8,
+        source_block: 0,
+    };
+    let shoppers = crate::vq_path::Clients::new(a.buyers, &src)?;
+    let quiet = honest(&shoppers, &api, quiet_drop, &jwt, a.buyers).await;
     let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let sampler = rss_sampler(peak.clone());
     let attacks = spawn_attacks(a, &api, port, busy_drop, &jwt);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let busy = honest(&http, &api, busy_drop, &jwt, a.buyers).await;
+    let busy = honest(&shoppers, &api, busy_drop, &jwt, a.buyers).await;
     let mut tallies = BTreeMap::new();
     for (name, t) in attacks {
         let t = tokio::time::timeout(Duration::from_secs(60), t).await;
@@ -130,11 +141,29 @@ async fn attack_run(a: &AbuseArgs, srv: &inproc::Server) -> anyhow::Result<Abuse
         failures.push(format!("{count_5xx} responses were 5xx"));
     }
     let p99 = |v: &[f64]| stats::percentile(&mut v.to_vec(), 0.99);
+    let (jq, ja) = (p99(&quiet.join_ms), p99(&busy.join_ms));
+    let (pq, pa) = (p99(&quiet.purchase_ms), p99(&busy.purchase_ms));
+    let (join_ratio, purchase_ratio) = (ratio(ja, jq), ratio(pa, pq));
+    for (what, r) in [("join", join_ratio), ("purchase", purchase_ratio)] {
+        if !(r <= MAX_RATIO) {
+            failures.push(format!(
+                "honest {what} p99 under attack is {r:.2}× quiet (bound {MAX_RATIO}×)"
+            ));
+        }
+    }
+    if busy.bought < a.buyers || quiet.bought < a.buyers {
+        failures.push(format!(
+            "honest buyers who bought: quiet {} and under attack {} of {}",
+            quiet.bought, busy.bought, a.buyers
+        ));
+    }
     Ok(AbuseReport {
-        join_p99_ms_quiet: p99(&quiet.join_ms),
-        purchase_p99_ms_quiet: p99(&quiet.purchase_ms),
-        join_p99_ms_attack: p99(&busy.join_ms),
-        purchase_p99_ms_attack: p99(&busy.purchase_ms),
+        join_p99_ms_quiet: jq,
+        purchase_p99_ms_quiet: pq,
+        join_p99_ms_attack: ja,
+        purchase_p99_ms_attack: pa,
+        join_p99_ratio: join_ratio,
+        purchase_p99_ratio: purchase_ratio,
         honest_bought: busy.bought,
         rss_peak_mb: peak.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1024.0,
         count_5xx,
@@ -144,6 +173,30 @@ async fn attack_run(a: &AbuseArgs, srv: &inproc::Server) -> anyhow::Result<Abuse
         invariants,
         failures,
     })
+}
+
+/// The promise: honest buyers under attack stay within this factor of quiet.
+pub const MAX_RATIO: f64 = 2.0;
+
+/// `attack / quiet`; no sample on either side is an infinite ratio (a failure).
+fn ratio(attack: f64, quiet: f64) -> f64 {
+    if attack.is_finite() && quiet > 0.0 {
+        attack / quiet
+    } else {
+        f64::INFINITY
+    }
+}
+
+/// The two ratios, printed as the run's last lines.
+pub fn print_ratios(r: &AbuseReport) {
+    println!(
+        "join p99: quiet {:.1} ms, under attack {:.1} ms: {:.2}× (bound {MAX_RATIO}×)",
+        r.join_p99_ms_quiet, r.join_p99_ms_attack, r.join_p99_ratio
+    );
+    println!(
+        "purchase p99: quiet {:.1} ms, under attack {:.1} ms: {:.2}× (bound {MAX_RATIO}×)",
+        r.purchase_p99_ms_quiet, r.purchase_p99_ms_attack, r.purchase_p99_ratio
+    );
 }
 
 /// Peak resident memory of this process (server and attackers share it), sampled every 50 ms.
@@ -194,22 +247,29 @@ async fn audit_both(
 
 type Running = Vec<(&'static str, tokio::task::JoinHandle<Tally>)>;
 
+/// The source address of attack `k`: 127.0.66.(k + 1), none of them the honest buyers'.
+fn attacker(k: u8) -> std::net::IpAddr {
+    std::net::IpAddr::from([127, 0, 66, k + 1])
+}
+
 fn spawn_attacks(a: &AbuseArgs, api: &str, port: u16, drop: DropId, jwt: &JwtKeys) -> Running {
-    let http = reqwest::Client::new();
     let mut out: Running = Vec::new();
     let (n_slow, n_idle, n_over) = (a.slow_headers, a.idle, a.oversize);
     out.push((
         "slow_headers",
-        tokio::spawn(attacks::slow_headers(port, n_slow)),
+        tokio::spawn(attacks::slow_headers(attacker(0), port, n_slow)),
     ));
-    out.push(("idle_tcp", tokio::spawn(attacks::idle(port, n_idle))));
-    out.push(("oversize", tokio::spawn(attacks::oversize(port, n_over))));
-    let (h, u, n) = (http.clone(), format!("{api}/v1/auth/login"), a.logins);
+    let idle = attacks::idle(attacker(1), port, n_idle);
+    out.push(("idle_tcp", tokio::spawn(idle)));
+    let oversize = attacks::oversize(attacker(2), port, n_over);
+    out.push(("oversize", tokio::spawn(oversize)));
+    let http = attacks::client(attacker(3));
+    let (h, u, n) = (http, format!("{api}/v1/auth/login"), a.logins);
     out.push(("logins", tokio::spawn(async move {
         attacks::posts(&h, u, n, 100, |i| json!({ "email": format!("nobody{i}@example.com"), "password": "wrong-password-1" })).await
     })));
     let (h, u, n) = (
-        http.clone(),
+        attacks::client(attacker(4)),
         format!("{api}/v1/auth/email-code"),
         a.signups / 2,
     );
@@ -226,17 +286,21 @@ fn spawn_attacks(a: &AbuseArgs, api: &str, port: u16, drop: DropId, jwt: &JwtKey
             .await
         }),
     ));
-    let (h, u, n) = (http.clone(), format!("{api}/v1/auth/signup"), a.signups);
+    let (h, u, n) = (
+        attacks::client(attacker(5)),
+        format!("{api}/v1/auth/signup"),
+        a.signups,
+    );
     out.push(("signups", tokio::spawn(async move {
         attacks::posts(&h, u, n, 50, |i| json!({ "email": format!("new{i}@example.com"), "code": "000000",
             "password": "long-enough-pass-1", "name": "Bot", "address": "1 Bot Street", "phone": "+4930123456" })).await
     })));
-    let (h, u, n) = (http.clone(), api.to_string(), a.methods);
+    let (h, u, n) = (attacks::client(attacker(6)), api.to_string(), a.methods);
     out.push((
         "made_up_methods",
         tokio::spawn(async move { attacks::made_up_methods(&h, &u, n).await }),
     ));
-    let (h, u, n) = (http, api.to_string(), a.forgeries);
+    let (h, u, n) = (attacks::client(attacker(7)), api.to_string(), a.forgeries);
     out.push((
         "token_forgeries",
         tokio::spawn(async move { attacks::forgeries(&h, &u, drop.get(), n).await }),
@@ -246,7 +310,7 @@ fn spawn_attacks(a: &AbuseArgs, api: &str, port: u16, drop: DropId, jwt: &JwtKey
         .collect();
     out.push((
         "ws_status",
-        tokio::spawn(attacks::ws_status(port, drop.get(), tokens, 500)),
+        tokio::spawn(attacks::ws_status(attacker(8), port, drop.get(), tokens, 500)),
     ));
     out
 }

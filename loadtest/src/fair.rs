@@ -102,16 +102,22 @@ fn eta_error(results: &[BuyerResult]) -> EtaError {
 }
 
 /// A clean run admits in join order: any inversion (tau < 1) is a failure, and so is a
-/// report that could not be read.
+/// report that could not be read or an admission it could not check against its join.
 pub fn failures(f: &Fairness) -> Vec<String> {
-    match f.report["fifo"]["kendall_tau"].as_f64() {
+    let fifo = &f.report["fifo"];
+    let mut out = match fifo["kendall_tau"].as_f64() {
         None => vec!["the fairness report could not be read".into()],
         Some(tau) if tau < 1.0 => vec![format!(
             "FIFO after the start broken: Kendall tau {tau}, {} inversions",
-            f.report["fifo"]["inversions"]
+            fifo["inversions"]
         )],
         Some(_) => Vec::new(),
+    };
+    match fifo["admissions_without_join_record"].as_u64() {
+        Some(0) | None => {}
+        Some(n) => out.push(format!("{n} admissions had no join record to check")),
     }
+    out
 }
 
 /// The fairness lines under the summary table.

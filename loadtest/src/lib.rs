@@ -14,6 +14,7 @@ pub mod harness;
 pub mod inproc;
 pub mod join_ceiling;
 pub mod lean_http;
+pub mod logins;
 pub mod pow_bench;
 pub mod procstat;
 pub mod report;

@@ -34,6 +34,8 @@ enum Cmd {
     Abuse(loadtest::abuse::AbuseArgs),
     /// Median time to solve a join's proof of work, per difficulty (no server needed).
     Pow(loadtest::pow_bench::PowArgs),
+    /// A running server's RSS under concurrent logins (argon2 behind the password gate).
+    Logins(loadtest::logins::LoginsArgs),
 }
 
 #[tokio::main]
@@ -76,13 +78,28 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Abuse(args) => {
             let r = loadtest::abuse::run(&args, &settings).await?;
             println!("{}", serde_json::to_string_pretty(&r)?);
-            let failures = r.failures.clone();
-            loadtest::harness::finish(&r, args.json, failures)
+            if let Some(path) = &args.json {
+                std::fs::write(path, serde_json::to_string_pretty(&r)?)?;
+            }
+            for f in &r.failures {
+                println!("FAILED: {f}");
+            }
+            loadtest::abuse::print_ratios(&r);
+            if !r.failures.is_empty() {
+                std::process::exit(1);
+            }
+            Ok(())
         }
         Cmd::Pow(args) => {
             let rows = loadtest::pow_bench::run(&args);
             loadtest::pow_bench::print(&rows);
             loadtest::harness::finish(&rows, args.json, Vec::new())
+        }
+        Cmd::Logins(args) => {
+            let r = loadtest::logins::run(&args).await?;
+            loadtest::logins::print(&r);
+            let failures = loadtest::logins::failures(&r, &args);
+            loadtest::harness::finish(&r, args.json.clone(), failures)
         }
         Cmd::WaitCost(args) => {
             let r = loadtest::wait_cost::run(&args, &settings).await?;

@@ -1,8 +1,9 @@
 //! The fairness report of `GET /v1/drops/{id}/fairness` (`report`): what happened in a drop,
 //! from counters the Lua scripts keep in the drop's Redis slot (no list in the api process).
 //!
-//! Cost is bounded: counters are O(1); FIFO reads the admitted buyers' queue scores that
-//! lua/admit.lua lists (at most [`MAX_SCORES`], the first admissions) and counts inversions
+//! Cost is bounded: counters are O(1); FIFO reads the admission order lua/admit.lua lists
+//! (at most [`MAX_SCORES`], the first admissions), looks each admission's join up in
+//! lua/join.lua's record, and counts inversions
 //! by merge sort, O(n log n) off the async threads; units sold sum the purchase receipts
 //! (one per purchase). The result is cached in the drop's `fairrep` key for
 //! [`CACHE_MS`], and for good once the drop is final, so a public endpoint cannot be made
@@ -54,13 +55,16 @@ pub struct DrawFacts {
     pub joiners: u64,
 }
 
-/// Queue order against admission order, over every admission: the queue order is the
-/// published draw for pre-queue joiners (scores in [0, 1)), then join order (1 + join number).
+/// Join order against admission order, over every admission: the expected order is the
+/// published draw for pre-queue joiners (scores in [0, 1)), then join order (1 + join
+/// number), as join.lua recorded each join; the admission order is admit.lua's own list.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Fifo {
     pub kendall_tau: f64,
     pub inversions: u64,
     pub admissions_checked: u64,
+    /// Admissions whose join had no record (join records are capped; a rebuild has none).
+    pub admissions_without_join_record: u64,
     /// More than [`MAX_SCORES`] admissions: only the first ones were checked.
     pub capped: bool,
 }
@@ -237,21 +241,30 @@ async fn compute(
     })
 }
 
-/// Kendall tau between queue order and admission order over the listed admissions (the
-/// pre-queue draw's scores are in [0, 1), later joins 1 + join number, so one order).
+/// Kendall tau between join order and admission order, from two records written apart:
+/// admit.lua lists each admission as "user#n" (which of the buyer's joins the place came
+/// from), and join.lua alone recorded the queue score that join got (the pre-queue draw's
+/// scores are in [0, 1), later joins 1 + join number, so one order). An admission whose
+/// join has no record (past the record's cap, or after a rebuild) is counted, not checked.
 async fn fifo(st: &AppState, id: DropId) -> Result<Fifo, ApiError> {
     let k = st.keys.drop(id);
     let mut conn = st.redis.clone();
-    let total: u64 = conn.llen(k.admscores()).await?;
+    let total: u64 = conn.llen(k.admorder()).await?;
     let mut scores = Vec::with_capacity(total.min(MAX_SCORES) as usize);
-    let mut from: isize = 0;
+    let (mut from, mut unmatched): (isize, u64) = (0, 0);
     while (from as u64) < total.min(MAX_SCORES) {
-        let part: Vec<f64> = conn.lrange(k.admscores(), from, from + CHUNK - 1).await?;
+        let part: Vec<String> = conn.lrange(k.admorder(), from, from + CHUNK - 1).await?;
         if part.is_empty() {
             break;
         }
         from += part.len() as isize;
-        scores.extend(part);
+        let joined: Vec<Option<f64>> = redis::cmd("HMGET")
+            .arg(k.joins())
+            .arg(&part)
+            .query_async(&mut conn)
+            .await?;
+        unmatched += joined.iter().filter(|s| s.is_none()).count() as u64;
+        scores.extend(joined.into_iter().flatten());
     }
     let admitted: u64 = conn.get::<_, Option<u64>>(k.admitted()).await?.unwrap_or(0);
     let n = scores.len() as u64;
@@ -262,6 +275,7 @@ async fn fifo(st: &AppState, id: DropId) -> Result<Fifo, ApiError> {
         kendall_tau: kendall_tau(n, inv),
         inversions: inv,
         admissions_checked: n,
+        admissions_without_join_record: unmatched,
         capped: admitted > MAX_SCORES,
     })
 }

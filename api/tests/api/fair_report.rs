@@ -35,8 +35,8 @@ async fn the_report_tells_joins_fifo_peak_tokens_and_outcomes() {
     assert_eq!(r["prequeue_joiners"], 0);
     assert_eq!(
         r["fifo"],
-        json!({"kendall_tau": 1.0, "inversions": 0,
-                                 "admissions_checked": 5, "capped": false})
+        json!({"kendall_tau": 1.0, "inversions": 0, "admissions_checked": 5,
+               "admissions_without_join_record": 0, "capped": false})
     );
     assert_eq!(r["max_admissions_in_any_second"], 5);
     assert_eq!(r["rate"], 100);
@@ -50,14 +50,23 @@ async fn the_report_tells_joins_fifo_peak_tokens_and_outcomes() {
     assert_eq!(r["final"], false, "two live tokens and open reservations");
     assert!(r["draw"]["commitment"].as_str().unwrap().len() == 64);
 
-    // A report is cached briefly; a tampered admission order shows as inversions.
+    // A report is cached briefly; two admissions swapped (the join records untouched)
+    // show as one inversion.
     let k = app.keys.drop(drop);
     let mut redis = app.redis.clone();
     let _: () = redis.del(k.fairrep()).await.unwrap();
-    let _: () = redis.lset(k.admscores(), 0, 99).await.unwrap();
+    let order: Vec<String> = redis.lrange(k.admorder(), 0, -1).await.unwrap();
+    let _: () = redis.lset(k.admorder(), 1, &order[2]).await.unwrap();
+    let _: () = redis.lset(k.admorder(), 2, &order[1]).await.unwrap();
     let r = report(&app, drop).await;
-    assert_eq!(r["fifo"]["inversions"], 4);
+    assert_eq!(r["fifo"]["inversions"], 1);
     assert!(r["fifo"]["kendall_tau"].as_f64().unwrap() < 1.0);
+    // An admission whose join left no record is counted, not checked.
+    let _: () = redis.del(k.fairrep()).await.unwrap();
+    let _: () = redis.hdel(k.joins(), &order[0]).await.unwrap();
+    let r = report(&app, drop).await;
+    assert_eq!(r["fifo"]["admissions_checked"], 4);
+    assert_eq!(r["fifo"]["admissions_without_join_record"], 1);
     app.cleanup().await;
 }
 

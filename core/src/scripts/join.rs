@@ -73,6 +73,7 @@ impl Scripts {
             .key(k.seen())
             .key(k.left())
             .key(k.draw())
+            .key(k.joins())
             .arg(user.to_string())
             .arg(clock.argv())
             .arg(draw.score.to_string())

@@ -1,23 +1,34 @@
-//! What admit.lua records for the fairness report: every admitted buyer's queue score in
-//! admission order (up to the cap), the most admissions in any 1000 ms, and how many
-//! buyers were still queued when the drop turned final sold_out.
+//! What admit.lua and join.lua record for the fairness report: each admission as "user#n"
+//! in admission order (up to the cap) beside join.lua's own record of the score each join
+//! got, the most admissions in any 1000 ms, and how many buyers were still queued when the
+//! drop turned final sold_out.
 
 use crate::env::*;
 use vq_core::scripts::AdmitStatus;
 
-async fn admitted_scores(e: &mut Env) -> Vec<f64> {
-    let key = e.k.admscores();
+async fn admission_order(e: &mut Env) -> Vec<String> {
+    let key = e.k.admorder();
     e.q(redis::cmd("LRANGE").arg(key).arg(0).arg(-1)).await
 }
 
+/// join.lua's record of each listed admission's join (None: no record).
+async fn join_scores(e: &mut Env, order: &[String]) -> Vec<Option<f64>> {
+    let key = e.k.joins();
+    e.q(redis::cmd("HMGET").arg(key).arg(order)).await
+}
+
 #[tokio::test]
-async fn admission_scores_follow_the_queue_and_stop_at_the_cap() {
+async fn admissions_name_the_join_they_came_from_and_stop_at_the_cap() {
     let mut e = Env::with(DropCfg::default()).await;
     let us = users(6);
     e.join_all(&us).await;
     assert_eq!(e.admit(4).await.admitted.len(), 4);
-    // After the start a score is 1 + the join number.
-    assert_eq!(admitted_scores(&mut e).await, vec![2.0, 3.0, 4.0, 5.0]);
+    let order = admission_order(&mut e).await;
+    let want: Vec<String> = us[..4].iter().map(|u| format!("{u}#1")).collect();
+    assert_eq!(order, want, "each buyer's first join");
+    // After the start a score is 1 + the join number, as join.lua recorded it.
+    let scores = join_scores(&mut e, &order).await;
+    assert_eq!(scores, vec![Some(2.0), Some(3.0), Some(4.0), Some(5.0)]);
 
     // Past the first million admissions nothing more is listed (the report says capped).
     let _: () = e
@@ -25,7 +36,40 @@ async fn admission_scores_follow_the_queue_and_stop_at_the_cap() {
         .await;
     e.clock.advance(1_000);
     assert_eq!(e.admit(4).await.admitted.len(), 2);
-    assert_eq!(admitted_scores(&mut e).await.len(), 4);
+    assert_eq!(admission_order(&mut e).await.len(), 4);
+    e.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_buyer_who_queues_again_is_admitted_under_the_new_join() {
+    let mut e = Env::with(DropCfg::default()).await;
+    let (a, b) = (user(), user());
+    e.join_all(&[a, b]).await;
+    assert_eq!(admitted_users(&e.admit(1).await), ids(&[a]));
+    // a's turn runs out unused; a queues again, behind b.
+    e.clock.advance(TTL + 1);
+    let _ = e.join(a).await;
+    assert_eq!(admitted_users(&e.admit(5).await), ids(&[b, a]));
+    let order = admission_order(&mut e).await;
+    assert_eq!(order, vec![format!("{a}#1"), format!("{b}#1"), format!("{a}#2")]);
+    let scores = join_scores(&mut e, &order).await;
+    assert_eq!(scores, vec![Some(2.0), Some(3.0), Some(4.0)], "in join order");
+    e.cleanup().await;
+}
+
+#[tokio::test]
+async fn join_records_stop_at_the_cap_but_joins_do_not() {
+    let mut e = Env::with(DropCfg::default()).await;
+    // Each join adds two fields (the count and the score) while under the cap.
+    e.set_cfg("joins_cap", 4).await;
+    let us = users(3);
+    e.join_all(&us).await;
+    assert_eq!(e.queue_len().await, 3, "every buyer queued");
+    let fields: Vec<String> = e.q(redis::cmd("HKEYS").arg(e.k.joins())).await;
+    assert!(fields.contains(&format!("{}#1", us[0])), "{fields:?}");
+    assert!(fields.contains(&format!("{}#1", us[1])), "{fields:?}");
+    assert!(!fields.contains(&format!("{}#1", us[2])), "past the cap: {fields:?}");
+    assert!(fields.contains(&us[2].to_string()), "the count is kept");
     e.cleanup().await;
 }
 

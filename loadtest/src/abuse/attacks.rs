@@ -4,9 +4,27 @@
 
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
+
+/// Connects to the server on loopback from `src`: each attack has a source address of its
+/// own, apart from the honest buyers', so the per-address caps act as they would.
+pub async fn connect(src: IpAddr, port: u16) -> std::io::Result<TcpStream> {
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(src, 0))?;
+    socket.connect(SocketAddr::from(([127, 0, 0, 1], port))).await
+}
+
+/// An HTTP client whose connections leave from `src`.
+pub fn client(src: IpAddr) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(src)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("an HTTP client")
+}
 
 #[derive(Serialize, Debug, Default, Clone)]
 pub struct Tally {
@@ -37,8 +55,8 @@ impl Tally {
 }
 
 /// Reads a raw response's status line; `None` when the server closed without one.
-async fn raw(port: u16, bytes: Vec<u8>, wait: Duration) -> Option<u16> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+async fn raw(src: IpAddr, port: u16, bytes: Vec<u8>, wait: Duration) -> Option<u16> {
+    let mut s = connect(src, port).await.ok()?;
     s.write_all(&bytes).await.ok()?;
     let mut out = Vec::new();
     let _ = tokio::time::timeout(wait, s.read_to_end(&mut out)).await;
@@ -47,9 +65,10 @@ async fn raw(port: u16, bytes: Vec<u8>, wait: Duration) -> Option<u16> {
 }
 
 /// Slow-header clients: half a request line, then silence until the server cuts them.
-pub async fn slow_headers(port: u16, n: usize) -> Tally {
+pub async fn slow_headers(src: IpAddr, port: u16, n: usize) -> Tally {
     let tasks = (0..n).map(|_| {
         raw(
+            src,
             port,
             b"GET /healthz HTTP/1.1\r\nHost: x".to_vec(),
             Duration::from_secs(30),
@@ -59,8 +78,8 @@ pub async fn slow_headers(port: u16, n: usize) -> Tally {
 }
 
 /// Idle TCP connections that never send a byte.
-pub async fn idle(port: u16, n: usize) -> Tally {
-    let tasks = (0..n).map(|_| raw(port, Vec::new(), Duration::from_secs(30)));
+pub async fn idle(src: IpAddr, port: u16, n: usize) -> Tally {
+    let tasks = (0..n).map(|_| raw(src, port, Vec::new(), Duration::from_secs(30)));
     tally(futures::future::join_all(tasks).await)
 }
 
@@ -121,7 +140,7 @@ pub async fn made_up_methods(http: &reqwest::Client, api: &str, n: usize) -> Tal
 }
 
 /// 2 MB bodies, half declared by Content-Length, half chunked, written in full first.
-pub async fn oversize(port: u16, n: usize) -> Tally {
+pub async fn oversize(src: IpAddr, port: u16, n: usize) -> Tally {
     let tasks = (0..n).map(|i| {
         let body = vec![b'a'; 2 * 1024 * 1024];
         let mut req = if i % 2 == 0 {
@@ -145,7 +164,7 @@ pub async fn oversize(port: u16, n: usize) -> Tally {
             }
             req.extend_from_slice(b"0\r\n\r\n");
         }
-        raw(port, req, Duration::from_secs(15))
+        raw(src, port, req, Duration::from_secs(15))
     });
     tally(futures::future::join_all(tasks).await)
 }
@@ -175,7 +194,13 @@ pub async fn forgeries(http: &reqwest::Client, api: &str, drop: i64, n: usize) -
 }
 
 /// Room sockets that flood `{"type":"status"}`; counts the sockets the server closed.
-pub async fn ws_status(port: u16, drop: i64, tokens: Vec<String>, per_socket: usize) -> Tally {
+pub async fn ws_status(
+    src: IpAddr,
+    port: u16,
+    drop: i64,
+    tokens: Vec<String>,
+    per_socket: usize,
+) -> Tally {
     use futures::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     use tokio_tungstenite::tungstenite::Message;
@@ -185,7 +210,8 @@ pub async fn ws_status(port: u16, drop: i64, tokens: Vec<String>, per_socket: us
             .ok()?;
         req.headers_mut()
             .insert("authorization", format!("Bearer {t}").parse().ok()?);
-        let (mut ws, res) = tokio_tungstenite::connect_async(req).await.ok()?;
+        let tcp = connect(src, port).await.ok()?;
+        let (mut ws, res) = tokio_tungstenite::client_async(req, tcp).await.ok()?;
         for _ in 0..per_socket {
             let msg = Message::Text(r#"{"type":"status"}"#.into());
             if ws.send(msg).await.is_err() {

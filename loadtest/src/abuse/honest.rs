@@ -82,16 +82,16 @@ async fn buyer(
 }
 
 pub async fn honest(
-    http: &reqwest::Client,
+    http: &crate::vq_path::Clients,
     api: &str,
     drop: DropId,
     jwt: &JwtKeys,
     n: usize,
 ) -> Honest {
     let tasks: Vec<_> = (0..n)
-        .map(|_| {
+        .map(|i| {
             let token = jwt.issue(UserId(uuid::Uuid::new_v4()), Role::Shopper, 3600);
-            tokio::spawn(buyer(http.clone(), api.to_string(), drop, token))
+            tokio::spawn(buyer(http.pick(i).clone(), api.to_string(), drop, token))
         })
         .collect();
     let mut h = Honest {
