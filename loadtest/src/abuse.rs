@@ -145,7 +145,7 @@ async fn attack_run(a: &AbuseArgs, srv: &inproc::Server) -> anyhow::Result<Abuse
     let (pq, pa) = (p99(&quiet.purchase_ms), p99(&busy.purchase_ms));
     let (join_ratio, purchase_ratio) = (ratio(ja, jq), ratio(pa, pq));
     for (what, r) in [("join", join_ratio), ("purchase", purchase_ratio)] {
-        if !(r <= MAX_RATIO) {
+        if r.is_nan() || r > MAX_RATIO {
             failures.push(format!(
                 "honest {what} p99 under attack is {r:.2}× quiet (bound {MAX_RATIO}×)"
             ));
@@ -310,7 +310,13 @@ fn spawn_attacks(a: &AbuseArgs, api: &str, port: u16, drop: DropId, jwt: &JwtKey
         .collect();
     out.push((
         "ws_status",
-        tokio::spawn(attacks::ws_status(attacker(8), port, drop.get(), tokens, 500)),
+        tokio::spawn(attacks::ws_status(
+            attacker(8),
+            port,
+            drop.get(),
+            tokens,
+            500,
+        )),
     ));
     out
 }

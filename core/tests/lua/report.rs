@@ -51,9 +51,16 @@ async fn a_buyer_who_queues_again_is_admitted_under_the_new_join() {
     let _ = e.join(a).await;
     assert_eq!(admitted_users(&e.admit(5).await), ids(&[b, a]));
     let order = admission_order(&mut e).await;
-    assert_eq!(order, vec![format!("{a}#1"), format!("{b}#1"), format!("{a}#2")]);
+    assert_eq!(
+        order,
+        vec![format!("{a}#1"), format!("{b}#1"), format!("{a}#2")]
+    );
     let scores = join_scores(&mut e, &order).await;
-    assert_eq!(scores, vec![Some(2.0), Some(3.0), Some(4.0)], "in join order");
+    assert_eq!(
+        scores,
+        vec![Some(2.0), Some(3.0), Some(4.0)],
+        "in join order"
+    );
     e.cleanup().await;
 }
 
@@ -68,7 +75,10 @@ async fn join_records_stop_at_the_cap_but_joins_do_not() {
     let fields: Vec<String> = e.q(redis::cmd("HKEYS").arg(e.k.joins())).await;
     assert!(fields.contains(&format!("{}#1", us[0])), "{fields:?}");
     assert!(fields.contains(&format!("{}#1", us[1])), "{fields:?}");
-    assert!(!fields.contains(&format!("{}#1", us[2])), "past the cap: {fields:?}");
+    assert!(
+        !fields.contains(&format!("{}#1", us[2])),
+        "past the cap: {fields:?}"
+    );
     assert!(fields.contains(&us[2].to_string()), "the count is kept");
     e.cleanup().await;
 }

@@ -14,7 +14,9 @@ use tokio::net::{TcpSocket, TcpStream};
 pub async fn connect(src: IpAddr, port: u16) -> std::io::Result<TcpStream> {
     let socket = TcpSocket::new_v4()?;
     socket.bind(SocketAddr::new(src, 0))?;
-    socket.connect(SocketAddr::from(([127, 0, 0, 1], port))).await
+    socket
+        .connect(SocketAddr::from(([127, 0, 0, 1], port)))
+        .await
 }
 
 /// An HTTP client whose connections leave from `src`.
