@@ -106,6 +106,28 @@ async function lists(page) {
   await check(page, "orders");
 }
 
+/// A join that pays 16 bits of proof of work: the challenge says so, the page shows its
+/// progress note while its worker solves, and the server lets the solved join in.
+async function hardWork(page) {
+  // Every text the note shows, from the first paint on (the solve may take a moment only).
+  await page.addInitScript(() => {
+    window.notes = [];
+    document.addEventListener("DOMContentLoaded", () => {
+      const note = document.getElementById("note");
+      if (!note) return;
+      new MutationObserver(() => window.notes.push(note.textContent))
+        .observe(note, { childList: true, characterData: true, subtree: true });
+    });
+  });
+  await page.goto(`${base}/drops/${D("POW")}`);
+  await roomState(page, "waiting");
+  const notes = await page.evaluate(() => window.notes);
+  assert.ok(notes.some((n) => /^Checking you are not a bot… \d+%$/.test(n)), `progress note shown: ${JSON.stringify(notes)}`);
+  const c = await page.evaluate(async (drop) => (await import("/static/app.js")).api("GET", `/v1/drops/${drop}/challenge`), D("POW"));
+  assert.ok(c.difficulty >= 16, `the difficulty in force: ${c.difficulty}`);
+  await check(page, "room-pow");
+}
+
 for (const vp of VIEWPORTS) {
   test(`every room state, the drop list and the orders at ${vp.width}×${vp.height}`, async () => {
     const b = await browser();
@@ -130,6 +152,7 @@ for (const vp of VIEWPORTS) {
       await timed(page);
       await reconnect(page);
       await liveStates(page);
+      await hardWork(page);
       await lists(page);
       if (vp.name === "desktop") {
         // Renewal before expiry: with the expiry a second away, a fresh page renews on its own.

@@ -155,6 +155,7 @@ impl Application {
             checkout: Arc::new(checkout),
             ws: settings.ws.clone(),
             orders: settings.orders.clone(),
+            pow: settings.pow.clone(),
             payments: Arc::new(vq_orders::payment::SimulatedProvider::from_config(
                 &settings.payment,
                 redis,

@@ -69,7 +69,12 @@ async fn upgrade(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     st.limits.join(ip, auth.user, None).await?;
-    crate::pow::verify(&st, id, auth.user, &pow).await?;
+    let joiner = crate::pow::Joiner {
+        user: auth.user,
+        ip,
+        account_created: auth.account_created,
+    };
+    crate::pow::verify(&st, id, joiner, &pow).await?;
     let ws = match ws {
         Ok(ws) => ws,
         Err(r) => {

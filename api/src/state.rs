@@ -44,6 +44,8 @@ pub struct Shared {
     pub checkout: Arc<crate::room::checkout::Checkout>,
     pub ws: Ws,
     pub orders: vq_core::config::Orders,
+    /// How the join's proof of work is priced (see `vq_core::pow::difficulty`).
+    pub pow: vq_core::config::Pow,
     pub payments: Arc<dyn vq_orders::payment::PaymentProvider>,
     pub shutdown: Shutdown,
     /// `None` when no PII key is configured (the account routes then answer 503).

@@ -185,5 +185,7 @@ export function solvePow(challenge, drop, progress = () => {}) {
 export async function powQuery(drop, progress) {
   const c = await api("GET", `/v1/drops/${drop}/challenge`);
   if (!c.difficulty) return "";
+  // The note shows at once: a lucky solve may end before the worker's first report.
+  progress(0);
   return "&pow=" + encodeURIComponent(await solvePow(c, drop, progress));
 }

@@ -45,6 +45,10 @@ pub struct Claims {
     pub iss: String,
     pub aud: String,
     pub jti: uuid::Uuid,
+    /// When the account was created (unix s), for the proof of work's price: tokens issued
+    /// at login carry it; tokens the server issues without an account do not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acct: Option<i64>,
 }
 
 /// Who issues access tokens (`iss`) and who they are for (`aud`).
@@ -55,6 +59,8 @@ pub const AUDIENCE: &str = "vitaqueue-api";
 pub struct Principal {
     pub user: UserId,
     pub role: Role,
+    /// The account's creation time (unix s), when the token says.
+    pub account_created: Option<i64>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -143,6 +149,7 @@ impl Claims {
             iss: ISSUER.into(),
             aud: AUDIENCE.into(),
             jti: uuid::Uuid::new_v4(),
+            acct: None,
         }
     }
 
@@ -150,6 +157,7 @@ impl Claims {
         Principal {
             user: UserId(self.sub),
             role: self.role,
+            account_created: self.acct,
         }
     }
 }
@@ -168,7 +176,8 @@ mod tests {
             keys.verify(&t),
             Ok(Principal {
                 user,
-                role: Role::Manager
+                role: Role::Manager,
+                account_created: None,
             })
         );
         assert_eq!(other.verify(&t), Err(AuthError::Invalid));

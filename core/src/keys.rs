@@ -160,6 +160,17 @@ key!(
 );
 
 impl DropKeys {
+    /// Joins of this drop in one second (`sec`: unix seconds), for the proof of work's
+    /// pressure; each expires a few seconds after its second.
+    pub fn join_rate(&self, sec: i64) -> String {
+        format!("{}:jr:{sec}", self.0.base)
+    }
+
+    /// Joins of this drop from one address in one minute (`min`: unix minutes).
+    pub fn join_addr(&self, min: i64, ip: std::net::IpAddr) -> String {
+        format!("{}:ja:{min}:{ip}", self.0.base)
+    }
+
     /// KEYS[1..12] of lua/purchase.lua (see its header), built once per drop.
     pub fn purchase_set(&self) -> &[String; 12] {
         self.0.purchase.get_or_init(|| {

@@ -4,6 +4,10 @@
 //! written as text (nonce in hex, account as its UUID, drop and counter in decimal), so a
 //! page can compute it with `crypto.subtle` and nothing else.
 
+mod pressure;
+
+pub use pressure::{difficulty, read, record, Bounds, Pressure};
+
 use crate::domain::{DropId, UserId};
 use sha2::{Digest, Sha256};
 

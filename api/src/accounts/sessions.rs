@@ -45,16 +45,17 @@ impl Accounts {
         role: Role,
         family: uuid::Uuid,
     ) -> Result<TokenPair, ApiError> {
-        let claims = Claims::new(user, role, self.access_ttl_s);
+        let mut claims = Claims::new(user, role, self.access_ttl_s);
         let (refresh, hash) = new_refresh_token();
         // A family's first row is its login: no token outlives login + session_max_s,
         // however often it is rotated.
-        let left: f64 = sqlx::query_scalar(
+        let (left, created): (f64, Option<i64>) = sqlx::query_as(
             "INSERT INTO refresh_tokens (token_hash, family_id, user_id, access_jti, access_exp, \
              expires_at) VALUES ($1, $2, $3, $4, $5, LEAST(now() + make_interval(secs => $6), \
              COALESCE((SELECT min(created_at) FROM refresh_tokens WHERE family_id = $2), now()) \
              + make_interval(secs => $7))) \
-             RETURNING extract(epoch FROM expires_at - now())::float8",
+             RETURNING extract(epoch FROM expires_at - now())::float8, \
+             (SELECT extract(epoch FROM created_at)::int8 FROM users WHERE id = $3)",
         )
         .bind(hash)
         .bind(family)
@@ -65,6 +66,7 @@ impl Accounts {
         .bind(self.session_max_s as f64)
         .fetch_one(&mut **tx)
         .await?;
+        claims.acct = created;
         Ok(TokenPair {
             access_token: st.jwt.sign(&claims),
             token_type: "Bearer",

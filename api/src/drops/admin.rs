@@ -139,6 +139,7 @@ async fn update(
     d.overbook = p.overbook.unwrap_or(d.overbook);
     d.expected_abandon = p.expected_abandon.unwrap_or(d.expected_abandon);
     d.pow_difficulty = p.pow_difficulty.unwrap_or(d.pow_difficulty);
+    d.pow_max_difficulty = p.pow_max_difficulty.unwrap_or(d.pow_max_difficulty);
     let row = store::save(&st, &d).await?;
     tracing::info!(
         drop = row.id.get(),

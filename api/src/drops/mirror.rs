@@ -26,6 +26,7 @@ fn cfg_fields(d: &DropRow, grace_ms: Option<u64>) -> Vec<(&'static str, String)>
         ("expected_abandon", d.expected_abandon.to_string()),
         ("shuffle_seed", d.shuffle_seed.to_hex()),
         ("pow", d.pow_difficulty.to_string()),
+        ("pow_max", d.pow_max_difficulty.to_string()),
     ];
     if let Some(g) = grace_ms {
         f.push(("leave_grace_ms", g.to_string()));

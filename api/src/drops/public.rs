@@ -170,7 +170,12 @@ async fn join(
 ) -> Result<Json<Value>, ApiError> {
     let p = who.p;
     st.limits.join(ip, p.user, Some(&who.jti)).await?;
-    crate::pow::verify(&st, id, p.user, &pow).await?;
+    let joiner = crate::pow::Joiner {
+        user: p.user,
+        ip,
+        account_created: p.account_created,
+    };
+    crate::pow::verify(&st, id, joiner, &pow).await?;
     let out = join_or_peek(&st, id, p.user, false).await?;
     place_reply(&st, id, p.user, out).await
 }

@@ -27,7 +27,11 @@ pub struct CreateDropBody {
     /// Expected share (0 to 1) of admitted buyers who never buy; the ETA forecast's prior
     /// until the drop measured its own. Default 0.
     expected_abandon: Option<f64>,
+    /// Bits every join pays at least (default 0).
     pow_difficulty: Option<i64>,
+    /// Bits the adaptive proof of work may rise to under join pressure (default
+    /// `pow.max_difficulty`, 20); 0 keeps the work at `pow_difficulty`.
+    pow_max_difficulty: Option<i64>,
     /// Set by the handler when `product_id` names no product.
     #[serde(skip)]
     #[schema(ignore)]
@@ -50,7 +54,10 @@ pub struct DropFields {
     /// Expected share (0 to 1) of admitted buyers who never buy; the ETA forecast's prior
     /// until the drop measured its own. Default 0.
     expected_abandon: Option<f64>,
+    /// Bits every join pays at least.
     pow_difficulty: Option<i64>,
+    /// Bits the adaptive proof of work may rise to under join pressure; 0: no rise.
+    pow_max_difficulty: Option<i64>,
 }
 
 /// The fields of a patch after parsing; `None` where absent.
@@ -66,6 +73,7 @@ pub struct DropPatch {
     pub overbook: Option<f64>,
     pub expected_abandon: Option<f64>,
     pub pow_difficulty: Option<i32>,
+    pub pow_max_difficulty: Option<i32>,
 }
 
 impl TryFrom<CreateDropBody> for NewDrop {
@@ -93,6 +101,7 @@ impl TryFrom<CreateDropBody> for NewDrop {
             overbook: b.overbook,
             expected_abandon: b.expected_abandon,
             pow_difficulty: b.pow_difficulty,
+            pow_max_difficulty: b.pow_max_difficulty,
         }
         .parse(&mut c);
         match (product_name, stock, starts_at, admission_rate) {
@@ -111,6 +120,7 @@ impl TryFrom<CreateDropBody> for NewDrop {
                     overbook: rest.overbook.unwrap_or(DEFAULT_OVERBOOK),
                     expected_abandon: rest.expected_abandon.unwrap_or(0.0),
                     pow_difficulty: rest.pow_difficulty.unwrap_or(0),
+                    pow_max_difficulty: rest.pow_max_difficulty,
                     starts_at,
                     product_id: b.product_id,
                 })
@@ -167,6 +177,11 @@ impl DropFields {
             pow_difficulty: c.opt(
                 "pow_difficulty",
                 self.pow_difficulty,
+                int(PowDifficulty::new, PowDifficulty::get),
+            ),
+            pow_max_difficulty: c.opt(
+                "pow_max_difficulty",
+                self.pow_max_difficulty,
                 int(PowDifficulty::new, PowDifficulty::get),
             ),
         }

@@ -39,6 +39,8 @@ pub struct DropRow {
     /// Hex SHA-256 of the seed, public from creation on.
     pub shuffle_commitment: String,
     pub pow_difficulty: i32,
+    /// The cap of the adaptive proof of work (0: the work stays at `pow_difficulty`).
+    pub pow_max_difficulty: i32,
 }
 
 impl DropRow {
@@ -55,7 +57,7 @@ pub use super::mirror::{mirror, mirror_to};
 
 const COLUMNS: &str = "id, product_name, price_cents, stock, per_user_limit, admission_rate, \
     max_holders, token_ttl_s, prequeue_s, overbook, starts_at, state, product_id, shuffle_seed, \
-    shuffle_commitment, pow_difficulty, expected_abandon";
+    shuffle_commitment, pow_difficulty, expected_abandon, pow_max_difficulty";
 
 pub async fn load(st: &AppState, id: DropId) -> Result<DropRow, ApiError> {
     load_from(&st.db, id)
@@ -84,6 +86,8 @@ pub struct NewDrop {
     pub starts_at: DateTime<Utc>,
     pub product_id: Option<i64>,
     pub pow_difficulty: i32,
+    /// `None`: the deployment's `pow.max_difficulty`.
+    pub pow_max_difficulty: Option<i32>,
 }
 
 /// Creates the drop with a fresh draw seed, so the commitment is public before anyone
@@ -94,8 +98,8 @@ pub async fn create(st: &AppState, n: NewDrop) -> Result<DropRow, ApiError> {
     let row = sqlx::query_as::<_, DropRow>(&format!(
         "INSERT INTO drops (product_name, price_cents, stock, per_user_limit, admission_rate, \
          max_holders, token_ttl_s, prequeue_s, starts_at, product_id, overbook, shuffle_seed, \
-         shuffle_commitment, pow_difficulty, expected_abandon) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+         shuffle_commitment, pow_difficulty, expected_abandon, pow_max_difficulty) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
          RETURNING {COLUMNS}"
     ))
     .bind(&n.product_name)
@@ -113,6 +117,10 @@ pub async fn create(st: &AppState, n: NewDrop) -> Result<DropRow, ApiError> {
     .bind(seed.commitment())
     .bind(n.pow_difficulty)
     .bind(n.expected_abandon)
+    .bind(
+        n.pow_max_difficulty
+            .unwrap_or(st.pow.max_difficulty.min(32) as i32),
+    )
     .fetch_one(&mut *tx)
     .await?;
     mirror_to(
@@ -133,7 +141,7 @@ pub async fn save(st: &AppState, d: &DropRow) -> Result<DropRow, ApiError> {
         "UPDATE drops SET product_name = $2, price_cents = $3, per_user_limit = $4, \
          admission_rate = $5, max_holders = $6, token_ttl_s = $7, prequeue_s = $8, \
          starts_at = $9, overbook = $10, pow_difficulty = $11, expected_abandon = $12, \
-         updated_at = now() \
+         pow_max_difficulty = $13, updated_at = now() \
          WHERE id = $1 RETURNING {COLUMNS}"
     ))
     .bind(d.id.get())
@@ -148,6 +156,7 @@ pub async fn save(st: &AppState, d: &DropRow) -> Result<DropRow, ApiError> {
     .bind(d.overbook)
     .bind(d.pow_difficulty)
     .bind(d.expected_abandon)
+    .bind(d.pow_max_difficulty)
     .fetch_optional(&mut *tx)
     .await?
     .ok_or_else(ApiError::drop_not_found)?;

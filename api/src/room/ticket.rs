@@ -21,6 +21,8 @@ pub struct RoomAuth {
     pub jti: uuid::Uuid,
     /// Expiry of the access token (unix seconds).
     pub exp: i64,
+    /// The account's creation time (unix s), when the token said: the proof of work's price.
+    pub account_created: Option<i64>,
 }
 
 fn key(st: &AppState, ticket: &str) -> String {
@@ -50,7 +52,8 @@ pub async fn issue(
         rand::random::<u128>()
     );
     let ttl = st.ws.ticket_ttl_s.max(1);
-    let value = format!("{}|{}|{}|{}", p.user, id.get(), c.jti, c.exp);
+    let created = c.acct.map_or(String::new(), |t| t.to_string());
+    let value = format!("{}|{}|{}|{}|{created}", p.user, id.get(), c.jti, c.exp);
     let mut conn = st.redis.clone();
     let _: () = conn.set_ex(key(&st, &ticket), value, ttl).await?;
     Ok((
@@ -89,6 +92,7 @@ async fn redeem(st: &AppState, drop: DropId, ticket: &str) -> Result<RoomAuth, A
         user: UserId(user.parse().map_err(|_| bad_ticket())?),
         jti: jti.parse().map_err(|_| bad_ticket())?,
         exp: exp.parse().map_err(|_| bad_ticket())?,
+        account_created: it.next().and_then(|t| t.parse().ok()),
     })
 }
 
@@ -114,6 +118,7 @@ impl FromRequestParts<AppState> for RoomAuth {
                     user: p.user,
                     jti: c.jti,
                     exp: c.exp,
+                    account_created: c.acct,
                 })
             }
         }

@@ -69,6 +69,8 @@ async fn browser_pages_and_every_room_state() {
         "room-replaced-phone",
         "room-left-desktop",
         "room-expired-phone",
+        "room-pow-phone",
+        "room-pow-desktop",
         "drops-phone",
         "console-phone",
         "console-confirm-close-desktop",
@@ -150,6 +152,7 @@ impl Scene {
             ("DROP_TABS", held(app, "E2E Tote").await),
             ("DROP_LEAVE", held(app, "E2E Beanie").await),
             ("DROP_EXPIRE", short_window(app).await),
+            ("DROP_POW", hard_work(app).await),
         ];
         vars.extend(drops.iter().map(|(k, d)| (*k, d.to_string())));
         Scene { vars, wait, roles }
@@ -176,6 +179,19 @@ async fn held(app: &TestApp, name: &str) -> DropId {
     assert_eq!(app.join(drop, &filler).await.0, 200);
     app.admitter().tick_drop(drop).await.unwrap();
     app.admitted_token(drop, &filler).await;
+    drop
+}
+
+/// A held drop whose every join pays at least 16 bits of proof of work (the floor); the
+/// filler joined before the floor was set.
+async fn hard_work(app: &TestApp) -> DropId {
+    let drop = held(app, "E2E Parka").await;
+    let body = json!({ "pow_difficulty": 16 });
+    let path = format!("/v1/admin/drops/{drop}");
+    let (st, b) = app
+        .call("PATCH", &path, Some(&app.manager()), Some(body))
+        .await;
+    assert_eq!(st, 200, "{b}");
     drop
 }
 

@@ -40,6 +40,7 @@ mod pages_api;
 mod payments;
 mod pg_procs;
 mod pow;
+mod pow_adaptive;
 mod procs;
 mod purchase;
 mod redis_procs;

@@ -8,6 +8,7 @@ mod auth;
 mod duration;
 mod limits;
 mod orders;
+mod pow;
 mod proxies;
 mod roles;
 pub mod secrets;
@@ -16,6 +17,7 @@ mod stores;
 pub use auth::{Auth, Smtp};
 pub use limits::{Limit, Limits};
 pub use orders::{Orders, Payment};
+pub use pow::Pow;
 pub use proxies::{Cidr, TrustedProxies};
 pub use roles::{Admission, Http, Metrics, Worker, Ws};
 pub use stores::{Database, Redis};
@@ -55,6 +57,7 @@ pub struct Settings {
     pub metrics: Metrics,
     pub smtp: Smtp,
     pub limits: Limits,
+    pub pow: Pow,
     pub log_json: bool,
 }
 
