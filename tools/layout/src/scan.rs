@@ -171,17 +171,7 @@ pub fn references(code: &str, file_mod: &[String]) -> Vec<Reference> {
             && b.get(skip_ws(&b, after)) == Some(&':')
             && prev_non_ws(&b, i) != Some(':');
         if path_start {
-            let mut p = Parser { b: &b, i };
-            for rel in p.tree() {
-                if let Some(to) = resolve(&here, &rel) {
-                    out.push(Reference {
-                        from: file_mod.to_vec(),
-                        to,
-                        line,
-                    });
-                }
-            }
-            let end = p.i.max(after);
+            let end = read_path(&b, i, &here, file_mod, line, &mut out).max(after);
             line += b[i..end].iter().filter(|c| **c == '\n').count();
             depth += b[i..end].iter().filter(|c| **c == '{').count() as i32;
             depth -= b[i..end].iter().filter(|c| **c == '}').count() as i32;
@@ -191,6 +181,29 @@ pub fn references(code: &str, file_mod: &[String]) -> Vec<Reference> {
         i = after;
     }
     out
+}
+
+/// The path (with its use tree) starting at `i`, written in `here` (file module
+/// `file_mod`), resolved into `out`; returns where it ends.
+fn read_path(
+    b: &[char],
+    i: usize,
+    here: &[String],
+    file_mod: &[String],
+    line: usize,
+    out: &mut Vec<Reference>,
+) -> usize {
+    let mut p = Parser { b, i };
+    for rel in p.tree() {
+        if let Some(to) = resolve(here, &rel) {
+            out.push(Reference {
+                from: file_mod.to_vec(),
+                to,
+                line,
+            });
+        }
+    }
+    p.i
 }
 
 /// `mod name {` (an inline module) starting after the keyword at `at`.

@@ -30,8 +30,9 @@ enum Offer {
     Zero,
     Empty,
     Nothing,
+    NoEntries,
 }
-const OFFERS: [Offer; 3] = [Offer::Zero, Offer::Empty, Offer::Nothing];
+const OFFERS: [Offer; 4] = [Offer::Zero, Offer::Empty, Offer::Nothing, Offer::NoEntries];
 
 struct Walk<'a> {
     path: Vec<String>,
@@ -83,6 +84,16 @@ impl<'de> SeqAccess<'de> for NoItems {
     }
 }
 
+impl<'de> MapAccess<'de> for NoItems {
+    type Error = Error;
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, _: K) -> Result<Option<K::Value>, Error> {
+        Ok(None)
+    }
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, _: V) -> Result<V::Value, Error> {
+        Err(de::Error::custom("no value"))
+    }
+}
+
 macro_rules! leaf {
     ($($m:ident => $visit:ident($($v:expr)?)),* $(,)?) => {$(
         fn $m<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
@@ -115,6 +126,7 @@ impl<'de> de::Deserializer<'de> for Walk<'_> {
             Offer::Zero => visitor.visit_u64(0),
             Offer::Empty => visitor.visit_str(""),
             Offer::Nothing => visitor.visit_seq(NoItems),
+            Offer::NoEntries => visitor.visit_map(NoItems),
         }
     }
 
@@ -135,16 +147,38 @@ impl<'de> de::Deserializer<'de> for Walk<'_> {
         deserialize_f32 => visit_f32(0.0), deserialize_f64 => visit_f64(0.0),
         deserialize_char => visit_char('x'), deserialize_str => visit_str(""),
         deserialize_string => visit_str(""), deserialize_bytes => visit_bytes(b""),
-        deserialize_byte_buf => visit_bytes(b""), deserialize_option => visit_none(),
+        deserialize_byte_buf => visit_bytes(b""),
         deserialize_unit => visit_unit(), deserialize_seq => visit_seq(NoItems),
         deserialize_identifier => visit_str(""), deserialize_ignored_any => visit_unit(),
     }
 
-    serde::forward_to_deserialize_any! { unit_struct tuple tuple_struct map enum }
+    /// An optional setting is walked as if present, so an optional section still shows
+    /// its keys.
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        visitor.visit_some(self)
+    }
+
+    /// An enum setting is a leaf; its first variant is offered (unit variants only).
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        self.leaf();
+        visitor.visit_enum(variants[0].into_deserializer())
+    }
+
+    serde::forward_to_deserialize_any! { unit_struct tuple tuple_struct map }
 }
 
 /// Every leaf key of `Settings`, dotted (`redis.wait_timeout`).
 pub fn all() -> BTreeSet<String> {
+    leaves_of::<Settings>()
+}
+
+/// Every leaf key of a settings type `T`.
+fn leaves_of<T: for<'de> serde::Deserialize<'de>>() -> BTreeSet<String> {
     let mut offers = BTreeMap::new();
     for _ in 0..64 {
         let leaves = RefCell::new(BTreeSet::new());
@@ -155,7 +189,7 @@ pub fn all() -> BTreeSet<String> {
             offers: &offers,
             failed_at: &failed_at,
         };
-        match <Settings as serde::Deserialize>::deserialize(walk) {
+        match T::deserialize(walk) {
             Ok(_) => return leaves.into_inner(),
             Err(e) => {
                 let at = failed_at.into_inner().unwrap_or_else(|| panic!("{e}"));
@@ -172,4 +206,43 @@ pub fn all() -> BTreeSet<String> {
 /// `VQ_LIMITS__LOGIN_IP__BURST`, `log_json` → `VQ_LOG_JSON`.
 pub fn env_var(key: &str) -> String {
     format!("VQ_{}", key.to_uppercase().replace('.', "__"))
+}
+
+#[test]
+fn the_walk_finds_the_keys_of_every_shape_a_setting_takes() {
+    #[derive(serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Probe {
+        rate: u32,
+        section: Option<Section>,
+        mode: Mode,
+        by_name: std::collections::HashMap<String, u32>,
+        urls: Vec<String>,
+        #[serde(default)]
+        tls: bool,
+    }
+    #[derive(serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Section {
+        timeout_ms: u64,
+        secret: Option<String>,
+    }
+    #[derive(serde::Deserialize)]
+    #[allow(dead_code)]
+    enum Mode {
+        Auto,
+        Off,
+    }
+    let got: Vec<String> = leaves_of::<Probe>().into_iter().collect();
+    let want = [
+        "by_name",
+        "mode",
+        "rate",
+        "section.secret",
+        "section.timeout_ms",
+        "tls",
+        "urls",
+    ];
+    assert_eq!(got, want);
+    assert_eq!(env_var("section.timeout_ms"), "VQ_SECTION__TIMEOUT_MS");
 }
