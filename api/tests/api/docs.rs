@@ -2,8 +2,9 @@
 //! row there names a setting that does not exist; every route (API operations, the room
 //! socket, pages and static files) and every WebSocket message type has an entry in
 //! docs/api.md; the front pages stay short; every local link in README.md, BENCHMARKS.md,
-//! docs/ and benchmarks/ leads to a file. The failures say what to add where, for whoever
-//! adds a setting or a route.
+//! docs/ and benchmarks/ leads to a file; and every citation in the code of a page's
+//! section (`docs/PAGE.md, section "NAME"`) names a heading that exists. The failures say
+//! what to add where, for whoever adds a setting or a route.
 
 mod settings_keys;
 
@@ -206,4 +207,99 @@ fn local_links_in_the_docs_lead_to_files() {
         }
     }
     assert!(broken.is_empty(), "links to missing files: {broken:#?}");
+}
+
+/// Every `PAGE.md, section "NAME"` (or `sections "A" and "B"`) written in the code's
+/// comments, with comment continuation lines joined, so a citation may wrap.
+fn citations(text: &str) -> Vec<(String, String)> {
+    let mut joined = String::new();
+    for line in text.lines() {
+        let t = line.trim_start();
+        let body = ["//!", "///", "//", "--", "#"]
+            .iter()
+            .find_map(|m| t.strip_prefix(m))
+            .unwrap_or(t);
+        joined.push(' ');
+        joined.push_str(body.trim());
+    }
+    let mut out = Vec::new();
+    let mut rest = joined.as_str();
+    while let Some(i) = rest.find(".md, section") {
+        let page_start = rest[..i].rfind([' ', '(', '`']).map_or(0, |p| p + 1);
+        let page = format!("{}.md", &rest[page_start..i]);
+        let mut tail = &rest[i + ".md, section".len()..];
+        tail = tail.strip_prefix('s').unwrap_or(tail);
+        while let Some(q) = tail.trim_start().strip_prefix('"') {
+            let Some((name, after)) = q.split_once('"') else {
+                break;
+            };
+            out.push((page.clone(), name.to_string()));
+            tail = after.trim_start().strip_prefix("and").unwrap_or(after);
+        }
+        rest = &rest[i + 1..];
+    }
+    out
+}
+
+/// And no comment cites an issue number or a BENCHMARKS section number instead.
+#[test]
+fn every_cited_section_exists() {
+    let mut files = Vec::new();
+    for dir in [
+        "api",
+        "app",
+        "core",
+        "orders",
+        "admission",
+        "worker",
+        "loadtest",
+        "lua",
+        "scripts",
+    ] {
+        let mut stack = vec![root().join(dir)];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                let ext = p.extension().and_then(|x| x.to_str()).unwrap_or("");
+                if p.is_dir() && !p.ends_with("node_modules") {
+                    stack.push(p);
+                } else if ["rs", "sh", "lua", "js"].contains(&ext) && !p.ends_with("api/docs.rs") {
+                    files.push(p);
+                }
+            }
+        }
+    }
+    let mut seen = 0;
+    let mut broken = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let lower = text.to_lowercase().replace("benchmarks.md", "benchmarks");
+        for bad in ["issue ", "benchmarks §"] {
+            let by_number = lower
+                .match_indices(bad)
+                .any(|(i, _)| lower[i + bad.len()..].starts_with(|c: char| c.is_ascii_digit()));
+            if by_number {
+                broken.push(format!(
+                    "{}: cites `{bad}N`: cite a page and section",
+                    f.display()
+                ));
+            }
+        }
+        for (page, name) in citations(&text) {
+            seen += 1;
+            let headings = std::fs::read_to_string(root().join(&page)).unwrap_or_default();
+            let found = headings
+                .lines()
+                .filter_map(|l| l.strip_prefix('#'))
+                .any(|h| h.trim_start_matches('#').trim().starts_with(&name));
+            if !found {
+                broken.push(format!("{}: {page}, section \"{name}\"", f.display()));
+            }
+        }
+    }
+    assert!(seen >= 10, "found only {seen} citations");
+    assert!(
+        broken.is_empty(),
+        "citations of sections that do not exist: {broken:#?}"
+    );
 }
