@@ -38,7 +38,8 @@ Sets cfg sold_out_at and publishes {"type":"sold_out","now":ms} when the stock r
 ]]
 -- Numbers go back to Redis as the strings they came in (qty_s, seq_s, now_s): Lua turns a
 -- number into a string with sprintf('%.14g'), and the dozen such conversions of a purchase
--- were about 5 % of Redis's instructions per purchase (callgrind, BENCHMARKS §2.3).
+-- were about 5 % of Redis's instructions per purchase (callgrind; BENCHMARKS.md, section
+-- "Instructions and CPU per HTTP purchase").
 local token, user, qty_s = ARGV[1], ARGV[2], ARGV[3]
 local qty = tonumber(qty_s)
 local seq_s = string.match(token, '%.(%d+)$') or '0'

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run every check CI runs: formatting, clippy (warnings are errors) and the whole test suite.
+# Run every check CI runs: formatting, import cycles, clippy (warnings are errors) and the
+# whole test suite.
 # Redis and PostgreSQL are found or started by scripts/services.sh.
 # Extra arguments go to `cargo test`, e.g.  ./scripts/test.sh -p vq-core -- --nocapture
 set -euo pipefail
@@ -40,6 +41,10 @@ fi
 
 echo "[vq] cargo fmt --all --check" >&2
 cargo fmt --all --check
+
+# No import circles between crates or modules (reads the sources; builds in seconds).
+echo "[vq] cargo test -p vq-layout (import cycles)" >&2
+cargo test -p vq-layout
 
 echo "[vq] cargo clippy --workspace --all-targets -- -D warnings" >&2
 cargo clippy --workspace --all-targets -- -D warnings

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Purchase latency with and without `WAIT` for a replica (BENCHMARKS.md, section 7).
-# Starts a private Redis primary and one replica on free loopback ports (temp dirs, no
+# Purchase latency with and without `WAIT` for a replica (BENCHMARKS.md, section "The cost of
+# WAIT"). Starts a private Redis primary and one replica on free loopback ports (temp dirs, no
 # persistence), runs `loadtest wait-cost` against the primary (the whole server runs
 # in-process, once per round, on a scratch database), and removes both Redis servers.
 #

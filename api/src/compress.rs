@@ -4,7 +4,7 @@
 //!
 //! Why a threshold of 1 KiB: below it a response and its headers fit one TCP segment
 //! (MSS 1460) compressed or not, so compressing saves no packet and no round trip, yet
-//! costs a fresh encoder per response (see BENCHMARKS.md, "Compression", for the
+//! costs a fresh encoder per response (see BENCHMARKS.md, section "Compression", for the
 //! measured cost per reply). The hot paths (the purchase reply, the queue status, errors)
 //! are all a few hundred bytes and so pass through untouched; drop lists, product pages
 //! and `/metrics` are compressed. Never compressed: the WebSocket upgrade (a 101 has no

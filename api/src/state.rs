@@ -10,7 +10,8 @@ use vq_core::{Clock, Keys, RedisConn, Scripts, Shutdown};
 
 /// Everything a handler needs, behind one `Arc`: axum's `State` extractor clones the state
 /// for every request, and cloning and dropping the dozen handles below one by one (each an
-/// atomic count or two) was 4 % of the api's CPU on the purchase path (BENCHMARKS.md §2.3).
+/// atomic count or two) was 4 % of the api's CPU on the purchase path (benchmarks/NOTES-2026-11.md,
+/// section "2.3 One script call per purchase").
 #[derive(Clone)]
 pub struct AppState(Arc<Shared>);
 

@@ -6,7 +6,8 @@ use clap::{Parser, Subcommand};
 
 /// mimalloc instead of glibc's malloc: a crowded node allocates and frees small buffers for
 /// every push and frame, and glibc's malloc spent about 30 % of the server's CPU on them
-/// (BENCHMARKS.md §10.3); mimalloc's per-thread free lists make that a few percent.
+/// (benchmarks/NOTES-2026-11.md, section "10.3 Push path and memory: what changed");
+/// mimalloc's per-thread free lists make that a few percent.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use vitaqueue::{App, Opts, Roles, Stores};

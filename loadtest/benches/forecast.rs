@@ -1,8 +1,9 @@
 //! What one ETA forecast costs (vq_core::simulate::forecast: the drop model over 10 seeds,
-//! condensed into a table), computed by each api node once per drop per push interval:
-//! the four BENCHMARKS §11 settings at their start, a drop mid-way with the cap held by
-//! abandoned tokens, and a large drop (50,000 units, 200,000 waiting, capped at
-//! `MAX_ADMIT` admissions per run). Run: `cargo bench -p loadtest --bench forecast`.
+//! condensed into a table), computed by each api node once per drop per push interval: the
+//! four settings of BENCHMARKS.md, section "Simulator vs loadtest", at their start, a drop
+//! mid-way with the cap held by abandoned tokens, and a large drop (50,000 units, 200,000
+//! waiting, capped at `MAX_ADMIT` admissions per run).
+//! Run: `cargo bench -p loadtest --bench forecast`.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;

@@ -16,7 +16,8 @@ use vq_core::domain::Quantity;
 use vq_core::scripts::PurchaseOutcome;
 use vq_core::{Clock, Keys, Scripts, Settings};
 
-/// Issue 13's target: the HTTP path at ≥ 60% of the raw script rate (issue 1's was 25%).
+/// The target (BENCHMARKS.md, section "Targets"): the HTTP path at ≥ 60% of the raw
+/// script rate (the first target was 25%).
 pub const TARGET_RATIO: f64 = 0.60;
 
 #[derive(Debug, Clone, clap::Args)]

@@ -1,7 +1,7 @@
-//! What `loadtest drop` adds for issue 14: the server's fairness report copied into the
-//! summary, the waits since the sale start (to compare with `vitaqueue simulate`), and
-//! the ETA error: what the first position after the start predicted against when the
-//! buyer was actually admitted.
+//! What `loadtest drop` adds for fairness (docs/fairness.md): the server's fairness report
+//! copied into the summary, the waits since the sale start (to compare with `vitaqueue
+//! simulate`), and the ETA error: what the first position after the start predicted against
+//! when the buyer was actually admitted.
 
 use crate::buyer::BuyerResult;
 use crate::stats::percentile;

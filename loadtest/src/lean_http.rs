@@ -4,9 +4,10 @@
 //!
 //! Why: the load generator shares the machine's cores with the server, Redis and PostgreSQL.
 //! reqwest (connection pool, header maps, body streams) cost 67–68 µs of those cores per
-//! purchase, this client 28–29 µs (BENCHMARKS.md §2.2), so the comparison charged the HTTP
+//! purchase, this client 28–29 µs (benchmarks/NOTES-2026-11.md, section "2.2 One gate script,
+//! a lean load-generator client"), so the comparison charged the HTTP
 //! path for its client. Both clients stay: `--http-client reqwest` measures the old
-//! way, and BENCHMARKS.md shows the two side by side.
+//! way, and that section shows the two side by side.
 //!
 //! Only what the purchase reply needs: a `Content-Length` body (no chunked encoding, no
 //! compression: the request sends no `Accept-Encoding`). Anything else is an error of the

@@ -8,6 +8,7 @@ pub mod abuse;
 pub mod audit;
 pub mod buyer;
 pub mod ceiling;
+pub mod drop_args;
 pub mod drop_run;
 pub mod fair;
 pub mod harness;

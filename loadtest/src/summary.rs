@@ -2,7 +2,7 @@
 
 use crate::audit::StoreView;
 use crate::buyer::{BuyerResult, Outcome, Shared};
-use crate::drop_run::DropArgs;
+use crate::drop_args::DropArgs;
 use crate::stats::percentile;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
@@ -35,7 +35,7 @@ pub struct Summary {
     pub rate: i64,
     pub admitted_total: u64,
     /// How buyers sent the purchase (HTTP request or the room socket).
-    pub buy_over: crate::drop_run::BuyOver,
+    pub buy_over: crate::drop_args::BuyOver,
     pub purchases_per_s: f64,
     pub purchase_p50_ms: f64,
     pub purchase_p99_ms: f64,

@@ -6,8 +6,11 @@
 //! let a flood of requests plus guesses wear the code down.
 
 use super::crypto::{Hasher, PiiCipher};
+use crate::error::{ApiError, Parts, Rejection};
+use axum::http::StatusCode;
 use base64::Engine;
 use redis::Script;
+use serde_json::json;
 use vq_core::account::{Email, EmailCode};
 use vq_core::{Clock, Keys, RedisConn};
 
@@ -60,6 +63,32 @@ pub enum CodeReject {
     Wrong { tries_left: u32 },
     /// No live code: never sent, expired, used, or out of tries.
     Gone,
+}
+
+/// How a refused code shows up over HTTP: this domain maps its own error, so `error/`
+/// needs no import of accounts.
+impl Rejection for CodeReject {
+    fn parts(&self) -> Parts {
+        match self {
+            CodeReject::Wrong { tries_left } => Parts::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_code",
+                "the e-mail code is wrong",
+            )
+            .details(json!({ "tries_left": tries_left })),
+            CodeReject::Gone => Parts::new(
+                StatusCode::GONE,
+                "code_expired",
+                "no valid code for this e-mail (expired, used or too many tries): request a new one",
+            ),
+        }
+    }
+}
+
+impl From<CodeReject> for ApiError {
+    fn from(r: CodeReject) -> Self {
+        ApiError::Rejected(r.parts())
+    }
 }
 
 pub struct Codes {

@@ -151,7 +151,7 @@ async fn signup(
             &code,
         )
         .await?
-        .map_err(ApiError::Code)?;
+        .map_err(ApiError::from)?;
     let email = account.email.as_str().to_string();
     let id = acc.create(&st.db, account, permit).await?;
     Ok((

@@ -2,13 +2,13 @@
 //! `{code, message, ...details}`. Internal errors are logged and hidden from clients.
 
 mod rejections;
+pub use rejections::Parts;
+pub(crate) use rejections::Rejection;
 pub use rejections::NEEDS_REBUILD;
 
-use crate::accounts::codes::CodeReject;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use rejections::{Parts, Rejection};
 use serde_json::{json, Value};
 use vq_core::domain::FieldErrors;
 use vq_core::scripts::{JoinReject, PurchaseReject};
@@ -52,8 +52,10 @@ pub enum ApiError {
     /// 503 `busy`: the password hashing queue is full (see `accounts::gate`).
     #[error("the server is busy; retry in {retry_after_s} s")]
     Busy { retry_after_s: u64 },
-    #[error("e-mail code rejected")]
-    Code(CodeReject),
+    /// A domain module's own rejection, already mapped by its `Rejection` impl (the
+    /// domain maps itself, so this module imports none).
+    #[error("{}", .0.message)]
+    Rejected(Parts),
     #[error("{message}")]
     Unavailable {
         code: &'static str,
@@ -179,7 +181,7 @@ impl ApiError {
                 Parts::new(StatusCode::SERVICE_UNAVAILABLE, "busy", msg)
                     .details(json!({ "retry_after": retry_after_s }))
             }
-            ApiError::Code(r) => r.parts(),
+            ApiError::Rejected(p) => p.clone(),
             ApiError::Unavailable { code, .. } => {
                 Parts::new(StatusCode::SERVICE_UNAVAILABLE, code, msg)
             }

@@ -1,7 +1,6 @@
 //! How each family of domain rejection shows up over HTTP: every family maps its own
 //! variants to a status, a code, a message and details, beside the others of its kind.
 
-use crate::accounts::codes::CodeReject;
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 use vq_core::clock::rfc3339;
@@ -12,7 +11,8 @@ pub const NEEDS_REBUILD: &str =
     "this drop's live state is being restored; nothing was changed, retry shortly";
 
 /// An error as the client sees it; `details` (an object or null) is merged into the body.
-pub(crate) struct Parts {
+#[derive(Debug, Clone)]
+pub struct Parts {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
@@ -35,7 +35,9 @@ impl Parts {
     }
 }
 
-/// A rejection a handler passes on to the client as it is.
+/// A rejection a handler passes on to the client as it is. Core's rejections are mapped
+/// here; an api domain module implements it for its own errors beside them (and gives
+/// `From<ItsError> for ApiError` as `ApiError::Rejected(err.parts())`).
 pub(crate) trait Rejection {
     fn parts(&self) -> Parts;
 }
@@ -109,24 +111,6 @@ impl Rejection for JoinReject {
                 "the waiting room is not open yet",
             )
             .details(json!({ "opens_at": rfc3339(*opens_at_ms) })),
-        }
-    }
-}
-
-impl Rejection for CodeReject {
-    fn parts(&self) -> Parts {
-        match self {
-            CodeReject::Wrong { tries_left } => Parts::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_code",
-                "the e-mail code is wrong",
-            )
-            .details(json!({ "tries_left": tries_left })),
-            CodeReject::Gone => Parts::new(
-                StatusCode::GONE,
-                "code_expired",
-                "no valid code for this e-mail (expired, used or too many tries): request a new one",
-            ),
         }
     }
 }

@@ -5,7 +5,8 @@
 //! from then on each one pushes twice a second. That work fills the api's run queue, and a
 //! buyer's purchase frame waited behind it twice: for its socket's task to be polled
 //! (p99 86–156 ms at 19,000 sockets) and for the shared Redis connection's replies, queued
-//! behind the room's batched reads (buy p50 10–12 ms, p99 34–44 ms; BENCHMARKS §10.7).
+//! behind the room's batched reads (buy p50 10–12 ms, p99 34–44 ms; benchmarks/NOTES-2026-11.md,
+//! section "10.7 The checkout lane").
 //! The sockets whose buyer holds a token (a thousand and a half a second at most at the
 //! shipped admission rate, and no more in all than the buyers admitted) move here, so the
 //! OS schedules their purchase beside the room's pushes instead of behind them, and their

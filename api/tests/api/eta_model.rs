@@ -1,5 +1,5 @@
-//! Issue 14 item 4: the ETA from the model forecast (api/src/outlook/refresh.rs) and the
-//! drop's `expected_abandon`, its prior.
+//! The ETA from the model (docs/fairness.md, section "Stock-aware positions") forecast
+//! (api/src/outlook/refresh.rs) and the drop's `expected_abandon`, its prior.
 
 use crate::helpers::*;
 use redis::AsyncCommands;

@@ -1,4 +1,5 @@
-//! Issue 14, items 2–5 over HTTP: the fairness report, stock-aware positions (units_left,
+//! Fairness over HTTP (docs/fairness.md, sections "Fairness report" and "Stock-aware
+//! positions"): the fairness report, stock-aware positions (units_left,
 //! chance, ETA range) and the final sold_out within one tick, and the manager's simulator.
 
 use crate::helpers::*;

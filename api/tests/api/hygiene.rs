@@ -88,10 +88,11 @@ async fn hygiene_slow_header_clients_are_cut_while_honest_buyers_are_served() {
          purchase {:?}; all 200 cut within {cut_after:?}",
         quiet.0, quiet.1, busy.0, busy.1
     );
-    // How much the slow clients cost honest buyers is a benchmark's question (`loadtest abuse`,
-    // BENCHMARKS §9), not this test's: a timed comparison here failed on a busy core while
-    // nothing was wrong. What must hold is functional: every honest join and purchase above
-    // succeeded (honest_round asserts each), and every slow client was cut in time.
+    // How much the slow clients cost honest buyers is a benchmark's question (`loadtest
+    // abuse`, BENCHMARKS.md, section "Hostile traffic"), not this test's: a timed comparison
+    // here failed on a busy core while nothing was wrong. What must hold is functional: every
+    // honest join and purchase above succeeded (honest_round asserts each), and every slow
+    // client was cut in time.
     let (st, _) = app.call("GET", "/healthz", None, None).await;
     assert_eq!(st, 200);
     app.cleanup().await;

@@ -1,10 +1,10 @@
-//! The fault matrix (issue 11.9): one drop under load (buyers spread over two api nodes,
-//! two admission controllers, two workers, all separate processes) per fault, the fault
-//! injected once a quarter of the stock is admitted, then the books are checked. Every row
-//! must show 0 oversold, 0 acknowledged purchases (201) without an order in PostgreSQL
-//! once the workers caught up, 0 duplicate orders and 0 buyers stuck without a final
-//! message (bought / sold_out / left / expired). `scripts/faults.sh` runs the full matrix
-//! (ignored here: minutes of processes); one fault runs with the normal tests.
+//! The fault matrix (docs/operations.md, section "Fault matrix"): one drop under load (buyers
+//! spread over two api nodes, two admission controllers, two workers, all separate processes)
+//! per fault, the fault injected once a quarter of the stock is admitted, then the books are
+//! checked. Every row must show 0 oversold, 0 acknowledged purchases (201) without an order in
+//! PostgreSQL once the workers caught up, 0 duplicate orders and 0 buyers stuck without a
+//! final message (bought / sold_out / left / expired). `scripts/faults.sh` runs the full
+//! matrix (ignored here: minutes of processes); one fault runs with the normal tests.
 
 use crate::faults::{admitted_at_least, counter, fast, pending};
 use crate::fleet::{self, End, Nodes, Report};
@@ -288,7 +288,8 @@ async fn a_worker_killed_mid_drop_loses_and_oversells_nothing() {
     assert_eq!(row.sold, 40, "{row:?}");
 }
 
-/// The whole matrix; `scripts/faults.sh` runs it and prints the table for BENCHMARKS.md.
+/// The whole matrix; `scripts/faults.sh` runs it and prints the table for BENCHMARKS.md,
+/// section "Fault matrix".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "minutes of processes: run by scripts/faults.sh"]
 async fn fault_matrix() {

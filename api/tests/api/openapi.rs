@@ -17,7 +17,7 @@ const METHODS: [&str; 8] = [
 const COMPUTED_ROUTE_FILES: [&str; 1] = ["web/mod.rs"];
 
 /// `(method, path)` of every `.route("…", method(..).method(..))` under api/src.
-fn source_routes() -> BTreeSet<(String, String)> {
+pub fn source_routes() -> BTreeSet<(String, String)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = Vec::new();
     walk(&root, &mut files);

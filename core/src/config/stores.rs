@@ -23,7 +23,8 @@ pub struct Redis {
     /// The name the Sentinels monitor the primary under.
     pub master_name: Option<String>,
     /// Replicas that must have a purchase or an admission before it is acknowledged
-    /// (`WAIT`); 0 turns the wait off. See README, "Durability".
+    /// (`WAIT`); 0 turns the wait off. See
+    /// docs/durability.md, section "Replica acknowledgement (WAIT)".
     pub wait_replicas: u32,
     /// Longest wait for those replicas; a bare number is milliseconds.
     #[serde(deserialize_with = "duration::millis_or_unit")]

@@ -63,7 +63,8 @@ impl RedisConn {
     /// so far (call it right after the script whose effect is about to be acknowledged,
     /// on the same connection). A shortfall is not an error: the write is on the primary
     /// and answering otherwise would hide a reservation that exists; it is counted and
-    /// logged (README, "Durability"). A Redis error is returned: the primary may be gone
+    /// logged (docs/durability.md, section "Replica
+    /// acknowledgement (WAIT)"). A Redis error is returned: the primary may be gone
     /// and whether the write survives is unknown.
     pub async fn wait_durable(&mut self, op: &'static str) -> redis::RedisResult<Durable> {
         let d = self.durability.clone();

@@ -172,7 +172,8 @@ fn errors_against_draws(s: &State, n: u64) -> (f64, f64, f64, f64) {
 
 #[test]
 fn against_the_model_itself_the_forecast_is_within_the_issue_target_where_the_cap_binds() {
-    // BENCHMARKS §11 abandon30 and tight-cap settings, forecast at the start.
+    // The abandon30 and tight-cap settings of BENCHMARKS.md, section "Simulator vs
+    // loadtest", forecast at the start.
     let abandon30 = State {
         queue: 1500,
         stock: 300,

@@ -51,8 +51,9 @@ pub(super) async fn next_msg(ws: &mut crate::Ws) -> Option<Result<Value, Outcome
 }
 
 /// The WebSocket handshake on `stream`, with a 4 KiB read buffer: tungstenite's default of
-/// 128 KiB, zeroed per socket, was 70 % of the generator's CPU at 19k buyers (BENCHMARKS
-/// §10), CPU the server on the same machine did not get; server frames are ~300 bytes.
+/// 128 KiB, zeroed per socket, was 70 % of the generator's CPU at 19k buyers
+/// (benchmarks/NOTES-2026-11.md, section "10.0 Quiet rerun after the push-path work"), CPU the
+/// server on the same machine did not get; server frames are ~300 bytes.
 pub(super) async fn connect(
     req: tokio_tungstenite::tungstenite::handshake::client::Request,
     stream: tokio::net::TcpStream,
