@@ -1,6 +1,6 @@
 //! The join's adaptive proof of work: how hard a join's puzzle is, from the pressure the
-//! join comes under (see `crate::pow::Pressure` and docs/fairness.md, section "Proof of
-//! work").
+//! join comes under (see `crate::pow::Pressure` and docs/security.md, section "Proof of
+//! work at join").
 
 use super::duration;
 use serde::Deserialize;
