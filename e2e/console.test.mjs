@@ -1,6 +1,7 @@
 // The manager console at both sizes: shoppers are sent away; the charts have axes and a
 // history that survives a reload; buttons follow the phase with their result beside them;
-// Close asks first; the create form takes price, limit, TTL, start and pre-queue window.
+// Close asks first; the create form takes price, limit, TTL, start, pre-queue window and the
+// bot cost's cap and floor.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { env, base, browser, newPage, logIn, check, until, VIEWPORTS } from "./lib.mjs";
@@ -53,7 +54,7 @@ async function closeAsks(page) {
 }
 
 async function create(page) {
-  for (const [id, v] of [["name", "Console Tee"], ["price", "35.50"], ["stock", "40"], ["limit", "2"], ["ttl", "90"], ["prequeue", "30"]]) {
+  for (const [id, v] of [["name", "Console Tee"], ["price", "35.50"], ["stock", "40"], ["limit", "2"], ["ttl", "90"], ["prequeue", "30"], ["pow-max", "16"], ["pow-floor", "4"]]) {
     await page.locator(`#${id}`).fill(v);
   }
   await page.getByRole("button", { name: "Create drop" }).click();
@@ -61,6 +62,10 @@ async function create(page) {
   await page.locator("#phase", { hasText: "€35.50 · limit 2" }).waitFor();
   assert.match(await page.locator("#phase").innerText(), /window 90 s/);
   assert.match(await page.locator("#phase-badge").innerText(), /^(Pre-queue|Coming soon)$/);
+  // The bot cost's cap and floor went with it.
+  const id = (await page.locator("#create-msg").innerText()).match(/#(\d+)/)[1];
+  const d = await page.evaluate(async (id) => (await import("/static/app.js")).api("GET", `/v1/admin/drops/${id}`), id);
+  assert.deepEqual([d.pow_max_difficulty, d.pow_difficulty], [16, 4]);
 }
 
 test("the console sends shoppers away", async () => {

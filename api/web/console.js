@@ -98,6 +98,7 @@ $("create").onsubmit = async (ev) => {
     product_name: $("name").value, price_cents: Math.round(Number($("price").value) * 100), stock: Number($("stock").value),
     per_user_limit: Number($("limit").value), admission_rate: Number($("newrate").value), token_ttl_s: Number($("ttl").value),
     starts_at: new Date($("start").value).toISOString(), prequeue_s: Math.round(Number($("prequeue").value) * 60),
+    pow_max_difficulty: Number($("pow-max").value), pow_difficulty: Number($("pow-floor").value),
   };
   say("create-msg", "Creating…");
   try {
