@@ -112,6 +112,9 @@ pub async fn apply(
         .execute(&mut **tx)
         .await?;
     }
+    if let Some(kind) = crate::events::EventType::of_status(to) {
+        crate::events::order(tx, &updated, kind, at).await?;
+    }
     Ok(updated)
 }
 
@@ -193,15 +196,24 @@ pub async fn sweep(
     at: DateTime<Utc>,
 ) -> sqlx::Result<u64> {
     let restock = if to.restocks() {
-        "INSERT INTO restocks (order_id, drop_id, user_id, token, quantity, reason, created_at) \
-         SELECT id, drop_id, user_id, token, quantity, $3, $4 FROM moved ON CONFLICT (order_id) DO NOTHING"
+        ", rs AS (INSERT INTO restocks (order_id, drop_id, user_id, token, quantity, reason, created_at) \
+         SELECT id, drop_id, user_id, token, quantity, $3, $4 FROM moved ON CONFLICT (order_id) DO NOTHING)"
     } else {
-        "SELECT 1 FROM moved"
+        ""
+    };
+    // One row per moved order; each records its webhook event in this same statement.
+    let event = match crate::events::EventType::of_status(to) {
+        Some(kind) => format!(
+            "vq_webhook_order('{kind}', id, drop_id, user_id, status, quantity, amount_cents, \
+             failure_reason, $4)"
+        ),
+        None => "1".into(),
     };
     let sql = format!(
         "WITH moved AS (UPDATE orders SET status = $3, {col} = $4, updated_at = $4 WHERE id IN ( \
            SELECT id FROM orders WHERE status = $1 AND {since} <= $2 ORDER BY id LIMIT 1000 \
-           FOR UPDATE SKIP LOCKED) RETURNING id, drop_id, user_id, token, quantity) {restock}",
+           FOR UPDATE SKIP LOCKED) RETURNING id, drop_id, user_id, token, quantity, amount_cents, \
+           status, failure_reason) {restock} SELECT {event} FROM moved ORDER BY id",
         col = to.column()
     );
     let done = sqlx::query(&sql)

@@ -12,6 +12,7 @@ mod proxies;
 mod roles;
 pub mod secrets;
 mod stores;
+mod webhooks;
 
 pub use auth::{Auth, Smtp};
 pub use limits::{Limit, Limits};
@@ -19,6 +20,7 @@ pub use orders::{Orders, Payment};
 pub use proxies::{Cidr, TrustedProxies};
 pub use roles::{Admission, Http, Metrics, Worker, Ws};
 pub use stores::{Database, Redis};
+pub use webhooks::Webhooks;
 
 /// A secret string: usable, but never printed by `Debug` or logs.
 #[derive(Clone, Deserialize, PartialEq, Eq)]
@@ -55,6 +57,7 @@ pub struct Settings {
     pub metrics: Metrics,
     pub smtp: Smtp,
     pub limits: Limits,
+    pub webhooks: Webhooks,
     pub log_json: bool,
 }
 
