@@ -118,6 +118,9 @@ pub async fn attempt(d: &Deliverer, job: &Job) -> Outcome {
     };
     match tokio::time::timeout(d.cfg.timeout, exchange).await {
         Err(_) => Outcome::failed(format!("no answer within {:?}", d.cfg.timeout), started),
+        Ok(Err(e)) if e.is_timeout() => {
+            Outcome::failed(format!("no answer within {:?}", d.cfg.timeout), started)
+        }
         Ok(Err(e)) => Outcome::failed(describe(&e), started),
         Ok(Ok((status, kept))) => Outcome {
             delivered: status.is_success(),

@@ -54,5 +54,6 @@ mod shutdown;
 mod smtp_sink;
 mod stock;
 mod web_cache;
+mod webhooks;
 mod wishlist;
 mod worker;
