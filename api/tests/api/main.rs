@@ -55,5 +55,6 @@ mod smtp_sink;
 mod stock;
 mod web_cache;
 mod webhooks;
+mod webhooks_procs;
 mod wishlist;
 mod worker;
