@@ -34,6 +34,8 @@ enum Cmd {
     Abuse(loadtest::abuse::AbuseArgs),
     /// Median time to solve a join's proof of work, per difficulty (no server needed).
     Pow(loadtest::pow_bench::PowArgs),
+    /// Webhook deliveries per second per worker, to a local receiver (scratch database).
+    Webhooks(loadtest::webhooks_bench::WebhooksArgs),
 }
 
 #[tokio::main]
@@ -83,6 +85,12 @@ async fn main() -> anyhow::Result<()> {
             let rows = loadtest::pow_bench::run(&args);
             loadtest::pow_bench::print(&rows);
             loadtest::harness::finish(&rows, args.json, Vec::new())
+        }
+        Cmd::Webhooks(args) => {
+            let rows = loadtest::webhooks_bench::run(&args, &settings).await?;
+            loadtest::webhooks_bench::print(&rows);
+            let failures = loadtest::webhooks_bench::failures(&rows);
+            loadtest::harness::finish(&rows, args.json, failures)
         }
         Cmd::WaitCost(args) => {
             let r = loadtest::wait_cost::run(&args, &settings).await?;

@@ -11,9 +11,7 @@ use crate::transition::Order;
 use crate::Status;
 
 /// Every event type, as integrators subscribe to it and read it in `type`.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum EventType {
     #[serde(rename = "order.reserved")]
     OrderReserved,
@@ -123,6 +121,16 @@ pub struct Event {
     pub data: serde_json::Value,
 }
 
+/// SQL that evaluates `call` (a `vq_webhook_*` call per row) only while some enabled
+/// endpoint subscribes to `kind`: the uncorrelated EXISTS runs once per statement, so a
+/// statement writing hundreds of orders pays nothing for webhooks while nobody listens.
+pub fn when_subscribed(kind: EventType, call: &str) -> String {
+    format!(
+        "CASE WHEN (SELECT EXISTS (SELECT 1 FROM webhook_endpoints WHERE enabled \
+         AND '{kind}' = ANY (events))) THEN {call} ELSE 0 END"
+    )
+}
+
 /// Records the order's event (if its new status announces one) in the caller's transaction.
 pub async fn order(
     tx: &mut Transaction<'_, Postgres>,
@@ -185,7 +193,11 @@ pub async fn announce_phases(db: &sqlx::PgPool, at: DateTime<Utc>) -> sqlx::Resu
                FOR UPDATE SKIP LOCKED) RETURNING id, product_name, state) \
              SELECT vq_webhook_drop('{kind}', id, product_name, state, $1) FROM d ORDER BY id"
         );
-        n += sqlx::query(&sql).bind(at).execute(db).await?.rows_affected();
+        n += sqlx::query(&sql)
+            .bind(at)
+            .execute(db)
+            .await?
+            .rows_affected();
     }
     Ok(n)
 }

@@ -27,9 +27,7 @@ pub async fn refund_due(
     .await?;
     let Some(order) = due else { return Ok(None) };
     match provider.refund(order.id, order.amount_cents).await {
-        RefundResult::Refunded { reference } => {
-            Ok(Some(record(db, id, &reference, at).await?))
-        }
+        RefundResult::Refunded { reference } => Ok(Some(record(db, id, &reference, at).await?)),
         RefundResult::Failed { reason } => {
             tracing::warn!(order = id.get(), %reason, "refund failed; the scheduler retries");
             Ok(None)
@@ -58,7 +56,12 @@ pub async fn refund_all_due(
 
 /// Stores the refund; the first time, with its `order.refunded` event in the same
 /// transaction (a concurrent second refund finds it stored and announces nothing).
-async fn record(db: &PgPool, id: OrderId, reference: &str, at: DateTime<Utc>) -> sqlx::Result<Order> {
+async fn record(
+    db: &PgPool,
+    id: OrderId,
+    reference: &str,
+    at: DateTime<Utc>,
+) -> sqlx::Result<Order> {
     let mut tx = db.begin().await?;
     let fresh = sqlx::query_as::<_, Order>(&format!(
         "UPDATE orders SET refund_ref = $2, refunded_at = $3 \

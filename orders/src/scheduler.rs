@@ -192,7 +192,7 @@ impl Scheduler {
     }
 
     /// Copies each drop's live Redis stock into PostgreSQL (for reports and reconcile); a drop
-/// found at 0 is announced sold out (once).
+    /// found at 0 is announced sold out (once).
     async fn sync_stock(&mut self, at: DateTime<Utc>, sold_out: &mut u64) -> anyhow::Result<usize> {
         let ids: Vec<i64> = self.redis.smembers(self.keys.stream_drops()).await?;
         let mut n = 0;
@@ -207,7 +207,8 @@ impl Scheduler {
                     .execute(&self.db)
                     .await?;
                 if left <= 0 {
-                    *sold_out += u64::from(crate::events::announce_sold_out(&self.db, id, at).await?);
+                    *sold_out +=
+                        u64::from(crate::events::announce_sold_out(&self.db, id, at).await?);
                 }
                 n += 1;
             }

@@ -203,9 +203,12 @@ pub async fn sweep(
     };
     // One row per moved order; each records its webhook event in this same statement.
     let event = match crate::events::EventType::of_status(to) {
-        Some(kind) => format!(
-            "vq_webhook_order('{kind}', id, drop_id, user_id, status, quantity, amount_cents, \
-             failure_reason, $4)"
+        Some(kind) => crate::events::when_subscribed(
+            kind,
+            &format!(
+                "vq_webhook_order('{kind}', id, drop_id, user_id, status, quantity, \
+                 amount_cents, failure_reason, $4)"
+            ),
         ),
         None => "1".into(),
     };

@@ -24,7 +24,10 @@ use vq_core::Shutdown;
 /// The buyer's personal data for endpoints with `include_pii`, decrypted where the account
 /// data and its key live; `Ok(None)` when the buyer has no stored account data.
 pub trait Pii: Send + Sync {
-    fn customer(&self, user: uuid::Uuid) -> BoxFuture<'_, anyhow::Result<Option<serde_json::Value>>>;
+    fn customer(
+        &self,
+        user: uuid::Uuid,
+    ) -> BoxFuture<'_, anyhow::Result<Option<serde_json::Value>>>;
 }
 
 pub struct Deliverer {

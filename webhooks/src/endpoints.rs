@@ -113,7 +113,11 @@ impl From<Row> for Endpoint {
             id: r.id,
             url: r.url,
             description: r.description,
-            events: r.events.iter().filter_map(|e| EventType::parse(e)).collect(),
+            events: r
+                .events
+                .iter()
+                .filter_map(|e| EventType::parse(e))
+                .collect(),
             include_pii: r.include_pii,
             enabled: r.enabled,
             disabled_reason: r.disabled_reason,
@@ -169,7 +173,10 @@ async fn validate(body: NewEndpoint, cfg: &Cfg) -> Result<Valid, FieldErrors> {
     }
     let description = body.description.unwrap_or_default();
     if description.chars().count() > MAX_DESCRIPTION {
-        errors.insert("description".into(), "must be at most 500 characters".into());
+        errors.insert(
+            "description".into(),
+            "must be at most 500 characters".into(),
+        );
     }
     if !errors.is_empty() {
         return Err(errors);
@@ -184,7 +191,9 @@ async fn validate(body: NewEndpoint, cfg: &Cfg) -> Result<Valid, FieldErrors> {
 
 /// Registers an endpoint; returns it with its new secret.
 pub async fn create(db: &PgPool, cfg: &Cfg, body: NewEndpoint) -> Result<Created, EndpointError> {
-    let v = validate(body, cfg).await.map_err(EndpointError::Validation)?;
+    let v = validate(body, cfg)
+        .await
+        .map_err(EndpointError::Validation)?;
     let secret = crate::signature::new_secret();
     let mut tx = db.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext('webhook_endpoints'))")

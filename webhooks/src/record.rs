@@ -82,12 +82,7 @@ pub async fn failed(
 }
 
 /// The attempt's line in the log.
-pub async fn attempt(
-    tx: &mut Tx<'_>,
-    job: &Job,
-    o: &Outcome,
-    outcome: &str,
-) -> sqlx::Result<()> {
+pub async fn attempt(tx: &mut Tx<'_>, job: &Job, o: &Outcome, outcome: &str) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO webhook_attempts (endpoint_id, event_seq, attempt, status, error, \
            latency_ms, outcome) VALUES ($1, $2, $3, $4, $5, $6, $7)",

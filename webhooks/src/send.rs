@@ -110,7 +110,9 @@ pub async fn attempt(d: &Deliverer, job: &Job) -> Outcome {
         let mut kept = Vec::new();
         while kept.len() < d.cfg.max_response_bytes {
             match res.chunk().await? {
-                Some(c) => kept.extend_from_slice(&c[..c.len().min(d.cfg.max_response_bytes - kept.len())]),
+                Some(c) => {
+                    kept.extend_from_slice(&c[..c.len().min(d.cfg.max_response_bytes - kept.len())])
+                }
                 None => break,
             }
         }
@@ -127,7 +129,11 @@ pub async fn attempt(d: &Deliverer, job: &Job) -> Outcome {
             status: Some(status.as_u16()),
             error: (!status.is_success()).then(|| {
                 let text = String::from_utf8_lossy(&kept);
-                format!("HTTP {}: {}", status.as_u16(), text.chars().take(200).collect::<String>())
+                format!(
+                    "HTTP {}: {}",
+                    status.as_u16(),
+                    text.chars().take(200).collect::<String>()
+                )
             }),
             latency: started.elapsed(),
         },

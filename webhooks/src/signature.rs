@@ -66,7 +66,10 @@ pub fn verify(
     // Constant-time comparison of equal-length hex strings.
     let matches = |s: &String| {
         s.len() == want.len()
-            && s.bytes().zip(want.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+            && s.bytes()
+                .zip(want.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
     };
     if !sigs.iter().any(matches) {
         return Err(VerifyError::Mismatch);

@@ -27,7 +27,12 @@ fn cases() -> Vec<(String, String, String, bool)> {
         (s("whsec_old"), both.clone(), s(body), true),
         (s("whsec_new"), both, s(body), true),
         (s("whsec_other"), h.clone(), s(body), false),
-        (s("whsec_new"), h, body.replace("order.paid", "order.refunded"), false),
+        (
+            s("whsec_new"),
+            h,
+            body.replace("order.paid", "order.refunded"),
+            false,
+        ),
         (s("whsec_new"), stale, s(body), false),
         (s("whsec_new"), s("v1=00"), s(body), false),
     ]
@@ -42,7 +47,11 @@ fn run(interpreter: &str, program: String) -> Option<String> {
         }
         Err(e) => panic!("{interpreter}: {e}"),
     };
-    assert!(out.status.success(), "{interpreter}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{interpreter}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     Some(String::from_utf8(out.stdout).unwrap())
 }
 
@@ -52,7 +61,8 @@ fn expected() -> String {
 
 #[test]
 fn the_python_snippet_agrees_with_the_signer() {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/webhooks.md")).unwrap();
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/webhooks.md"))
+        .unwrap();
     let mut program = block(&doc, "python");
     program.push_str("\nimport json, sys\nfor s, h, b, _ in json.loads(sys.argv[1] if len(sys.argv) > 1 else CASES):\n    print(str(verify(s, h, b.encode())).lower())\n");
     let cases = serde_json::to_string(&cases()).unwrap();
@@ -64,14 +74,27 @@ fn the_python_snippet_agrees_with_the_signer() {
 
 #[test]
 fn the_node_snippet_agrees_with_the_signer() {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/webhooks.md")).unwrap();
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/webhooks.md"))
+        .unwrap();
     let cases = serde_json::to_string(&cases()).unwrap();
     let program = format!(
         "{}\nfor (const [s, h, b] of JSON.parse({cases:?})) console.log(String(verify(s, h, Buffer.from(b))));\n",
         block(&doc, "js")
     );
-    let node = if std::path::Path::new("/usr/bin/node").exists() { "/usr/bin/node" } else { "node" };
-    let out = Command::new(node).arg("-e").arg(&program).output().expect("node is installed");
-    assert!(out.status.success(), "node: {}", String::from_utf8_lossy(&out.stderr));
+    let node = if std::path::Path::new("/usr/bin/node").exists() {
+        "/usr/bin/node"
+    } else {
+        "node"
+    };
+    let out = Command::new(node)
+        .arg("-e")
+        .arg(&program)
+        .output()
+        .expect("node is installed");
+    assert!(
+        out.status.success(),
+        "node: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(String::from_utf8(out.stdout).unwrap(), expected());
 }

@@ -153,7 +153,12 @@ pub async fn write_orders(db: &PgPool, rows: &[(DropId, Reservation)]) -> sqlx::
     let qtys: Vec<i32> = rows.iter().map(|(_, r)| r.qty).collect();
     let ts: Vec<i64> = rows.iter().map(|(_, r)| r.ts_ms).collect();
     let ids: Vec<Option<i64>> = rows.iter().map(|(d, r)| d.order_id(r.seq)).collect();
-    let done = sqlx::query(
+    let event = vq_orders::events::when_subscribed(
+        vq_orders::events::EventType::OrderReserved,
+        "vq_webhook_order('order.reserved', id, drop_id, user_id, status, quantity, \
+         amount_cents, NULL, reserved_at)",
+    );
+    let done = sqlx::query(&format!(
         "WITH ins AS (
            INSERT INTO orders (id, token, drop_id, user_id, quantity, reserved_at, amount_cents)
            SELECT COALESCE(i, nextval('orders_id_seq')), t, d, u, q, to_timestamp(ms / 1000.0),
@@ -163,10 +168,8 @@ pub async fn write_orders(db: &PgPool, rows: &[(DropId, Reservation)]) -> sqlx::
            JOIN drops dr ON dr.id = x.d
            ON CONFLICT (token) DO NOTHING
            RETURNING id, drop_id, user_id, status, quantity, amount_cents, reserved_at)
-         SELECT vq_webhook_order('order.reserved', id, drop_id, user_id, status, quantity,
-                                 amount_cents, NULL, reserved_at)
-         FROM ins ORDER BY id",
-    )
+         SELECT {event} FROM ins ORDER BY id"
+    ))
     .bind(&tokens)
     .bind(&drops)
     .bind(&users)

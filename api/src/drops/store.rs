@@ -9,8 +9,8 @@ use redis::AsyncCommands;
 use serde::Serialize;
 use serde_json::json;
 use sqlx::FromRow;
-use vq_orders::events::EventType;
 use vq_core::domain::{DropEvent, DropId, DropState, ProductId};
+use vq_orders::events::EventType;
 
 #[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
 pub struct DropRow {

@@ -10,7 +10,9 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use vq_webhooks::endpoints::{self, Attempt, Created, Endpoint, EndpointError, NewEndpoint, Rotated};
+use vq_webhooks::endpoints::{
+    self, Attempt, Created, Endpoint, EndpointError, NewEndpoint, Rotated,
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -28,7 +30,9 @@ pub fn router() -> Router<AppState> {
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(create, list, show, remove, disable, enable, rotate, deliveries, redeliver),
+    paths(
+        create, list, show, remove, disable, enable, rotate, deliveries, redeliver
+    ),
     components(schemas(vq_webhooks::Event, vq_webhooks::EventType))
 )]
 pub struct Doc;
@@ -76,7 +80,10 @@ async fn create(
 /// Every endpoint (bounded by `webhooks.max_endpoints`), oldest first.
 #[utoipa::path(get, path = "/v1/admin/webhooks", tag = "webhooks", security(("bearer" = ["manager"])),
     responses((status = 200, body = Vec<Endpoint>)))]
-async fn list(State(st): State<AppState>, Manager(_): Manager) -> Result<Json<Vec<Endpoint>>, ApiError> {
+async fn list(
+    State(st): State<AppState>,
+    Manager(_): Manager,
+) -> Result<Json<Vec<Endpoint>>, ApiError> {
     Ok(Json(endpoints::list(&st.db).await?))
 }
 
@@ -113,7 +120,9 @@ async fn disable(
     Manager(_): Manager,
     Path(id): Path<String>,
 ) -> Result<Json<Endpoint>, ApiError> {
-    Ok(Json(endpoints::set_enabled(&st.db, endpoint_id(&id)?, false).await?))
+    Ok(Json(
+        endpoints::set_enabled(&st.db, endpoint_id(&id)?, false).await?,
+    ))
 }
 
 /// Resumes deliveries (also after an automatic disable), with a fresh failure clock.
@@ -125,7 +134,9 @@ async fn enable(
     Manager(_): Manager,
     Path(id): Path<String>,
 ) -> Result<Json<Endpoint>, ApiError> {
-    Ok(Json(endpoints::set_enabled(&st.db, endpoint_id(&id)?, true).await?))
+    Ok(Json(
+        endpoints::set_enabled(&st.db, endpoint_id(&id)?, true).await?,
+    ))
 }
 
 /// A new signing secret (shown once); the previous one keeps signing for 24 h, so every
@@ -158,7 +169,9 @@ async fn deliveries(
     ApiQuery(q): ApiQuery<AttemptsQuery>,
 ) -> Result<Json<Vec<Attempt>>, ApiError> {
     let limit = q.limit.unwrap_or(100);
-    Ok(Json(endpoints::attempts(&st.db, endpoint_id(&id)?, limit).await?))
+    Ok(Json(
+        endpoints::attempts(&st.db, endpoint_id(&id)?, limit).await?,
+    ))
 }
 
 /// Queues the event for this endpoint again, now (delivered or not before).

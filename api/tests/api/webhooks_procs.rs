@@ -43,7 +43,10 @@ async fn killing_the_worker_mid_delivery_loses_no_event() {
     let t0 = std::time::Instant::now();
     while rx.processed().len() < 3 || rx.busy.load(Ordering::SeqCst) == 0 {
         assert!(first.is_running(), "the worker exited; see its log");
-        assert!(t0.elapsed() < Duration::from_secs(60), "no deliveries started");
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "no deliveries started"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     first.kill9();
@@ -60,13 +63,18 @@ async fn killing_the_worker_mid_delivery_loses_no_event() {
         .filter(|e| e["type"].as_str().unwrap().starts_with("drop."))
         .map(|e| e["type"].as_str().unwrap())
         .collect();
-    assert_eq!(drop_types, ["drop.paused", "drop.resumed"].repeat(5), "in order");
+    assert_eq!(
+        drop_types,
+        ["drop.paused", "drop.resumed"].repeat(5),
+        "in order"
+    );
     let orders = got.iter().filter(|e| e["type"] == "order.reserved").count();
     assert_eq!(orders, 10);
-    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM webhook_deliveries WHERE state <> 'delivered'")
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
+    let left: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM webhook_deliveries WHERE state <> 'delivered'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
     assert_eq!(left, 0, "every delivery recorded as delivered");
     app.cleanup().await;
 }
@@ -77,20 +85,35 @@ async fn the_cli_verifies_a_signature() {
     let body = dir.join("body.json");
     std::fs::write(&body, br#"{"id":"e1","type":"order.paid"}"#).unwrap();
     let now = chrono::Utc::now().timestamp();
-    let header = vitaqueue::webhooks::signature::header(&["whsec_cli"], now, &std::fs::read(&body).unwrap());
+    let header =
+        vitaqueue::webhooks::signature::header(&["whsec_cli"], now, &std::fs::read(&body).unwrap());
     let run = |secret: &str, header: &str| {
         std::process::Command::new(crate::procs::vitaqueue_bin())
-            .args(["webhook", "verify", "--secret", secret, "--header", header, "--body"])
+            .args([
+                "webhook", "verify", "--secret", secret, "--header", header, "--body",
+            ])
             .arg(&body)
             .output()
             .unwrap()
     };
     let ok = run("whsec_cli", &header);
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stdout));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
     assert!(String::from_utf8_lossy(&ok.stdout).starts_with("valid"));
     assert_eq!(run("whsec_other", &header).status.code(), Some(1));
-    let stale = vitaqueue::webhooks::signature::header(&["whsec_cli"], now - 3600, &std::fs::read(&body).unwrap());
+    let stale = vitaqueue::webhooks::signature::header(
+        &["whsec_cli"],
+        now - 3600,
+        &std::fs::read(&body).unwrap(),
+    );
     assert_eq!(run("whsec_cli", &stale).status.code(), Some(1), "too old");
     std::fs::write(&body, br#"{"id":"e1","type":"order.refunded"}"#).unwrap();
-    assert_eq!(run("whsec_cli", &header).status.code(), Some(1), "body changed");
+    assert_eq!(
+        run("whsec_cli", &header).status.code(),
+        Some(1),
+        "body changed"
+    );
 }

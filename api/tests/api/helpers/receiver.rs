@@ -39,12 +39,26 @@ impl Receiver {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         let hits: Arc<Mutex<Vec<Hit>>> = Arc::default();
-        let (busy, peak, seen) = (Arc::default(), Arc::default(), Arc::new(AtomicUsize::new(0)));
-        let me = Receiver { url, hits: hits.clone(), busy, peak };
+        let (busy, peak, seen) = (
+            Arc::default(),
+            Arc::default(),
+            Arc::new(AtomicUsize::new(0)),
+        );
+        let me = Receiver {
+            url,
+            hits: hits.clone(),
+            busy,
+            peak,
+        };
         let (b, p) = (me.busy.clone(), me.peak.clone());
         let handler = move |headers: HeaderMap, body: Bytes| {
-            let (hits, script, seen, b, p) =
-                (hits.clone(), script.clone(), seen.clone(), b.clone(), p.clone());
+            let (hits, script, seen, b, p) = (
+                hits.clone(),
+                script.clone(),
+                seen.clone(),
+                b.clone(),
+                p.clone(),
+            );
             async move {
                 let now = b.fetch_add(1, Ordering::SeqCst) + 1;
                 p.fetch_max(now, Ordering::SeqCst);
@@ -61,7 +75,11 @@ impl Receiver {
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or_default()
                     .to_string();
-                hits.lock().unwrap().push(Hit { signature, body, status });
+                hits.lock().unwrap().push(Hit {
+                    signature,
+                    body,
+                    status,
+                });
                 b.fetch_sub(1, Ordering::SeqCst);
                 StatusCode::from_u16(status).unwrap()
             }
