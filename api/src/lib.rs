@@ -36,6 +36,7 @@ pub mod room;
 pub mod serve;
 pub mod state;
 pub mod web;
+pub mod webhooks;
 pub mod wishlist;
 
 /// `vq_api::stock` stays the path of the reconcile/rebuild commands.
@@ -69,6 +70,7 @@ pub fn router(state: AppState, http: &vq_core::config::Http) -> Router {
         .merge(products::router())
         .merge(wishlist::router())
         .merge(notifications::router())
+        .merge(webhooks::router())
         .merge(pow::router())
         .merge(health::router())
         .merge(observe::router())
@@ -165,6 +167,7 @@ impl Application {
             accounts,
             limits: Arc::new(limits),
             fairness: Arc::new(drops::fairness::Fairness::from_settings(&settings.auth)),
+            webhooks: settings.webhooks.clone(),
             drain: Drain(Some(drain)),
         });
         let listener = listen(&settings.http).await?;

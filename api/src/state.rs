@@ -54,6 +54,8 @@ pub struct Shared {
     pub limits: Arc<limits::Limiters>,
     /// Pseudonym key and draw-seed cache (the verifiable pre-queue draw).
     pub fairness: Arc<crate::drops::fairness::Fairness>,
+    /// Endpoint bounds and the address policy (webhooks/).
+    pub webhooks: vq_core::config::Webhooks,
     /// Keeps the api's drain open while a clone of the state lives (see `Drain`).
     #[allow(dead_code)] // held, never read: dropping the last clone is the signal
     pub(crate) drain: crate::Drain,

@@ -86,6 +86,17 @@ $("close").onclick = async () => {
 };
 $("drop").onchange = () => { say("ctl-msg", ""); say("rate-msg", ""); poll(); showFairness($("drop").value); };
 
+/// Webhook endpoints that were switched off for failing too long: integrators stopped
+/// hearing about orders, so the console says so until someone re-enables or deletes them.
+async function webhookNotice() {
+  const list = await api("GET", "/v1/admin/webhooks");
+  const off = list.filter((w) => !w.enabled && w.disabled_reason === "failing");
+  $("webhook-notice").hidden = off.length === 0;
+  $("webhook-notice").textContent = off.length === 0 ? "" :
+    `Webhook endpoint${off.length > 1 ? "s" : ""} disabled after failing for too long: ${off.map((w) => w.url).join(", ")}. ` +
+    "Fix the receiver, then POST /v1/admin/webhooks/{id}/enable.";
+}
+
 function defaultStart() {
   const t = new Date(Date.now() + 5 * 60000);
   t.setSeconds(0, 0);
@@ -124,5 +135,7 @@ if (requireLogin()) {
     showFairness($("drop").value);
     setInterval(poll, 2000);
     setInterval(() => loadDrops().catch(fail), 15000);
+    webhookNotice().catch(fail);
+    setInterval(() => webhookNotice().catch(fail), 15000);
   }
 }

@@ -17,11 +17,12 @@ mod run;
 pub mod simulate;
 pub mod verify;
 
-pub use roles::{build_admitter, build_scheduler, build_worker, Stores};
+pub use roles::{build_admitter, build_deliverer, build_scheduler, build_worker, Stores};
 pub use vq_admission as admission;
 pub use vq_api as api;
 pub use vq_core as core;
 pub use vq_orders as orders;
+pub use vq_webhooks as webhooks;
 pub use vq_worker as worker;
 
 use std::sync::Arc;
@@ -33,7 +34,7 @@ use vq_core::{Clock, Keys, Settings, Shutdown};
 pub struct Roles {
     pub api: bool,
     pub admission: bool,
-    /// The stream → PostgreSQL writer.
+    /// The stream → PostgreSQL writer, and webhook delivery.
     pub worker: bool,
     /// The order scheduler (runs beside the writer in the `worker` command).
     pub scheduler: bool,
@@ -85,6 +86,7 @@ pub struct App {
     admission: Option<vq_admission::Admitter>,
     worker: Option<vq_worker::Worker>,
     scheduler: Option<vq_orders::scheduler::Scheduler>,
+    webhooks: Option<vq_webhooks::Deliverer>,
 }
 
 impl App {
@@ -129,6 +131,14 @@ impl App {
             )?),
             false => None,
         };
+        let webhooks = match r.worker {
+            true => Some(build_deliverer(
+                &settings,
+                &stores,
+                accounts_of(&settings, api.as_ref())?,
+            )?),
+            false => None,
+        };
         Ok(App {
             stores,
             keys,
@@ -139,6 +149,7 @@ impl App {
             admission,
             worker,
             scheduler,
+            webhooks,
         })
     }
 
@@ -174,10 +185,7 @@ fn scheduler_role(
     clock: &Clock,
     api: Option<&vq_api::Application>,
 ) -> anyhow::Result<vq_orders::scheduler::Scheduler> {
-    let accounts = match api {
-        Some(a) => a.state().accounts.clone(),
-        None => vq_api::accounts::Accounts::from_settings(settings)?.map(Arc::new),
-    };
+    let accounts = accounts_of(settings, api)?;
     Ok(build_scheduler(
         settings,
         stores,
@@ -186,4 +194,15 @@ fn scheduler_role(
         settings.payment.clone(),
         accounts,
     ))
+}
+
+/// The api's accounts when this process serves the api, or its own when it does not.
+fn accounts_of(
+    settings: &Settings,
+    api: Option<&vq_api::Application>,
+) -> anyhow::Result<Option<Arc<vq_api::accounts::Accounts>>> {
+    Ok(match api {
+        Some(a) => a.state().accounts.clone(),
+        None => vq_api::accounts::Accounts::from_settings(settings)?.map(Arc::new),
+    })
 }

@@ -104,6 +104,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Webhook tools for integrators.
+    Webhook {
+        #[command(subcommand)]
+        command: WebhookCommand,
+    },
     /// Print a signed access token (development and load testing).
     Token {
         #[arg(long, default_value = "manager")]
@@ -115,9 +120,59 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum WebhookCommand {
+    /// Check a delivery's `VQ-Signature` header against its body (exit 0 valid, 1 not).
+    Verify {
+        /// The endpoint's signing secret (`whsec_…`); prefer VQ_WEBHOOK_SECRET.
+        #[arg(long, env = "VQ_WEBHOOK_SECRET", hide_env_values = true)]
+        secret: String,
+        /// The header's value: `t=…,v1=…`.
+        #[arg(long)]
+        header: String,
+        /// A file holding the raw request body, byte for byte.
+        #[arg(long)]
+        body: std::path::PathBuf,
+        /// Refuse a timestamp further than this from now (s); 0 skips the check.
+        #[arg(long, default_value_t = 300)]
+        tolerance_s: i64,
+    },
+}
+
+/// `vitaqueue webhook verify`: prints the verdict, exits 0 when the signature holds.
+fn verify_webhook(command: &WebhookCommand) -> ! {
+    let WebhookCommand::Verify {
+        secret,
+        header,
+        body,
+        tolerance_s,
+    } = command;
+    let body = match std::fs::read(body) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("cannot read {}: {e}", body.display());
+            std::process::exit(1);
+        }
+    };
+    let now = chrono::Utc::now().timestamp();
+    match vitaqueue::webhooks::signature::verify(secret, header, &body, now, *tolerance_s) {
+        Ok(t) => {
+            println!("valid: signed at {t}");
+            std::process::exit(0)
+        }
+        Err(e) => {
+            println!("invalid: {e}");
+            std::process::exit(1)
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Command::Webhook { command } = &cli.command {
+        verify_webhook(command);
+    }
     // A pure HTTP client: needs no configuration, keys or stores.
     if let Command::VerifyShuffle {
         api,
@@ -188,6 +243,7 @@ async fn operate(command: Command, settings: &Settings, keys: Keys) -> anyhow::R
         | Command::Worker
         | Command::All
         | Command::VerifyShuffle { .. }
+        | Command::Webhook { .. }
         | Command::Simulate { .. } => {
             unreachable!(
                 "roles are run by App, verify-shuffle and simulate before the settings load"

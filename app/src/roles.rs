@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 use vq_admission::Admitter;
-use vq_api::accounts::{Accounts, NotifyByMail};
+use vq_api::accounts::{Accounts, NotifyByMail, WebhookPii};
 use vq_core::config::{Payment, Worker as WorkerCfg};
 use vq_core::{Clock, Keys, RedisConn, Scripts, Settings};
 use vq_orders::notify::NotifyMailer;
@@ -81,4 +81,20 @@ pub fn build_scheduler(
             }) as Arc<dyn NotifyMailer>
         }),
     }
+}
+
+/// Webhook delivery (it runs beside the stream writer in the worker role); endpoints that
+/// ask for personal data get it decrypted through the accounts, when they are set up.
+pub fn build_deliverer(
+    settings: &Settings,
+    stores: &Stores,
+    accounts: Option<Arc<Accounts>>,
+) -> anyhow::Result<vq_webhooks::Deliverer> {
+    let pii = accounts.map(|accounts| {
+        Arc::new(WebhookPii {
+            accounts,
+            db: stores.db.clone(),
+        }) as Arc<dyn vq_webhooks::Pii>
+    });
+    vq_webhooks::Deliverer::new(stores.db.clone(), settings.webhooks.clone(), pii)
 }

@@ -42,6 +42,17 @@ impl App {
                 &exits,
             );
         }
+        if let Some(d) = self.webhooks {
+            let stop = stop.clone();
+            spawn_role(
+                "webhooks",
+                async move {
+                    d.run(stop).await;
+                    Ok(())
+                },
+                &exits,
+            );
+        }
         if let Some(s) = self.scheduler {
             let stop = stop.clone();
             spawn_role(

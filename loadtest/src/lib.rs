@@ -24,5 +24,6 @@ pub mod strategies;
 pub mod summary;
 pub mod vq_path;
 pub mod wait_cost;
+pub mod webhooks_bench;
 
 pub type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;

@@ -36,6 +36,8 @@ enum Cmd {
     Pow(loadtest::pow_bench::PowArgs),
     /// A running server's RSS under concurrent logins (argon2 behind the password gate).
     Logins(loadtest::logins::LoginsArgs),
+    /// Webhook deliveries per second per worker, to a local receiver (scratch database).
+    Webhooks(loadtest::webhooks_bench::WebhooksArgs),
 }
 
 #[tokio::main]
@@ -100,6 +102,12 @@ async fn main() -> anyhow::Result<()> {
             loadtest::logins::print(&r);
             let failures = loadtest::logins::failures(&r, &args);
             loadtest::harness::finish(&r, args.json.clone(), failures)
+        }
+        Cmd::Webhooks(args) => {
+            let rows = loadtest::webhooks_bench::run(&args, &settings).await?;
+            loadtest::webhooks_bench::print(&rows);
+            let failures = loadtest::webhooks_bench::failures(&rows);
+            loadtest::harness::finish(&rows, args.json, failures)
         }
         Cmd::WaitCost(args) => {
             let r = loadtest::wait_cost::run(&args, &settings).await?;

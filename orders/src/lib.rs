@@ -6,6 +6,7 @@
 //! - [`pay`], [`payment`], [`simulator`], [`refund`]: the charge outside any transaction
 //!   (CHARGING, then the provider with the order id as idempotency key, then PAID or
 //!   PAYMENT_FAILED), the provider trait and its simulator, and refunds;
+//! - [`events`]: webhook event types and the outbox writer used inside those transactions;
 //! - [`restock`]: applies the outbox to Redis (idempotent per order);
 //! - [`scheduler`]: time-driven moves, the outbox, stock sync, simulated buyers, notices;
 //! - [`notify`]: pre-queue notifications (stored, pushed, emailed);
@@ -15,7 +16,9 @@
 //! Arrows: `vq-core` ← `vq-orders` ← `vq-worker`, `vq-api` ← `vitaqueue` (app). This
 //! crate knows nothing of HTTP or of the stream reader; the api and the worker call into it.
 
+pub mod events;
 pub mod notify;
+pub mod order;
 pub mod pay;
 pub mod payment;
 pub mod refund;

@@ -27,19 +27,7 @@ pub async fn refund_due(
     .await?;
     let Some(order) = due else { return Ok(None) };
     match provider.refund(order.id, order.amount_cents).await {
-        RefundResult::Refunded { reference } => {
-            let o = sqlx::query_as::<_, Order>(&format!(
-                "UPDATE orders SET refund_ref = COALESCE(refund_ref, $2), \
-                 refunded_at = COALESCE(refunded_at, $3) WHERE id = $1 RETURNING {COLUMNS}"
-            ))
-            .bind(id)
-            .bind(&reference)
-            .bind(at)
-            .fetch_one(db)
-            .await?;
-            metrics::counter!("vq_refunds_total").increment(1);
-            Ok(Some(o))
-        }
+        RefundResult::Refunded { reference } => Ok(Some(record(db, id, &reference, at).await?)),
         RefundResult::Failed { reason } => {
             tracing::warn!(order = id.get(), %reason, "refund failed; the scheduler retries");
             Ok(None)
@@ -64,4 +52,39 @@ pub async fn refund_all_due(
         n += u64::from(refund_due(db, provider, id, at).await?.is_some());
     }
     Ok(n)
+}
+
+/// Stores the refund; the first time, with its `order.refunded` event in the same
+/// transaction (a concurrent second refund finds it stored and announces nothing).
+async fn record(
+    db: &PgPool,
+    id: OrderId,
+    reference: &str,
+    at: DateTime<Utc>,
+) -> sqlx::Result<Order> {
+    let mut tx = db.begin().await?;
+    let fresh = sqlx::query_as::<_, Order>(&format!(
+        "UPDATE orders SET refund_ref = $2, refunded_at = $3 \
+         WHERE id = $1 AND refunded_at IS NULL RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(reference)
+    .bind(at)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let o = match fresh {
+        Some(o) => {
+            crate::events::order(&mut tx, &o, crate::events::EventType::OrderRefunded, at).await?;
+            metrics::counter!("vq_refunds_total").increment(1);
+            o
+        }
+        None => {
+            sqlx::query_as::<_, Order>(&format!("SELECT {COLUMNS} FROM orders WHERE id = $1"))
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?
+        }
+    };
+    tx.commit().await?;
+    Ok(o)
 }

@@ -31,6 +31,8 @@ pub struct TickReport {
     pub synced: usize,
     pub notified: u64,
     pub emailed: u64,
+    /// Drop phases announced to webhooks (pre-queue opened, live, sold out).
+    pub announced: u64,
 }
 
 pub struct Scheduler {
@@ -77,7 +79,8 @@ impl Scheduler {
         )
         .await?;
         (r.restocked, r.restocks_deferred) = (pass.applied, pass.deferred);
-        r.synced = self.sync_stock(at).await?;
+        r.announced = crate::events::announce_phases(db, at).await?;
+        r.synced = self.sync_stock(at, &mut r.announced).await?;
         r.notified = crate::notify::prequeue_opened(db, &mut self.redis, &self.keys, at).await?;
         if let Some(m) = &self.mailer {
             r.emailed = crate::notify::email_pending(db, m.as_ref(), at).await?;
@@ -188,8 +191,9 @@ impl Scheduler {
         crate::pay::settle(&mut conn, &self.scripts, &self.keys, order).await;
     }
 
-    /// Copies each drop's live Redis stock into PostgreSQL (for reports and reconcile).
-    async fn sync_stock(&mut self, at: DateTime<Utc>) -> anyhow::Result<usize> {
+    /// Copies each drop's live Redis stock into PostgreSQL (for reports and reconcile); a drop
+    /// found at 0 is announced sold out (once).
+    async fn sync_stock(&mut self, at: DateTime<Utc>, sold_out: &mut u64) -> anyhow::Result<usize> {
         let ids: Vec<i64> = self.redis.smembers(self.keys.stream_drops()).await?;
         let mut n = 0;
         for id in ids {
@@ -202,6 +206,10 @@ impl Scheduler {
                     .bind(at)
                     .execute(&self.db)
                     .await?;
+                if left <= 0 {
+                    *sold_out +=
+                        u64::from(crate::events::announce_sold_out(&self.db, id, at).await?);
+                }
                 n += 1;
             }
         }

@@ -7,40 +7,11 @@
 //! (CHARGING and PAID → … are in [`crate::pay`]; refunds of paid orders in [`crate::refund`].)
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::{OrderId, Status};
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct Order {
-    pub id: OrderId,
-    pub drop_id: i64,
-    #[serde(skip)]
-    pub token: String,
-    #[serde(skip)]
-    pub user_id: uuid::Uuid,
-    pub quantity: i32,
-    /// What the holder pays, fixed when the order was written (a later price edit does
-    /// not change it).
-    pub amount_cents: i64,
-    pub status: Status,
-    pub reserved_at: DateTime<Utc>,
-    pub paid_at: Option<DateTime<Utc>>,
-    pub shipped_at: Option<DateTime<Utc>>,
-    pub delivered_at: Option<DateTime<Utc>>,
-    pub return_requested_at: Option<DateTime<Utc>>,
-    pub closed_at: Option<DateTime<Utc>>,
-    pub failure_reason: Option<String>,
-    #[serde(skip)]
-    pub payment_method: Option<String>,
-    pub refund_ref: Option<String>,
-    pub refunded_at: Option<DateTime<Utc>>,
-}
-
-pub const COLUMNS: &str = "id, drop_id, token, user_id, quantity, amount_cents, status, \
-    reserved_at, paid_at, shipped_at, delivered_at, return_requested_at, closed_at, \
-    failure_reason, payment_method, refund_ref, refunded_at";
+pub use crate::order::{Order, COLUMNS};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TransitionError {
@@ -111,6 +82,9 @@ pub async fn apply(
         .bind(at)
         .execute(&mut **tx)
         .await?;
+    }
+    if let Some(kind) = crate::events::EventType::of_status(to) {
+        crate::events::order(tx, &updated, kind, at).await?;
     }
     Ok(updated)
 }
@@ -193,15 +167,27 @@ pub async fn sweep(
     at: DateTime<Utc>,
 ) -> sqlx::Result<u64> {
     let restock = if to.restocks() {
-        "INSERT INTO restocks (order_id, drop_id, user_id, token, quantity, reason, created_at) \
-         SELECT id, drop_id, user_id, token, quantity, $3, $4 FROM moved ON CONFLICT (order_id) DO NOTHING"
+        ", rs AS (INSERT INTO restocks (order_id, drop_id, user_id, token, quantity, reason, created_at) \
+         SELECT id, drop_id, user_id, token, quantity, $3, $4 FROM moved ON CONFLICT (order_id) DO NOTHING)"
     } else {
-        "SELECT 1 FROM moved"
+        ""
+    };
+    // One row per moved order; each records its webhook event in this same statement.
+    let event = match crate::events::EventType::of_status(to) {
+        Some(kind) => crate::events::when_subscribed(
+            kind,
+            &format!(
+                "vq_webhook_order('{kind}', id, drop_id, user_id, status, quantity, \
+                 amount_cents, failure_reason, $4)"
+            ),
+        ),
+        None => "1".into(),
     };
     let sql = format!(
         "WITH moved AS (UPDATE orders SET status = $3, {col} = $4, updated_at = $4 WHERE id IN ( \
            SELECT id FROM orders WHERE status = $1 AND {since} <= $2 ORDER BY id LIMIT 1000 \
-           FOR UPDATE SKIP LOCKED) RETURNING id, drop_id, user_id, token, quantity) {restock}",
+           FOR UPDATE SKIP LOCKED) RETURNING id, drop_id, user_id, token, quantity, amount_cents, \
+           status, failure_reason) {restock} SELECT {event} FROM moved ORDER BY id",
         col = to.column()
     );
     let done = sqlx::query(&sql)

@@ -153,15 +153,23 @@ pub async fn write_orders(db: &PgPool, rows: &[(DropId, Reservation)]) -> sqlx::
     let qtys: Vec<i32> = rows.iter().map(|(_, r)| r.qty).collect();
     let ts: Vec<i64> = rows.iter().map(|(_, r)| r.ts_ms).collect();
     let ids: Vec<Option<i64>> = rows.iter().map(|(d, r)| d.order_id(r.seq)).collect();
-    let done = sqlx::query(
-        "INSERT INTO orders (id, token, drop_id, user_id, quantity, reserved_at, amount_cents)
-         SELECT COALESCE(i, nextval('orders_id_seq')), t, d, u, q, to_timestamp(ms / 1000.0),
-                q * dr.price_cents
-         FROM UNNEST($1::text[], $2::bigint[], $3::uuid[], $4::int[], $5::bigint[], $6::bigint[])
-           AS x(t, d, u, q, ms, i)
-         JOIN drops dr ON dr.id = x.d
-         ON CONFLICT (token) DO NOTHING",
-    )
+    let event = vq_orders::events::when_subscribed(
+        vq_orders::events::EventType::OrderReserved,
+        "vq_webhook_order('order.reserved', id, drop_id, user_id, status, quantity, \
+         amount_cents, NULL, reserved_at)",
+    );
+    let done = sqlx::query(&format!(
+        "WITH ins AS (
+           INSERT INTO orders (id, token, drop_id, user_id, quantity, reserved_at, amount_cents)
+           SELECT COALESCE(i, nextval('orders_id_seq')), t, d, u, q, to_timestamp(ms / 1000.0),
+                  q * dr.price_cents
+           FROM UNNEST($1::text[], $2::bigint[], $3::uuid[], $4::int[], $5::bigint[], $6::bigint[])
+             AS x(t, d, u, q, ms, i)
+           JOIN drops dr ON dr.id = x.d
+           ON CONFLICT (token) DO NOTHING
+           RETURNING id, drop_id, user_id, status, quantity, amount_cents, reserved_at)
+         SELECT {event} FROM ins ORDER BY id"
+    ))
     .bind(&tokens)
     .bind(&drops)
     .bind(&users)

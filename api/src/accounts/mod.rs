@@ -155,3 +155,32 @@ impl vq_orders::notify::NotifyMailer for NotifyByMail {
         })
     }
 }
+
+/// The buyer's personal data for webhook endpoints with `include_pii` (fulfilment): name,
+/// e-mail, phone and address, decrypted at delivery time, so the outbox never holds them
+/// in the clear. Orders carry no shipping snapshot of their own: this is the account's
+/// data as it is when the event is sent.
+pub struct WebhookPii {
+    pub accounts: Arc<Accounts>,
+    pub db: sqlx::PgPool,
+}
+
+impl vq_webhooks::Pii for WebhookPii {
+    fn customer(
+        &self,
+        user: uuid::Uuid,
+    ) -> futures::future::BoxFuture<'_, anyhow::Result<Option<serde_json::Value>>> {
+        Box::pin(async move {
+            let profile = self
+                .accounts
+                .profile(&self.db, vq_core::domain::UserId(user))
+                .await
+                .map_err(|e| anyhow::anyhow!("profile lookup: {e}"))?;
+            Ok(profile.map(|p| {
+                serde_json::json!({
+                    "name": p.name, "email": p.email, "phone": p.phone, "address": p.address,
+                })
+            }))
+        })
+    }
+}

@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::json;
 use sqlx::FromRow;
 use vq_core::domain::{DropEvent, DropId, DropState, ProductId};
+use vq_orders::events::EventType;
 
 #[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
 pub struct DropRow {
@@ -165,7 +166,8 @@ pub async fn save(st: &AppState, d: &DropRow) -> Result<DropRow, ApiError> {
     Ok(row)
 }
 
-/// Moves the drop to `to` if it is currently in one of `from`; tells every room.
+/// Moves the drop to `to` if it is currently in one of `from` (with its webhook event in
+/// the same transaction); tells every room.
 pub async fn transition(
     st: &AppState,
     id: DropId,
@@ -193,6 +195,14 @@ pub async fn transition(
     .bind(to)
     .fetch_one(&mut *tx)
     .await?;
+    let kind = match to {
+        DropState::Paused => EventType::DropPaused,
+        DropState::Active => EventType::DropResumed,
+        DropState::Closed => EventType::DropClosed,
+    };
+    let at = DateTime::from_timestamp_millis(st.clock.now_ms()).unwrap_or_else(Utc::now);
+    vq_orders::events::drop_event(&mut tx, id.get(), &row.product_name, to.as_str(), kind, at)
+        .await?;
     mirror(st, &row).await?;
     tx.commit().await?;
     let mut conn = st.redis.clone();

@@ -39,6 +39,7 @@ use utoipa::OpenApi;
         (name = "orders", description = "A buyer's orders: pay, cancel, return"),
         (name = "catalog", description = "Products and the wishlist"),
         (name = "notifications", description = "What an account was told"),
+        (name = "webhooks", description = "Signed event deliveries to integrators (manager role)"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     )
 )]
@@ -73,6 +74,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
         crate::products::Doc::openapi(),
         crate::wishlist::Doc::openapi(),
         crate::notifications::Doc::openapi(),
+        crate::webhooks::Doc::openapi(),
         crate::health::Doc::openapi(),
         crate::observe::Doc::openapi(),
     ] {

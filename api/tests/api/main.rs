@@ -56,5 +56,7 @@ mod shutdown;
 mod smtp_sink;
 mod stock;
 mod web_cache;
+mod webhooks;
+mod webhooks_procs;
 mod wishlist;
 mod worker;

@@ -13,6 +13,7 @@ mod proxies;
 mod roles;
 pub mod secrets;
 mod stores;
+mod webhooks;
 
 pub use auth::{Auth, Smtp};
 pub use limits::{Limit, Limits};
@@ -21,6 +22,7 @@ pub use pow::Pow;
 pub use proxies::{Cidr, TrustedProxies};
 pub use roles::{Admission, Http, Metrics, Worker, Ws};
 pub use stores::{Database, Redis};
+pub use webhooks::Webhooks;
 
 /// A secret string: usable, but never printed by `Debug` or logs.
 #[derive(Clone, Deserialize, PartialEq, Eq)]
@@ -58,6 +60,7 @@ pub struct Settings {
     pub smtp: Smtp,
     pub limits: Limits,
     pub pow: Pow,
+    pub webhooks: Webhooks,
     pub log_json: bool,
 }
 

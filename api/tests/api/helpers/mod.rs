@@ -6,6 +6,7 @@
 
 mod http;
 mod processes;
+pub mod receiver;
 mod roles;
 mod ws;
 

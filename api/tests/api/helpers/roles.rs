@@ -76,3 +76,13 @@ impl TestApp {
         while w.step().await.unwrap() > 0 {}
     }
 }
+
+impl TestApp {
+    /// Webhook delivery as a task until shutdown, as the worker role runs it.
+    pub fn start_webhooks(&self) -> JoinHandle<()> {
+        let d =
+            vitaqueue::build_deliverer(&self.settings, &self.stores(), self.state.accounts.clone())
+                .expect("deliverer");
+        tokio::spawn(d.run(self.trigger.subscribe()))
+    }
+}
