@@ -115,7 +115,9 @@ struct DropBase {
 // `quit` (count of buyers who left the queue on their own), `fairrep` (the cached fairness
 // report, JSON), `rebuild_lock` (one automatic rebuild at a time across api nodes),
 // `history` (LIST of the console's samples, capped) and `history_gate` (one sampler per
-// interval across api nodes).
+// interval across api nodes), `ratelog` (LIST of the rate changes, capped; lua/rate.lua),
+// `ap_lease` (one autopilot decision per interval across admission processes) and
+// `aplat:<second>` (the purchase latency histogram of one second, expiring; not in `all`).
 macro_rules! key {
     ($($name:ident),*) => {
         impl DropKeys {
@@ -152,10 +154,17 @@ key!(
     admscores,
     quit,
     fairrep,
-    rebuild_lock
+    rebuild_lock,
+    ratelog,
+    ap_lease
 );
 
 impl DropKeys {
+    /// The purchase latency histogram of one second (see `autopilot::sketch`).
+    pub fn aplat(&self, second: i64) -> String {
+        format!("{}:aplat:{second}", self.0.base)
+    }
+
     /// KEYS[1..12] of lua/purchase.lua (see its header), built once per drop.
     pub fn purchase_set(&self) -> &[String; 12] {
         self.0.purchase.get_or_init(|| {
@@ -207,6 +216,8 @@ impl DropKeys {
             self.admscores(),
             self.quit(),
             self.fairrep(),
+            self.ratelog(),
+            self.ap_lease(),
         ]
     }
 }

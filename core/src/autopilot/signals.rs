@@ -1,0 +1,215 @@
+//! One autopilot step for one drop: take the drop's lease for this interval (`SET NX PX`,
+//! so one process decides per interval fleet-wide), read the signals, decide, and write
+//! the decision through lua/rate.lua.
+//!
+//! Signals, each read from the drop's own keys (one slot):
+//! - purchase p99: the last [`sketch::WINDOW_S`] whole seconds of `aplat:<second>`;
+//! - order lag: the age (by Redis time, which also names stream entries) of the oldest
+//!   entry of the order stream not yet acknowledged by the workers' group, whether still
+//!   undelivered (after the group's last-delivered id) or delivered and pending;
+//! - unused tokens: the `expired` counter against the tokens resolved so far
+//!   (`admitted − live`);
+//! - caps: live holders against `max_holders` and the stock-aware cap, and the queue.
+
+use super::{decide, sketch, Decision, Inputs};
+use crate::clock::Clock;
+use crate::keys::DropKeys;
+use crate::scripts::{RateBy, RateOutcome, Scripts};
+use redis::aio::ConnectionLike;
+use redis::streams::{StreamInfoGroupsReply, StreamPendingReply, StreamRangeReply};
+use redis::{AsyncCommands, RedisResult};
+use std::collections::HashMap;
+
+/// What one step saw and did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub inputs: Inputs,
+    pub decision: Option<Decision>,
+    /// What lua/rate.lua said (None when there was nothing to write).
+    pub applied: Option<RateOutcome>,
+}
+
+/// The cfg fields one step reads, in this order.
+const FIELDS: [&str; 8] = [
+    "ap",
+    "rate",
+    "ap_min",
+    "ap_max",
+    "ap_p99_ms",
+    "ap_lag_ms",
+    "ap_base",
+    "max_holders",
+];
+
+/// One step; `None` when the autopilot is off, the drop not active, or another process
+/// holds this interval's lease.
+pub async fn step<C: ConnectionLike + Send + Sync>(
+    conn: &mut C,
+    scripts: &Scripts,
+    k: &DropKeys,
+    clock: &Clock,
+    group: &str,
+    interval_ms: u64,
+) -> RedisResult<Option<Step>> {
+    let (cfg, state, sold_out): (Vec<Option<u64>>, Option<String>, Option<String>) = redis::pipe()
+        .hget(k.cfg(), &FIELDS[..])
+        .hget(k.cfg(), "state")
+        .hget(k.cfg(), "sold_out_at")
+        .query_async(conn)
+        .await?;
+    let [ap, rate, min, max, p99, lag, base, holders] = cfg[..] else {
+        return Ok(None);
+    };
+    if ap != Some(1) || state.as_deref() != Some("active") {
+        return Ok(None);
+    }
+    let lease: Option<String> = redis::cmd("SET")
+        .arg(k.ap_lease())
+        .arg(1)
+        .arg("NX")
+        .arg("PX")
+        .arg(interval_ms.saturating_sub(50).max(1))
+        .query_async(conn)
+        .await?;
+    if lease.is_none() {
+        return Ok(None);
+    }
+    // overbook is a float: read apart from the integer fields
+    let overbook: Option<f64> = conn.hget(k.cfg(), "overbook").await?;
+    let factor = if sold_out.is_some() {
+        1.0
+    } else {
+        overbook.unwrap_or(1.5)
+    };
+    let s = read(conn, k, group).await?;
+    let stock_cap = (s.stock.max(0) as f64 * factor).ceil() as u64;
+    let rate = rate.unwrap_or(1) as u32;
+    let inputs = Inputs {
+        rate,
+        base: base.unwrap_or(u64::from(rate)) as u32,
+        min_rate: min.unwrap_or(1) as u32,
+        max_rate: max.unwrap_or(u64::from(rate)) as u32,
+        target_p99_ms: p99.unwrap_or(u64::from(super::DEFAULT_P99_MS)),
+        target_lag_ms: lag.unwrap_or(u64::from(super::DEFAULT_LAG_S) * 1000),
+        p99_ms: s.p99_ms,
+        lag_ms: s.lag_ms,
+        expired: s.expired,
+        resolved: s.admitted.saturating_sub(s.live),
+        capped: s.live >= holders.unwrap_or(u64::MAX) || s.live >= stock_cap || s.queue == 0,
+    };
+    let decision = decide(&inputs);
+    let applied = match decision {
+        Some(d) => {
+            let by = RateBy::Autopilot { from: rate };
+            Some(
+                scripts
+                    .set_rate(conn, k, clock, d.rate, d.reason, by)
+                    .await?,
+            )
+        }
+        None => None,
+    };
+    Ok(Some(Step {
+        inputs,
+        decision,
+        applied,
+    }))
+}
+
+/// The raw signals of one drop.
+#[derive(Debug, Default)]
+struct Signals {
+    stock: i64,
+    live: u64,
+    admitted: u64,
+    expired: u64,
+    queue: u64,
+    p99_ms: Option<u64>,
+    lag_ms: u64,
+}
+
+async fn read<C: ConnectionLike + Send + Sync>(
+    conn: &mut C,
+    k: &DropKeys,
+    group: &str,
+) -> RedisResult<Signals> {
+    let (secs, micros): (i64, i64) = redis::cmd("TIME").query_async(conn).await?;
+    let now_ms = secs * 1000 + micros / 1000;
+    let mut p = redis::pipe();
+    p.get(k.stock())
+        .zcard(k.expiry())
+        .get(k.admitted())
+        .get(k.expired())
+        .zcard(k.queue());
+    for back in 1..=sketch::WINDOW_S {
+        p.hgetall(k.aplat(secs - back));
+    }
+    type Head = (Option<i64>, u64, Option<u64>, Option<u64>, u64);
+    let (head, hists): (Head, Vec<HashMap<String, u64>>) = {
+        let v: Vec<redis::Value> = p.query_async(conn).await?;
+        let head = redis::from_redis_value(&redis::Value::Array(v[..5].to_vec()))?;
+        let hists = v[5..]
+            .iter()
+            .map(redis::from_redis_value)
+            .collect::<RedisResult<_>>()?;
+        (head, hists)
+    };
+    let mut counts = [0u64; sketch::BUCKETS];
+    for h in &hists {
+        sketch::merge(&mut counts, h);
+    }
+    let oldest = oldest_unwritten(conn, &k.orders(), group).await?;
+    Ok(Signals {
+        stock: head.0.unwrap_or(0),
+        live: head.1,
+        admitted: head.2.unwrap_or(0),
+        expired: head.3.unwrap_or(0),
+        queue: head.4,
+        p99_ms: sketch::quantile(&counts, 0.99),
+        lag_ms: oldest.map_or(0, |t| (now_ms - t).max(0) as u64),
+    })
+}
+
+/// The ms time of the oldest entry of `stream` the group has not acknowledged; `None`
+/// when every entry was written (or there is no stream or group yet).
+async fn oldest_unwritten<C: ConnectionLike + Send + Sync>(
+    conn: &mut C,
+    stream: &str,
+    group: &str,
+) -> RedisResult<Option<i64>> {
+    let exists: bool = conn.exists(stream).await?;
+    if !exists {
+        return Ok(None);
+    }
+    let groups: StreamInfoGroupsReply = conn.xinfo_groups(stream).await?;
+    let Some(g) = groups.groups.into_iter().find(|g| g.name == group) else {
+        return Ok(None);
+    };
+    let pending: StreamPendingReply = conn.xpending(stream, group).await?;
+    let first_pending = match &pending {
+        StreamPendingReply::Data(d) => id_ms(&d.start_id),
+        StreamPendingReply::Empty => None,
+    };
+    let next: StreamRangeReply = conn
+        .xrange_count(stream, format!("({}", g.last_delivered_id), "+", 1)
+        .await?;
+    let first_unread = next.ids.first().and_then(|e| id_ms(&e.id));
+    Ok(match (first_pending, first_unread) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    })
+}
+
+/// The ms part of a stream entry id (`<ms>-<seq>`).
+fn id_ms(id: &str) -> Option<i64> {
+    id.split('-').next()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn stream_ids_carry_their_time() {
+        assert_eq!(super::id_ms("1700000000123-4"), Some(1_700_000_000_123));
+        assert_eq!(super::id_ms("x-1"), None);
+    }
+}
