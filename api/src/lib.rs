@@ -164,6 +164,7 @@ impl Application {
             accounts,
             limits: Arc::new(limits),
             fairness: Arc::new(drops::fairness::Fairness::from_settings(&settings.auth)),
+            latency: Arc::default(),
             drain: Drain(Some(drain)),
         });
         let listener = listen(&settings.http).await?;
@@ -199,6 +200,7 @@ impl Application {
         let detached = self.state();
         let sampler = self.state();
         let forecaster = self.state();
+        let latencies = self.state();
         let st = self.state;
         let hub = tokio::spawn(st.hub.clone().run(
             self.pubsub,
@@ -224,6 +226,7 @@ impl Application {
                 drops::history::run(sampler, history_ms).await;
             }
         });
+        let latency = tokio::spawn(drops::latency::run(latencies));
         tracing::info!(port = self.port, "api listening");
         serve::serve(self.listener, self.router, &self.http, st.shutdown.clone()).await?;
         // Upgraded sockets live outside the HTTP server's graceful drain: each holds a clone
@@ -241,6 +244,7 @@ impl Application {
         watch.abort();
         history.abort();
         forecasts.abort();
+        latency.abort();
         tracing::info!("api stopped");
         Ok(())
     }

@@ -2,6 +2,7 @@
 //! becomes a [`NewDrop`] or a [`DropPatch`] through `TryFrom`, which either yields every
 //! field valid or reports every field that is not.
 
+use super::autopilot::{self, AutopilotBody};
 use super::store::NewDrop;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -28,6 +29,8 @@ pub struct CreateDropBody {
     /// until the drop measured its own. Default 0.
     expected_abandon: Option<f64>,
     pow_difficulty: Option<i64>,
+    /// The rate follows the checkout's health inside this band (off when absent or null).
+    autopilot: Option<AutopilotBody>,
     /// Set by the handler when `product_id` names no product.
     #[serde(skip)]
     #[schema(ignore)]
@@ -51,6 +54,12 @@ pub struct DropFields {
     /// until the drop measured its own. Default 0.
     expected_abandon: Option<f64>,
     pow_difficulty: Option<i64>,
+    /// Turns the autopilot on (or changes its band and targets); `null` turns it off. A
+    /// patch with `admission_rate` and without `autopilot` takes the rate back by hand:
+    /// the autopilot goes off.
+    #[serde(default, deserialize_with = "autopilot::present")]
+    #[schema(value_type = Option<AutopilotBody>)]
+    autopilot: Option<Option<AutopilotBody>>,
 }
 
 /// The fields of a patch after parsing; `None` where absent.
@@ -66,6 +75,8 @@ pub struct DropPatch {
     pub overbook: Option<f64>,
     pub expected_abandon: Option<f64>,
     pub pow_difficulty: Option<i32>,
+    /// `Some(None)`: turn the autopilot off.
+    pub autopilot: Option<Option<vq_core::autopilot::Setting>>,
 }
 
 impl TryFrom<CreateDropBody> for NewDrop {
@@ -81,6 +92,7 @@ impl TryFrom<CreateDropBody> for NewDrop {
         let starts_at = c.req("starts_at", b.starts_at, time);
         let rate = int(AdmissionRate::new, AdmissionRate::get);
         let admission_rate = c.req("admission_rate", b.admission_rate, rate);
+        let autopilot = b.autopilot.and_then(|a| autopilot::parse(&mut c, a));
         let rest = DropFields {
             product_name: None,
             price_cents: b.price_cents,
@@ -93,6 +105,7 @@ impl TryFrom<CreateDropBody> for NewDrop {
             overbook: b.overbook,
             expected_abandon: b.expected_abandon,
             pow_difficulty: b.pow_difficulty,
+            autopilot: None,
         }
         .parse(&mut c);
         match (product_name, stock, starts_at, admission_rate) {
@@ -113,6 +126,7 @@ impl TryFrom<CreateDropBody> for NewDrop {
                     pow_difficulty: rest.pow_difficulty.unwrap_or(0),
                     starts_at,
                     product_id: b.product_id,
+                    autopilot,
                 })
             }
             _ => Err(c.0),
@@ -169,6 +183,9 @@ impl DropFields {
                 self.pow_difficulty,
                 int(PowDifficulty::new, PowDifficulty::get),
             ),
+            autopilot: self
+                .autopilot
+                .map(|a| a.and_then(|a| autopilot::parse(c, a))),
         }
     }
 }
