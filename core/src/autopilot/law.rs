@@ -42,7 +42,7 @@ impl Reason {
     }
 }
 
-/// Below this many resolved tokens (bought or expired) the no-show share is noise.
+/// Below this many settled tokens (bought or expired) the no-show share is noise.
 pub const MIN_RESOLVED: u64 = 20;
 /// The no-show share counted at most (beyond it the compensation would be tenfold).
 pub const MAX_NO_SHOW: f64 = 0.9;
@@ -61,7 +61,8 @@ pub struct Inputs {
     pub p99_ms: Option<u64>,
     /// Age of the oldest order-stream entry not yet written to PostgreSQL (0: none).
     pub lag_ms: u64,
-    /// Tokens that expired unused, and tokens resolved (bought or expired), so far.
+    /// Tokens that expired unused so far, and tokens whose fate is known (admitted at least
+    /// one token TTL ago: bought or expired by now).
     pub expired: u64,
     pub resolved: u64,
     /// A holder cap or the stock-aware cap binds, or nobody waits.

@@ -7,8 +7,10 @@
 //! - order lag: the age (by Redis time, which also names stream entries) of the oldest
 //!   entry of the order stream not yet acknowledged by the workers' group, whether still
 //!   undelivered (after the group's last-delivered id) or delivered and pending;
-//! - unused tokens: the `expired` counter against the tokens resolved so far
-//!   (`admitted − live`);
+//! - unused tokens: the `expired` counter against the tokens admitted at least one token
+//!   TTL (plus a second of tick slack) ago, read off the admission log: those tokens' fates
+//!   are all known, so the share is not biased low by the recent no-shows still live
+//!   (counting `admitted − live` would be);
 //! - caps: live holders against `max_holders` and the stock-aware cap, and the queue.
 
 use super::{decide, sketch, Decision, Inputs};
@@ -30,7 +32,7 @@ pub struct Step {
 }
 
 /// The cfg fields one step reads, in this order.
-const FIELDS: [&str; 8] = [
+const FIELDS: [&str; 9] = [
     "ap",
     "rate",
     "ap_min",
@@ -39,6 +41,7 @@ const FIELDS: [&str; 8] = [
     "ap_lag_ms",
     "ap_base",
     "max_holders",
+    "ttl",
 ];
 
 /// One step; `None` when the autopilot is off, the drop not active, or another process
@@ -57,7 +60,7 @@ pub async fn step<C: ConnectionLike + Send + Sync>(
         .hget(k.cfg(), "sold_out_at")
         .query_async(conn)
         .await?;
-    let [ap, rate, min, max, p99, lag, base, holders] = cfg[..] else {
+    let [ap, rate, min, max, p99, lag, base, holders, ttl] = cfg[..] else {
         return Ok(None);
     };
     if ap != Some(1) || state.as_deref() != Some("active") {
@@ -81,7 +84,7 @@ pub async fn step<C: ConnectionLike + Send + Sync>(
     } else {
         overbook.unwrap_or(1.5)
     };
-    let s = read(conn, k, group).await?;
+    let s = read(conn, k, group, ttl.unwrap_or(60_000) as i64 + 1000).await?;
     let stock_cap = (s.stock.max(0) as f64 * factor).ceil() as u64;
     let rate = rate.unwrap_or(1) as u32;
     let inputs = Inputs {
@@ -94,7 +97,7 @@ pub async fn step<C: ConnectionLike + Send + Sync>(
         p99_ms: s.p99_ms,
         lag_ms: s.lag_ms,
         expired: s.expired,
-        resolved: s.admitted.saturating_sub(s.live),
+        resolved: s.admitted_old,
         capped: s.live >= holders.unwrap_or(u64::MAX) || s.live >= stock_cap || s.queue == 0,
     };
     let decision = decide(&inputs);
@@ -121,7 +124,8 @@ pub async fn step<C: ConnectionLike + Send + Sync>(
 struct Signals {
     stock: i64,
     live: u64,
-    admitted: u64,
+    /// Tokens admitted at least `settled_ms` ago.
+    admitted_old: u64,
     expired: u64,
     queue: u64,
     p99_ms: Option<u64>,
@@ -132,19 +136,20 @@ async fn read<C: ConnectionLike + Send + Sync>(
     conn: &mut C,
     k: &DropKeys,
     group: &str,
+    settled_ms: i64,
 ) -> RedisResult<Signals> {
     let (secs, micros): (i64, i64) = redis::cmd("TIME").query_async(conn).await?;
     let now_ms = secs * 1000 + micros / 1000;
     let mut p = redis::pipe();
     p.get(k.stock())
         .zcard(k.expiry())
-        .get(k.admitted())
+        .xrevrange_count(k.admlog(), now_ms - settled_ms, "-", 1)
         .get(k.expired())
         .zcard(k.queue());
     for back in 1..=sketch::WINDOW_S {
         p.hgetall(k.aplat(secs - back));
     }
-    type Head = (Option<i64>, u64, Option<u64>, Option<u64>, u64);
+    type Head = (Option<i64>, u64, StreamRangeReply, Option<u64>, u64);
     let (head, hists): (Head, Vec<HashMap<String, u64>>) = {
         let v: Vec<redis::Value> = p.query_async(conn).await?;
         let head = redis::from_redis_value(&redis::Value::Array(v[..5].to_vec()))?;
@@ -162,7 +167,7 @@ async fn read<C: ConnectionLike + Send + Sync>(
     Ok(Signals {
         stock: head.0.unwrap_or(0),
         live: head.1,
-        admitted: head.2.unwrap_or(0),
+        admitted_old: admitted_through(&head.2),
         expired: head.3.unwrap_or(0),
         queue: head.4,
         p99_ms: sketch::quantile(&counts, 0.99),
@@ -198,6 +203,14 @@ async fn oldest_unwritten<C: ConnectionLike + Send + Sync>(
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     })
+}
+
+/// How many tokens the admission log's entry (the last batch before a time) says were
+/// admitted up to and with it: `first + n − 1`.
+fn admitted_through(r: &StreamRangeReply) -> u64 {
+    let Some(e) = r.ids.first() else { return 0 };
+    let field = |f: &str| e.get::<u64>(f).unwrap_or(0);
+    (field("first") + field("n")).saturating_sub(1)
 }
 
 /// The ms part of a stream entry id (`<ms>-<seq>`).

@@ -214,7 +214,13 @@ async fn a_step_backs_off_on_order_lag_once_per_lease() {
     let _: i64 = e
         .q(redis::cmd("XACK").arg(e.k.orders()).arg(GROUP).arg(&id))
         .await;
-    let _: () = e.q(redis::cmd("SET").arg(e.k.admitted()).arg(100)).await;
+    // 100 tokens admitted 40 s ago (past the 30 s TTL: settled), 50 just now (not yet)
+    let old = format!("{}-0", (secs - 40) * 1000);
+    for (id, first, n) in [(old.as_str(), 1, 100), ("*", 101, 50)] {
+        let _: String = e
+            .q(redis::cmd("XADD").arg(e.k.admlog()).arg(id).arg("first").arg(first).arg("n").arg(n))
+            .await;
+    }
     let _: () = e.q(redis::cmd("SET").arg(e.k.expired()).arg(50)).await;
     let _: i64 = e.q(redis::cmd("DEL").arg(e.k.ap_lease())).await;
     let s = step(&mut e).await.unwrap();
