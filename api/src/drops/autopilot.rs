@@ -47,11 +47,18 @@ pub fn parse(c: &mut Checker, b: AutopilotBody) -> Option<Setting> {
     let before = c.0.len();
     let min = c.req("autopilot.min_rate", b.min_rate, rate);
     let max = c.req("autopilot.max_rate", b.max_rate, rate);
-    let p99 = c.opt("autopilot.purchase_p99_ms", b.purchase_p99_ms, within(1, 60_000));
+    let p99 = c.opt(
+        "autopilot.purchase_p99_ms",
+        b.purchase_p99_ms,
+        within(1, 60_000),
+    );
     let lag = c.opt("autopilot.order_lag_s", b.order_lag_s, within(1, 3600));
     if let (Some(lo), Some(hi)) = (min, max) {
         if hi < lo {
-            c.0.insert("autopilot.max_rate".into(), "must not be below min_rate".into());
+            c.0.insert(
+                "autopilot.max_rate".into(),
+                "must not be below min_rate".into(),
+            );
         }
     }
     if c.0.len() > before {
@@ -78,12 +85,11 @@ pub struct RateNow {
 
 pub async fn rate_now(st: &AppState, d: &DropRow) -> Result<RateNow, ApiError> {
     let mut conn = st.redis.clone();
-    let (rate, reason, at): (Option<u32>, Option<String>, Option<i64>) =
-        redis::cmd("HMGET")
-            .arg(st.keys.drop(d.drop_id()).cfg())
-            .arg(&["rate", "rate_reason", "rate_at"])
-            .query_async(&mut conn)
-            .await?;
+    let (rate, reason, at): (Option<u32>, Option<String>, Option<i64>) = redis::cmd("HMGET")
+        .arg(st.keys.drop(d.drop_id()).cfg())
+        .arg(&["rate", "rate_reason", "rate_at"])
+        .query_async(&mut conn)
+        .await?;
     Ok(RateNow {
         rate_now: rate,
         rate_reason: reason.and_then(|r| serde_json::from_value(r.into()).ok()),
@@ -99,7 +105,11 @@ pub async fn set_by_hand(st: &AppState, d: &DropRow) -> Result<(), ApiError> {
     let k = st.keys.drop(d.drop_id());
     let mut conn = st.redis.clone();
     let by = RateBy::Manager;
-    match st.scripts.set_rate(&mut conn, &k, &st.clock, rate, Reason::Manual, by).await? {
+    match st
+        .scripts
+        .set_rate(&mut conn, &k, &st.clock, rate, Reason::Manual, by)
+        .await?
+    {
         RateOutcome::NoDrop | RateOutcome::NeedsRebuild => Err(ApiError::Unavailable {
             code: "needs_rebuild",
             message: NEEDS_REBUILD,

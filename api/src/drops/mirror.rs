@@ -59,7 +59,11 @@ pub async fn mirror(st: &AppState, d: &DropRow) -> Result<(), ApiError> {
     let k = st.keys.drop(d.drop_id());
     match st
         .scripts
-        .manage(&mut conn, &k, &cfg_fields(d, Some(st.ws.leave_grace_ms), false))
+        .manage(
+            &mut conn,
+            &k,
+            &cfg_fields(d, Some(st.ws.leave_grace_ms), false),
+        )
         .await?
     {
         ManageOutcome::Applied => Ok(register(&mut conn, &st.keys, d).await?),

@@ -31,7 +31,10 @@ pub async fn start(app: &TestApp, drop: DropId, n: usize, buys: impl Fn(usize) -
         .buffer_unordered(16)
         .collect::<Vec<_>>()
         .await;
-    assert!(joins.iter().all(|(st, _)| *st == 200), "every shopper joined");
+    assert!(
+        joins.iter().all(|(st, _)| *st == 200),
+        "every shopper joined"
+    );
     let by_user: HashMap<String, (String, bool)> = shoppers
         .into_iter()
         .map(|(s, b)| (s.user.to_string(), (s.token, b)))
@@ -68,7 +71,10 @@ impl Crowd {
             d.await.unwrap();
         }
         let odd = self.odd.lock().unwrap().clone();
-        assert!(odd.is_empty(), "purchases answered 201 or sold_out: {odd:?}");
+        assert!(
+            odd.is_empty(),
+            "purchases answered 201 or sold_out: {odd:?}"
+        );
         let b = self.bought.lock().unwrap().clone();
         b
     }
@@ -171,7 +177,11 @@ pub async fn audit(app: &TestApp, drop: DropId, stock: i64, bought: &[String]) {
     let mut conn = app.redis.clone();
     let remaining: i64 = conn.get(k.stock()).await.unwrap();
     assert!(remaining >= 0, "stock below zero: {remaining}");
-    assert_eq!(stock - remaining, bought.len() as i64, "sold == purchases answered 201");
+    assert_eq!(
+        stock - remaining,
+        bought.len() as i64,
+        "sold == purchases answered 201"
+    );
     let per_user: HashMap<String, i64> = conn.hgetall(k.buyers()).await.unwrap();
     assert!(per_user.values().all(|&q| q == 1), "per-account limit held");
     app.wait_orders(drop, bought.len() as i64).await;

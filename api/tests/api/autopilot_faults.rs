@@ -40,18 +40,33 @@ async fn a_stopped_worker_takes_the_rate_to_min_and_sigcont_brings_it_back() {
 
     signal(worker.pid(), libc::SIGSTOP);
     let fell = rate_until(&app, drop, Duration::from_secs(5), |r| r == 3).await;
-    assert!(fell.is_some(), "rate {} 5 s after SIGSTOP", rate(&app, drop).await);
+    assert!(
+        fell.is_some(),
+        "rate {} 5 s after SIGSTOP",
+        rate(&app, drop).await
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(rate(&app, drop).await, 3, "held at min_rate while the worker is stopped");
+    assert_eq!(
+        rate(&app, drop).await,
+        3,
+        "held at min_rate while the worker is stopped"
+    );
 
     signal(worker.pid(), libc::SIGCONT);
     let back = rate_until(&app, drop, Duration::from_secs(30), |r| r >= 30).await;
-    assert!(back.is_some(), "rate {} 30 s after SIGCONT", rate(&app, drop).await);
+    assert!(
+        back.is_some(),
+        "rate {} 30 s after SIGCONT",
+        rate(&app, drop).await
+    );
     eprintln!("autopilot: min_rate {fell:?} after SIGSTOP, back {back:?} after SIGCONT");
     let bought = crowd.stop().await;
     audit(&app, drop, stock, &bought).await;
     let why = reasons(&app, drop).await;
-    assert!(why.contains(&"order_lag".into()) && why.contains(&"recover".into()), "{why:?}");
+    assert!(
+        why.contains(&"order_lag".into()) && why.contains(&"recover".into()),
+        "{why:?}"
+    );
     assert!(worker.is_running());
     admission.abort();
     app.cleanup().await;
@@ -63,7 +78,14 @@ struct DebugRedis(std::process::Child);
 impl DebugRedis {
     async fn start(port: u16) -> (DebugRedis, String) {
         let child = std::process::Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
             .args(["--appendonly", "no", "--enable-debug-command", "yes"])
             .stdout(std::process::Stdio::null())
             .spawn()
@@ -85,7 +107,11 @@ impl Drop for DebugRedis {
 async fn a_slowed_purchase_path_brings_the_rate_down() {
     let _heavy = HEAVY.lock().await;
     let (_redis, url) = DebugRedis::start(18201).await;
-    let app = spawn_app_with(Opts { redis_url: url.clone(), ..Opts::default() }).await;
+    let app = spawn_app_with(Opts {
+        redis_url: url.clone(),
+        ..Opts::default()
+    })
+    .await;
     let stock = 100_000;
     // The lag target is out of reach here: only the purchase p99 speaks.
     let ap = json!({ "min_rate": 3, "max_rate": 60, "order_lag_s": 600 });
@@ -121,7 +147,11 @@ async fn a_slowed_purchase_path_brings_the_rate_down() {
             break;
         }
     }
-    assert!(fell.is_some(), "rate {} after 10 s of bursts", rate(&app, drop).await);
+    assert!(
+        fell.is_some(),
+        "rate {} after 10 s of bursts",
+        rate(&app, drop).await
+    );
     eprintln!("autopilot: rate at most 7 after {fell:?} of DEBUG SLEEP bursts");
     let why = reasons(&app, drop).await;
     assert!(why.iter().all(|r| r == "purchase_p99"), "{why:?}");
@@ -133,10 +163,18 @@ async fn a_slowed_purchase_path_brings_the_rate_down() {
 }
 
 /// Seconds from the crowd's start until `stock` units are sold.
-async fn sold_out(app: &TestApp, c: &crate::autopilot_crowd::Crowd, stock: usize, drop: DropId) -> f64 {
+async fn sold_out(
+    app: &TestApp,
+    c: &crate::autopilot_crowd::Crowd,
+    stock: usize,
+    drop: DropId,
+) -> f64 {
     let t0 = Instant::now();
     while c.bought_n() < stock {
-        assert!(t0.elapsed() < Duration::from_secs(120), "drop {drop} never sold out");
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "drop {drop} never sold out"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let _ = app;
@@ -149,13 +187,18 @@ async fn no_shows_raise_the_rate_and_the_drop_sells_out_near_an_always_buying_cr
     let app = spawn_app().await;
     let stock = 150;
     let spec = |ap: serde_json::Value| {
-        let mut s = json!({ "stock": stock, "admission_rate": 10, "token_ttl_s": 5 });
+        // Overbooking 10: with half the tokens unused the default 1.5 live tokens per unit
+        // left would rule the tail of every drop here, autopilot or not.
+        let mut s =
+            json!({ "stock": stock, "admission_rate": 10, "token_ttl_s": 5, "overbook": 10 });
         if !ap.is_null() {
             s["autopilot"] = ap;
         }
         s
     };
-    let auto = app.create_drop(spec(json!({ "min_rate": 5, "max_rate": 40 }))).await;
+    let auto = app
+        .create_drop(spec(json!({ "min_rate": 5, "max_rate": 40 })))
+        .await;
     let always = app.create_drop(spec(serde_json::Value::Null)).await;
     let fixed = app.create_drop(spec(serde_json::Value::Null)).await;
     let worker = app.run_worker(app.worker("w", 60_000, 50).await);
@@ -176,8 +219,14 @@ async fn no_shows_raise_the_rate_and_the_drop_sells_out_near_an_always_buying_cr
     eprintln!("sell-out: autopilot {t_auto:.1} s, always-buying {t_always:.1} s, fixed {t_fixed:.1} s; peak rate {peak}");
     assert!(peak > 10, "the rate rose past the manager's 10/s: {peak}");
     assert!(reasons(&app, auto).await.contains(&"no_shows".into()));
-    assert!(t_auto <= t_always * 1.5, "autopilot {t_auto:.1} s vs always-buying {t_always:.1} s");
-    assert!(t_auto < t_fixed * 0.85, "autopilot {t_auto:.1} s vs fixed {t_fixed:.1} s");
+    assert!(
+        t_auto <= t_always * 1.5,
+        "autopilot {t_auto:.1} s vs always-buying {t_always:.1} s"
+    );
+    assert!(
+        t_auto < t_fixed * 0.85,
+        "autopilot {t_auto:.1} s vs fixed {t_fixed:.1} s"
+    );
     for (c, d) in [(c_auto, auto), (c_always, always), (c_fixed, fixed)] {
         let bought = c.stop().await;
         audit(&app, d, stock, &bought).await;
@@ -191,5 +240,11 @@ async fn no_shows_raise_the_rate_and_the_drop_sells_out_near_an_always_buying_cr
 async fn app_peak(app: &TestApp, drop: DropId) -> u64 {
     let path = format!("/v1/admin/drops/{drop}/history");
     let (_, h) = app.call("GET", &path, Some(&app.manager()), None).await;
-    h["rate_changes"].as_array().unwrap().iter().filter_map(|c| c["new"].as_u64()).max().unwrap_or(0)
+    h["rate_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["new"].as_u64())
+        .max()
+        .unwrap_or(0)
 }

@@ -4,7 +4,8 @@
 //! target halves the rate (straight to `min_rate` when missed twice over: a stalled worker
 //! or a stuck Redis must not wait several intervals); with both targets held the rate climbs
 //! back to the manager's rate in steps of a tenth of the band, and past it, towards
-//! `base / (1 − no-show share)`, while admitted buyers leave tokens unused. A binding holder
+//! `base / (1 − no-show share)` (half the gap at a time), while admitted buyers leave
+//! tokens unused. A binding holder
 //! or stock cap (or an empty queue) holds the rate: a higher rate would admit nobody more, and
 //! winding it up would only release a burst later.
 
@@ -98,7 +99,14 @@ pub fn decide(i: &Inputs) -> Option<Decision> {
     let goal = goal(base, i.expired, i.resolved).clamp(lo, hi);
     let step = (hi - lo).div_ceil(10).max(1);
     if i.rate < goal {
-        let next = (i.rate + step).min(goal);
+        // Recovery climbs additively (the fault may come back); compensating for no-shows
+        // closes half the gap at once (at least a step): the sell-out is on the clock.
+        let jump = if i.rate >= base {
+            (goal - i.rate).div_ceil(2)
+        } else {
+            0
+        };
+        let next = (i.rate + step.max(jump)).min(goal);
         let why = if next <= base {
             Reason::Recover
         } else {

@@ -131,12 +131,18 @@ fn with_targets_held_the_rate_climbs_back_to_the_managers_rate_in_steps() {
 
 #[test]
 fn unused_tokens_raise_the_rate_past_the_managers_up_to_max_rate() {
-    // half the tokens expire: goal = 100 / 0.5 = 200
+    // half the tokens expire: goal = 100 / 0.5 = 200; half the gap at once
     let i = Inputs {
         expired: 500,
         ..calm()
     };
-    assert_eq!(decide(&i), to(119, Reason::NoShows));
+    assert_eq!(decide(&i), to(150, Reason::NoShows));
+    let i = Inputs {
+        expired: 500,
+        rate: 170,
+        ..calm()
+    };
+    assert_eq!(decide(&i), to(189, Reason::NoShows), "at least a step");
     let i = Inputs {
         expired: 500,
         rate: 190,
@@ -149,7 +155,7 @@ fn unused_tokens_raise_the_rate_past_the_managers_up_to_max_rate() {
         ..calm()
     };
     assert_eq!(decide(&i), None, "max_rate holds whatever the share");
-    // climbing from below the base through it is a recovery until the base is passed
+    // from below the base: additive, a recovery until the base is passed
     let i = Inputs {
         expired: 500,
         rate: 90,

@@ -218,7 +218,13 @@ async fn a_step_backs_off_on_order_lag_once_per_lease() {
     let old = format!("{}-0", (secs - 40) * 1000);
     for (id, first, n) in [(old.as_str(), 1, 100), ("*", 101, 50)] {
         let _: String = e
-            .q(redis::cmd("XADD").arg(e.k.admlog()).arg(id).arg("first").arg(first).arg("n").arg(n))
+            .q(redis::cmd("XADD")
+                .arg(e.k.admlog())
+                .arg(id)
+                .arg("first")
+                .arg(first)
+                .arg("n")
+                .arg(n))
             .await;
     }
     let _: () = e.q(redis::cmd("SET").arg(e.k.expired()).arg(50)).await;
