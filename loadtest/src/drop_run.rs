@@ -76,6 +76,16 @@ pub struct DropArgs {
     /// The drop's `expected_abandon` (the ETA forecast's prior); unset: the server's default.
     #[arg(long)]
     pub expected_abandon: Option<f64>,
+    /// The drop's autopilot band, `MIN,MAX` (tokens/s): the rate starts at `--rate` and
+    /// follows the checkout's health inside the band (targets as shipped). Unset: off.
+    #[arg(long, value_parser = band)]
+    pub autopilot: Option<(i64, i64)>,
+}
+
+fn band(s: &str) -> Result<(i64, i64), String> {
+    let (lo, hi) = s.split_once(',').ok_or("expected MIN,MAX")?;
+    let n = |v: &str| v.trim().parse::<i64>().map_err(|e| format!("{v:?}: {e}"));
+    Ok((n(lo)?, n(hi)?))
 }
 
 /// Seconds from the drop's creation to its start.
@@ -111,6 +121,9 @@ async fn create_drop(
     });
     if let Some(e) = a.expected_abandon {
         body["expected_abandon"] = json!(e);
+    }
+    if let Some((min_rate, max_rate)) = a.autopilot {
+        body["autopilot"] = json!({ "min_rate": min_rate, "max_rate": max_rate });
     }
     let res = http
         .post(format!("{}/v1/admin/drops", a.api))
