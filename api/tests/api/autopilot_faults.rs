@@ -202,7 +202,7 @@ async fn no_shows_raise_the_rate_and_the_drop_sells_out_near_an_always_buying_cr
     let always = app.create_drop(spec(serde_json::Value::Null)).await;
     let fixed = app.create_drop(spec(serde_json::Value::Null)).await;
     let worker = app.run_worker(app.worker("w", 60_000, 50).await);
-    let half = |i: usize| i % 2 == 0;
+    let half = |i: usize| i.is_multiple_of(2);
     let (c_auto, c_always, c_fixed) = (
         start(&app, auto, 700, half).await,
         start(&app, always, 250, |_| true).await,
