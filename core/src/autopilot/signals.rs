@@ -54,10 +54,79 @@ pub async fn step<C: ConnectionLike + Send + Sync>(
     group: &str,
     interval_ms: u64,
 ) -> RedisResult<Option<Step>> {
-    let (cfg, state, sold_out): (Vec<Option<u64>>, Option<String>, Option<String>) = redis::pipe()
+    let Some(cfg) = leased_cfg(conn, k, interval_ms).await? else {
+        return Ok(None);
+    };
+    let s = read(conn, k, group, cfg.settle_ms).await?;
+    let inputs = cfg.inputs(&s);
+    let decision = decide(&inputs);
+    let applied = match decision {
+        Some(d) => {
+            let by = RateBy::Autopilot { from: inputs.rate };
+            let sent = scripts.set_rate(conn, k, clock, d.rate, d.reason, by);
+            Some(sent.await?)
+        }
+        None => None,
+    };
+    Ok(Some(Step {
+        inputs,
+        decision,
+        applied,
+    }))
+}
+
+/// What one step reads from the drop's cfg.
+struct Cfg {
+    rate: u32,
+    base: u32,
+    min: u32,
+    max: u32,
+    p99_ms: u64,
+    lag_ms: u64,
+    holders: u64,
+    /// Live tokens per unreserved unit (1 once sold out).
+    factor: f64,
+    /// A token admitted this long ago is bought or expired by now (its TTL plus a second).
+    settle_ms: i64,
+}
+
+impl Cfg {
+    fn inputs(&self, s: &Signals) -> Inputs {
+        let stock_cap = (s.stock.max(0) as f64 * self.factor).ceil() as u64;
+        Inputs {
+            rate: self.rate,
+            base: self.base,
+            min_rate: self.min,
+            max_rate: self.max,
+            target_p99_ms: self.p99_ms,
+            target_lag_ms: self.lag_ms,
+            p99_ms: s.p99_ms,
+            lag_ms: s.lag_ms,
+            expired: s.expired,
+            resolved: s.admitted_old,
+            capped: s.live >= self.holders || s.live >= stock_cap || s.queue == 0,
+        }
+    }
+}
+
+/// The drop's cfg, once this process holds the drop's lease for the interval; `None` when
+/// the autopilot is off, the drop not active, or the lease is another's.
+async fn leased_cfg<C: ConnectionLike + Send + Sync>(
+    conn: &mut C,
+    k: &DropKeys,
+    interval_ms: u64,
+) -> RedisResult<Option<Cfg>> {
+    type Raw = (
+        Vec<Option<u64>>,
+        Option<String>,
+        Option<String>,
+        Option<f64>,
+    );
+    let (cfg, state, sold_out, overbook): Raw = redis::pipe()
         .hget(k.cfg(), &FIELDS[..])
         .hget(k.cfg(), "state")
         .hget(k.cfg(), "sold_out_at")
+        .hget(k.cfg(), "overbook")
         .query_async(conn)
         .await?;
     let [ap, rate, min, max, p99, lag, base, holders, ttl] = cfg[..] else {
@@ -77,45 +146,22 @@ pub async fn step<C: ConnectionLike + Send + Sync>(
     if lease.is_none() {
         return Ok(None);
     }
-    // overbook is a float: read apart from the integer fields
-    let overbook: Option<f64> = conn.hget(k.cfg(), "overbook").await?;
-    let factor = if sold_out.is_some() {
-        1.0
-    } else {
-        overbook.unwrap_or(1.5)
-    };
-    let s = read(conn, k, group, ttl.unwrap_or(60_000) as i64 + 1000).await?;
-    let stock_cap = (s.stock.max(0) as f64 * factor).ceil() as u64;
-    let rate = rate.unwrap_or(1) as u32;
-    let inputs = Inputs {
-        rate,
-        base: base.unwrap_or(u64::from(rate)) as u32,
-        min_rate: min.unwrap_or(1) as u32,
-        max_rate: max.unwrap_or(u64::from(rate)) as u32,
-        target_p99_ms: p99.unwrap_or(u64::from(super::DEFAULT_P99_MS)),
-        target_lag_ms: lag.unwrap_or(u64::from(super::DEFAULT_LAG_S) * 1000),
-        p99_ms: s.p99_ms,
-        lag_ms: s.lag_ms,
-        expired: s.expired,
-        resolved: s.admitted_old,
-        capped: s.live >= holders.unwrap_or(u64::MAX) || s.live >= stock_cap || s.queue == 0,
-    };
-    let decision = decide(&inputs);
-    let applied = match decision {
-        Some(d) => {
-            let by = RateBy::Autopilot { from: rate };
-            Some(
-                scripts
-                    .set_rate(conn, k, clock, d.rate, d.reason, by)
-                    .await?,
-            )
-        }
-        None => None,
-    };
-    Ok(Some(Step {
-        inputs,
-        decision,
-        applied,
+    let rate = rate.unwrap_or(1);
+    let u = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+    Ok(Some(Cfg {
+        rate: u(rate),
+        base: u(base.unwrap_or(rate)),
+        min: u(min.unwrap_or(1)),
+        max: u(max.unwrap_or(rate)),
+        p99_ms: p99.unwrap_or(u64::from(super::DEFAULT_P99_MS)),
+        lag_ms: lag.unwrap_or(u64::from(super::DEFAULT_LAG_S) * 1000),
+        holders: holders.unwrap_or(u64::MAX),
+        factor: if sold_out.is_some() {
+            1.0
+        } else {
+            overbook.unwrap_or(1.5)
+        },
+        settle_ms: ttl.unwrap_or(60_000) as i64 + 1000,
     }))
 }
 
