@@ -2,6 +2,10 @@
 //! stale tokens and admits the head of the queue within the rate and holder caps. The caps
 //! live in Redis, so any number of these controllers may run side by side.
 //!
+//! Every `autopilot_ms` it also runs the autopilot step of each active drop that set one
+//! (`vq_core::autopilot::signals::step`): the step takes the drop's lease for the interval,
+//! so one process decides each drop's rate per interval, whatever the number of controllers.
+//!
 //! Arrows: depends on `vq-core` only; built and run by `vitaqueue` (app), the composition root.
 
 use rand::RngCore;
@@ -10,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use vq_core::domain::{AdmitStatus, DropId};
 use vq_core::scripts::AdmitOutcome;
-use vq_core::{Clock, Keys, RedisConn, Scripts, Shutdown};
+use vq_core::{autopilot, Clock, Keys, RedisConn, Scripts, Shutdown};
 
 #[derive(Clone)]
 pub struct Admitter {
@@ -19,6 +23,10 @@ pub struct Admitter {
     keys: Keys,
     clock: Clock,
     max_batch: u32,
+    /// Autopilot interval (0: off) and the order stream's worker group (for the lag).
+    autopilot_ms: u64,
+    group: &'static str,
+    next_autopilot: std::time::Instant,
 }
 
 impl Admitter {
@@ -35,7 +43,51 @@ impl Admitter {
             keys,
             clock,
             max_batch,
+            autopilot_ms: 0,
+            group: "",
+            next_autopilot: std::time::Instant::now(),
         }
+    }
+
+    /// Runs the autopilot every `every_ms` (0: never); `group` is the workers' consumer
+    /// group on each drop's order stream, whose unacknowledged entries are the order lag.
+    pub fn with_autopilot(mut self, every_ms: u64, group: &'static str) -> Self {
+        self.autopilot_ms = every_ms;
+        self.group = group;
+        self
+    }
+
+    /// One autopilot step for one drop (None: off, not active, or another process decided
+    /// this interval).
+    pub async fn autopilot_drop(
+        &mut self,
+        id: DropId,
+    ) -> redis::RedisResult<Option<autopilot::signals::Step>> {
+        let k = self.keys.drop(id);
+        let (every, group) = (self.autopilot_ms.max(1), self.group);
+        let step =
+            autopilot::signals::step(&mut self.conn, &self.scripts, &k, &self.clock, group, every)
+                .await?;
+        if let Some(s) = &step {
+            let rate = s.decision.map_or(s.inputs.rate, |d| d.rate);
+            metrics::gauge!("vq_autopilot_rate", "drop" => id.get().to_string())
+                .set(f64::from(rate));
+            if let Some(d) = s.decision {
+                tracing::info!(drop = id.get(), old = s.inputs.rate, new = d.rate,
+                    reason = d.reason.as_str(), outcome = ?s.applied, "autopilot");
+            }
+        }
+        Ok(step)
+    }
+
+    /// Whether this tick is the autopilot's (once per interval).
+    fn autopilot_due(&mut self) -> bool {
+        let now = std::time::Instant::now();
+        if self.autopilot_ms == 0 || now < self.next_autopilot {
+            return false;
+        }
+        self.next_autopilot = now + Duration::from_millis(self.autopilot_ms);
+        true
     }
 
     /// One tick for one drop. Tokens are a fresh 128-bit random prefix plus an index, so they
@@ -59,8 +111,14 @@ impl Admitter {
     pub async fn tick_all(&mut self) -> redis::RedisResult<u64> {
         let ids: Vec<i64> = self.conn.smembers(self.keys.active_drops()).await?;
         let mut admitted = 0;
+        let autopilot = self.autopilot_due();
         for raw in ids {
             let Ok(id) = DropId::new(raw) else { continue };
+            if autopilot {
+                if let Err(e) = self.autopilot_drop(id).await {
+                    tracing::warn!(drop = raw, error = %e, "autopilot step failed");
+                }
+            }
             let started = std::time::Instant::now();
             let out = self.tick_drop(id).await?;
             metrics::histogram!("vq_admission_tick_duration_seconds")

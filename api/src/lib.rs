@@ -168,6 +168,7 @@ impl Application {
             limits: Arc::new(limits),
             fairness: Arc::new(drops::fairness::Fairness::from_settings(&settings.auth)),
             webhooks: settings.webhooks.clone(),
+            latency: Arc::default(),
             drain: Drain(Some(drain)),
         });
         let listener = listen(&settings.http).await?;
@@ -203,6 +204,7 @@ impl Application {
         let detached = self.state();
         let sampler = self.state();
         let forecaster = self.state();
+        let latencies = self.state();
         let st = self.state;
         let hub = tokio::spawn(st.hub.clone().run(
             self.pubsub,
@@ -228,6 +230,7 @@ impl Application {
                 drops::history::run(sampler, history_ms).await;
             }
         });
+        let latency = tokio::spawn(drops::latency::run(latencies));
         tracing::info!(port = self.port, "api listening");
         serve::serve(self.listener, self.router, &self.http, st.shutdown.clone()).await?;
         // Upgraded sockets live outside the HTTP server's graceful drain: each holds a clone
@@ -245,6 +248,7 @@ impl Application {
         watch.abort();
         history.abort();
         forecasts.abort();
+        latency.abort();
         tracing::info!("api stopped");
         Ok(())
     }

@@ -56,6 +56,9 @@ pub struct Shared {
     pub fairness: Arc<crate::drops::fairness::Fairness>,
     /// Endpoint bounds and the address policy (webhooks/).
     pub webhooks: vq_core::config::Webhooks,
+    /// This node's purchase latencies per drop, flushed to Redis once a second for the
+    /// autopilot (`drops::latency`).
+    pub latency: Arc<vq_core::autopilot::sketch::Recorder>,
     /// Keeps the api's drain open while a clone of the state lives (see `Drain`).
     #[allow(dead_code)] // held, never read: dropping the last clone is the signal
     pub(crate) drain: crate::Drain,

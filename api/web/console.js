@@ -32,7 +32,22 @@ function enable(phase) {
   $("rate").disabled = !open;
 }
 
-function charts(d, samples) {
+const REASON = { purchase_p99: "purchase p99 over target", order_lag: "orders lagging", recover: "recovering", no_shows: "no-shows", bounds: "band changed", manual: "set by hand" };
+
+/// The rate line: each sample's rate, and a step at every recorded change.
+function ratePoints(samples, changes) {
+  const pts = samples.filter((s) => s.rate != null).map((s) => [s.t_ms, s.rate]);
+  const t0 = pts.length ? pts[0][0] : 0;
+  for (const c of changes) if (c.t_ms >= t0) pts.push([c.t_ms - 1, c.old], [c.t_ms, c.new]);
+  return pts.sort((a, b) => a[0] - b[0]);
+}
+
+function rateChanges(changes) {
+  $("rate-changes").replaceChildren(...changes.slice(-5).reverse().map((c) =>
+    el("li", {}, `${new Date(c.t_ms).toLocaleTimeString("en-GB")}: ${c.old} → ${c.new}/s (${REASON[c.reason] || c.reason})`)));
+}
+
+function charts(d, samples, changes = []) {
   const adm = [];
   for (let i = 1; i < samples.length; i++) {
     const a = samples[i - 1], b = samples[i], dt = (b.t_ms - a.t_ms) / 1000;
@@ -42,7 +57,9 @@ function charts(d, samples) {
   $("adm").textContent = last === null ? "–" : last.toFixed(1);
   $("c-stock-sum").textContent = draw($("c-stock"), [{ label: "left", cls: "s1", points: samples.map((s) => [s.t_ms, s.remaining]).concat([[Date.now(), d.stats.remaining]]) }]);
   $("c-queue-sum").textContent = draw($("c-queue"), [{ label: "waiting", cls: "s2", points: samples.map((s) => [s.t_ms, s.queue_len]) }]);
-  $("c-adm-sum").textContent = draw($("c-adm"), [{ label: "per second", cls: "s3", points: adm.map(([t, v]) => [t, Math.round(v * 10) / 10]) }]);
+  $("c-adm-sum").textContent = draw($("c-adm"), [{ label: "per second", cls: "s3", points: adm.map(([t, v]) => [t, Math.round(v * 10) / 10]) },
+    { label: "rate", cls: "s1", points: ratePoints(samples, changes) }]);
+  rateChanges(changes);
 }
 
 async function poll() {
@@ -57,12 +74,14 @@ async function poll() {
     $("holders").textContent = s.live_holders;
     $("phase-badge").textContent = LABEL[d.phase] || d.phase;
     $("phase-badge").className = `badge ${d.phase}`;
-    $("phase").textContent = `${money(d.price_cents)} · limit ${d.per_user_limit} · rate ${d.admission_rate}/s · window ${d.token_ttl_s} s · ${d.orders_in_db} orders · starts ${new Date(d.starts_at).toLocaleString("en-GB")}`;
+    const pilot = d.autopilot ? ` · autopilot ${d.autopilot.min_rate}–${d.autopilot.max_rate}/s, now ${d.rate_now}/s${d.rate_reason ? ` (${REASON[d.rate_reason] || d.rate_reason})` : ""}` : "";
+    $("phase").textContent = `${money(d.price_cents)} · limit ${d.per_user_limit} · rate ${d.admission_rate}/s${pilot} · window ${d.token_ttl_s} s · ${d.orders_in_db} orders · starts ${new Date(d.starts_at).toLocaleString("en-GB")}`;
     const opt = $("drop").selectedOptions[0];
     if (opt) opt.textContent = optionText(d);
-    if (document.activeElement !== $("rate")) $("rate").value = d.admission_rate;
+    if (document.activeElement !== $("rate")) $("rate").value = d.rate_now ?? d.admission_rate;
+    $("autopilot-note").hidden = !d.autopilot;
     enable(d.phase);
-    charts(d, h.samples);
+    charts(d, h.samples, h.rate_changes || []);
     $("error").textContent = "";
   } catch (e) { fail(e); }
 }
@@ -83,6 +102,9 @@ $("close").onclick = async () => {
   const name = current ? current.product_name : "this drop";
   const ok = await confirmStep(`Close ${name}?`, "Closing ends the sale for good: everyone waiting is told it ended and no one can buy. Orders already made stay.", "Close drop", "Keep it open");
   if (ok) control("ctl-msg", "Closed", "/close");
+};
+$("ap-on").onchange = () => {
+  for (const id of ["ap-min", "ap-max", "ap-p99", "ap-lag"]) $(id).disabled = !$("ap-on").checked;
 };
 $("drop").onchange = () => { say("ctl-msg", ""); say("rate-msg", ""); poll(); showFairness($("drop").value); };
 
@@ -111,6 +133,10 @@ $("create").onsubmit = async (ev) => {
     starts_at: new Date($("start").value).toISOString(), prequeue_s: Math.round(Number($("prequeue").value) * 60),
     pow_max_difficulty: Number($("pow-max").value), pow_difficulty: Number($("pow-floor").value),
   };
+  if ($("ap-on").checked) {
+    body.autopilot = { min_rate: Number($("ap-min").value), max_rate: Number($("ap-max").value),
+      purchase_p99_ms: Number($("ap-p99").value), order_lag_s: Number($("ap-lag").value) };
+  }
   say("create-msg", "Creating…");
   try {
     const d = await api("POST", "/v1/admin/drops", body);

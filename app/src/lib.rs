@@ -114,6 +114,7 @@ impl App {
         let admission = r.admission.then(|| {
             let m = settings.admission.max_batch;
             build_admitter(stores.redis.clone(), keys.clone(), opts.clock.clone(), m)
+                .with_autopilot(settings.admission.autopilot_ms, vq_orders::GROUP)
         });
         let worker = match r.worker {
             true => {

@@ -29,8 +29,12 @@ impl Stores {
 }
 
 /// An admission controller on `redis` (the shared connection, or a test's own one).
+/// Its autopilot decides every `admission.autopilot_ms` of the defaults; see [`App::build`]
+/// for the configured interval.
 pub fn build_admitter(redis: RedisConn, keys: Keys, clock: Clock, max_batch: u32) -> Admitter {
+    let every = vq_core::config::Admission::default().autopilot_ms;
     Admitter::new(redis, Arc::new(Scripts::default()), keys, clock, max_batch)
+        .with_autopilot(every, vq_orders::GROUP)
 }
 
 /// The stream → PostgreSQL writer. On one Redis server it opens its own reader connection

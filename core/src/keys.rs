@@ -117,7 +117,9 @@ struct DropBase {
 // `quit` (count of buyers who left the queue on their own), `fairrep` (the cached fairness
 // report, JSON), `rebuild_lock` (one automatic rebuild at a time across api nodes),
 // `history` (LIST of the console's samples, capped) and `history_gate` (one sampler per
-// interval across api nodes).
+// interval across api nodes), `ratelog` (LIST of the rate changes, capped; lua/rate.lua),
+// `ap_lease` (one autopilot decision per interval across admission processes) and
+// `aplat:<second>` (the purchase latency histogram of one second, expiring; not in `all`).
 macro_rules! key {
     ($($name:ident),*) => {
         impl DropKeys {
@@ -156,7 +158,9 @@ key!(
     admorder,
     quit,
     fairrep,
-    rebuild_lock
+    rebuild_lock,
+    ratelog,
+    ap_lease
 );
 
 impl DropKeys {
@@ -169,6 +173,11 @@ impl DropKeys {
     /// Joins of this drop from one address in one minute (`min`: unix minutes).
     pub fn join_addr(&self, min: i64, ip: std::net::IpAddr) -> String {
         format!("{}:ja:{min}:{ip}", self.0.base)
+    }
+
+    /// The purchase latency histogram of one second (see `autopilot::sketch`).
+    pub fn aplat(&self, second: i64) -> String {
+        format!("{}:aplat:{second}", self.0.base)
     }
 
     /// KEYS[1..12] of lua/purchase.lua (see its header), built once per drop.
@@ -224,6 +233,8 @@ impl DropKeys {
             self.admorder(),
             self.quit(),
             self.fairrep(),
+            self.ratelog(),
+            self.ap_lease(),
         ]
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod account;
 pub mod auth;
+pub mod autopilot;
 pub mod clock;
 pub mod config;
 pub mod conn;

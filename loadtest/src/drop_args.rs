@@ -66,6 +66,10 @@ pub struct DropArgs {
     /// The drop's `expected_abandon` (the ETA forecast's prior); unset: the server's default.
     #[arg(long)]
     pub expected_abandon: Option<f64>,
+    /// The drop's autopilot band, `MIN,MAX` (tokens/s): the rate starts at `--rate` and
+    /// follows the checkout's health inside the band (targets as shipped). Unset: off.
+    #[arg(long, value_parser = band)]
+    pub autopilot: Option<(i64, i64)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -73,4 +77,10 @@ pub struct DropArgs {
 pub enum BuyOver {
     Http,
     Socket,
+}
+
+fn band(s: &str) -> Result<(i64, i64), String> {
+    let (lo, hi) = s.split_once(',').ok_or("expected MIN,MAX")?;
+    let n = |v: &str| v.trim().parse::<i64>().map_err(|e| format!("{v:?}: {e}"));
+    Ok((n(lo)?, n(hi)?))
 }

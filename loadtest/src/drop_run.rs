@@ -39,6 +39,9 @@ async fn create_drop(
     if let Some(e) = a.expected_abandon {
         body["expected_abandon"] = json!(e);
     }
+    if let Some((min_rate, max_rate)) = a.autopilot {
+        body["autopilot"] = json!({ "min_rate": min_rate, "max_rate": max_rate });
+    }
     let res = http
         .post(format!("{}/v1/admin/drops", a.api))
         .bearer_auth(manager)

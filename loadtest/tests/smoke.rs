@@ -75,6 +75,7 @@ async fn a_small_drop_sells_out_with_every_invariant_holding() {
         pow: 0,
         overbook: 1.5,
         expected_abandon: Some(0.1),
+        autopilot: None,
     };
     let html_path = args.html.clone().unwrap();
     let summary = loadtest::drop_run::run(args, &s).await.unwrap();

@@ -1,6 +1,7 @@
 //! Drop manager API: create and configure drops; change the rate, pause, resume and close
 //! while live. Every route needs the manager role.
 
+use crate::drops::autopilot;
 use crate::drops::spec::{CreateDropBody, DropFields, DropPatch};
 use crate::drops::store::{self, DropRow, NewDrop};
 use crate::drops::views::{self, LiveStats};
@@ -39,6 +40,10 @@ struct AdminDrop {
     phase: Phase,
     stats: LiveStats,
     orders_in_db: i64,
+    /// The autopilot's band and targets; absent when the rate is the manager's alone.
+    autopilot: Option<vq_core::autopilot::Setting>,
+    #[serde(flatten)]
+    rate: autopilot::RateNow,
 }
 
 async fn view(st: &AppState, d: DropRow) -> Result<AdminDrop, ApiError> {
@@ -48,11 +53,14 @@ async fn view(st: &AppState, d: DropRow) -> Result<AdminDrop, ApiError> {
         .bind(d.id.get())
         .fetch_one(&st.db)
         .await?;
+    let rate = autopilot::rate_now(st, &d).await?;
     Ok(AdminDrop {
         phase: views::phase(&d, state, stats.remaining, st.clock.now_ms()),
+        autopilot: d.autopilot(),
         drop: d,
         stats,
         orders_in_db,
+        rate,
     })
 }
 
@@ -140,7 +148,16 @@ async fn update(
     d.expected_abandon = p.expected_abandon.unwrap_or(d.expected_abandon);
     d.pow_difficulty = p.pow_difficulty.unwrap_or(d.pow_difficulty);
     d.pow_max_difficulty = p.pow_max_difficulty.unwrap_or(d.pow_max_difficulty);
+    // A rate set by hand takes it back from the autopilot (unless the same patch sets one).
+    match p.autopilot {
+        Some(a) => d.set_autopilot(a),
+        None if p.admission_rate.is_some() => d.set_autopilot(None),
+        None => {}
+    }
     let row = store::save(&st, &d).await?;
+    if p.admission_rate.is_some() {
+        autopilot::set_by_hand(&st, &row).await?;
+    }
     tracing::info!(
         drop = row.id.get(),
         rate = row.admission_rate,

@@ -5,7 +5,9 @@
 //! list is capped at `CAP` samples (RPUSH + LTRIM), so a drop's history never grows past a
 //! fixed size (ten minutes at the default of one sample a second).
 //!
-//! `GET /v1/admin/drops/{id}/history` (manager) answers the samples oldest first.
+//! `GET /v1/admin/drops/{id}/history` (manager) answers the samples oldest first, and the
+//! drop's rate changes (the autopilot's and the managers', each with its reason; written
+//! by lua/rate.lua into the capped `ratelog`), oldest first.
 
 use crate::drops::{store, views};
 use crate::error::ApiError;
@@ -17,6 +19,7 @@ use axum::{Json, Router};
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
+use vq_core::autopilot::RateChange;
 
 /// Samples kept per drop.
 pub const CAP: isize = 600;
@@ -28,6 +31,9 @@ pub struct Sample {
     pub queue_len: u64,
     pub admitted_total: u64,
     pub live_holders: u64,
+    /// The admission rate at the sample (absent in samples older than the autopilot).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<u32>,
 }
 
 /// The console chart's data: the newest `cap` samples, oldest first.
@@ -36,6 +42,9 @@ pub struct History {
     pub drop_id: i64,
     pub cap: isize,
     pub samples: Vec<Sample>,
+    /// Every recorded change of the admission rate, oldest first (the newest
+    /// `autopilot::LOG_CAP`).
+    pub rate_changes: Vec<RateChange>,
 }
 
 #[derive(utoipa::OpenApi)]
@@ -46,8 +55,8 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/v1/admin/drops/{id}/history", get(show))
 }
 
-/// The drop's recent numbers (stock left, queue length, admissions, live holders), one
-/// sample per `redis.history_ms`, for the console chart.
+/// The drop's recent numbers (stock left, queue length, admissions, live holders, rate),
+/// one sample per `redis.history_ms`, and its rate changes, for the console chart.
 #[utoipa::path(get, path = "/v1/admin/drops/{id}/history", tag = "admin", security(("bearer" = ["manager"])),
     responses((status = 200, body = History)))]
 async fn show(
@@ -57,16 +66,25 @@ async fn show(
 ) -> Result<Json<History>, ApiError> {
     store::load(&st, id).await?;
     let mut conn = st.redis.clone();
-    let raw: Vec<String> = conn.lrange(st.keys.drop(id).history(), 0, -1).await?;
-    let samples: Vec<Sample> = raw
-        .iter()
-        .filter_map(|s| serde_json::from_str(s).ok())
-        .collect();
+    let k = st.keys.drop(id);
+    let (raw, changes): (Vec<String>, Vec<String>) = redis::pipe()
+        .lrange(k.history(), 0, -1)
+        .lrange(k.ratelog(), 0, -1)
+        .query_async(&mut conn)
+        .await?;
     Ok(Json(History {
         drop_id: id.get(),
         cap: CAP,
-        samples,
+        samples: parsed(&raw),
+        rate_changes: parsed(&changes),
     }))
+}
+
+/// The entries that parse; others (an older or foreign shape) are skipped.
+fn parsed<T: serde::de::DeserializeOwned>(raw: &[String]) -> Vec<T> {
+    raw.iter()
+        .filter_map(|s| serde_json::from_str(s).ok())
+        .collect()
 }
 
 /// Records one sample of `d` unless a node already did in this interval (`every_ms`).
@@ -86,7 +104,9 @@ pub async fn record(st: &AppState, d: &store::DropRow, every_ms: u64) -> Result<
         return Ok(false);
     }
     let (s, _) = views::live_stats(st, d).await?;
+    let rate: Option<u32> = conn.hget(k.cfg(), "rate").await?;
     let sample = Sample {
+        rate,
         t_ms: st.clock.now_ms(),
         remaining: s.remaining,
         queue_len: s.queue_len,

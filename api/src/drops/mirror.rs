@@ -12,13 +12,19 @@ use vq_core::{Keys, RedisConn};
 
 /// The cfg fields the scripts read, from the durable row, and the node's leave grace
 /// (`ws.leave_grace_ms`; None keeps what the cfg has, the scripts default to 60 s).
-fn cfg_fields(d: &DropRow, grace_ms: Option<u64>) -> Vec<(&'static str, String)> {
+///
+/// `rate` only with `with_rate` (creation and rebuild): afterwards the live rate belongs to
+/// lua/rate.lua (the autopilot, or a manager's change, each recorded), so an edit of another
+/// field or a pause never resets what the autopilot set. With the autopilot on, the rate
+/// starts at the manager's rate inside the band; `ap_base` is that manager's rate.
+fn cfg_fields(d: &DropRow, grace_ms: Option<u64>, with_rate: bool) -> Vec<(&'static str, String)> {
+    let ap = d.autopilot();
+    let manager = u32::try_from(d.admission_rate).unwrap_or(1);
     let mut f = vec![
         ("state", d.state.to_string()),
         ("starts_at", d.starts_at.timestamp_millis().to_string()),
         ("prequeue", (i64::from(d.prequeue_s) * 1000).to_string()),
         ("limit", d.per_user_limit.to_string()),
-        ("rate", d.admission_rate.to_string()),
         ("max_holders", d.max_holders.to_string()),
         ("ttl", (i64::from(d.token_ttl_s) * 1000).to_string()),
         ("initial_stock", d.stock.to_string()),
@@ -27,7 +33,19 @@ fn cfg_fields(d: &DropRow, grace_ms: Option<u64>) -> Vec<(&'static str, String)>
         ("shuffle_seed", d.shuffle_seed.to_hex()),
         ("pow", d.pow_difficulty.to_string()),
         ("pow_max", d.pow_max_difficulty.to_string()),
+        ("ap", u8::from(ap.is_some()).to_string()),
+        ("ap_base", manager.to_string()),
     ];
+    if let Some(a) = ap {
+        f.push(("ap_min", a.min_rate.to_string()));
+        f.push(("ap_max", a.max_rate.to_string()));
+        f.push(("ap_p99_ms", a.purchase_p99_ms.to_string()));
+        f.push(("ap_lag_ms", (u64::from(a.order_lag_s) * 1000).to_string()));
+    }
+    if with_rate {
+        let rate = ap.map_or(manager, |a| a.start_rate(manager));
+        f.push(("rate", rate.to_string()));
+    }
     if let Some(g) = grace_ms {
         f.push(("leave_grace_ms", g.to_string()));
     }
@@ -42,7 +60,11 @@ pub async fn mirror(st: &AppState, d: &DropRow) -> Result<(), ApiError> {
     let k = st.keys.drop(d.drop_id());
     match st
         .scripts
-        .manage(&mut conn, &k, &cfg_fields(d, Some(st.ws.leave_grace_ms)))
+        .manage(
+            &mut conn,
+            &k,
+            &cfg_fields(d, Some(st.ws.leave_grace_ms), false),
+        )
         .await?
     {
         ManageOutcome::Applied => Ok(register(&mut conn, &st.keys, d).await?),
@@ -68,7 +90,7 @@ pub async fn mirror_to(
     let k = keys.drop(d.drop_id());
     let _: () = redis::pipe()
         .atomic()
-        .hset_multiple(k.cfg(), &cfg_fields(d, grace_ms))
+        .hset_multiple(k.cfg(), &cfg_fields(d, grace_ms, true))
         .ignore()
         .set_nx(k.stock(), d.stock)
         .ignore()

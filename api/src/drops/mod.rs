@@ -4,14 +4,17 @@
 //! (PostgreSQL rows and their Redis mirror), `views` (read models and phase), `stock`
 //! (reconcile/rebuild across both stores), `lost` (drops whose Redis state is gone),
 //! `fairness` (the verifiable pre-queue draw), `report` (the fairness report of a drop),
-//! `simulate` (the what-if simulator for managers) and `history` (the console's capped samples).
+//! `simulate` (the what-if simulator for managers), `history` (the console's capped samples
+//! and the rate changes), `latency` (purchase latencies flushed for the autopilot) and `autopilot` (the drop's autopilot setting and the live rate).
 //!
 //! Arrows run one way: routes → spec/views → store → `crate::error`; nothing here is
 //! imported back by `store` or `views`.
 
 pub mod admin;
+pub mod autopilot;
 pub mod fairness;
 pub mod history;
+pub mod latency;
 pub mod lost;
 pub mod mirror;
 pub mod public;

@@ -104,7 +104,9 @@ pub async fn buy(
     if matches!(out, PurchaseOutcome::Reserved { .. }) {
         conn.wait_durable("purchase").await?;
     }
-    metrics::histogram!("vq_purchase_duration_seconds").record(started.elapsed().as_secs_f64());
+    let took = started.elapsed();
+    metrics::histogram!("vq_purchase_duration_seconds").record(took.as_secs_f64());
+    st.latency.record(id, took);
     let outcome = match &out {
         PurchaseOutcome::Reserved { .. } => "reserved",
         PurchaseOutcome::Rejected(r) => r.code(),

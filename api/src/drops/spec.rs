@@ -2,6 +2,7 @@
 //! becomes a [`NewDrop`] or a [`DropPatch`] through `TryFrom`, which either yields every
 //! field valid or reports every field that is not.
 
+use super::autopilot::{self, AutopilotBody};
 use super::store::NewDrop;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -32,6 +33,8 @@ pub struct CreateDropBody {
     /// Bits the adaptive proof of work may rise to under join pressure (default
     /// `pow.max_difficulty`, 20); 0 keeps the work at `pow_difficulty`.
     pow_max_difficulty: Option<i64>,
+    /// The rate follows the checkout's health inside this band (off when absent or null).
+    autopilot: Option<AutopilotBody>,
     /// Set by the handler when `product_id` names no product.
     #[serde(skip)]
     #[schema(ignore)]
@@ -58,6 +61,12 @@ pub struct DropFields {
     pow_difficulty: Option<i64>,
     /// Bits the adaptive proof of work may rise to under join pressure; 0: no rise.
     pow_max_difficulty: Option<i64>,
+    /// Turns the autopilot on (or changes its band and targets); `null` turns it off. A
+    /// patch with `admission_rate` and without `autopilot` takes the rate back by hand:
+    /// the autopilot goes off.
+    #[serde(default, deserialize_with = "autopilot::present")]
+    #[schema(value_type = Option<AutopilotBody>)]
+    autopilot: Option<Option<AutopilotBody>>,
 }
 
 /// The fields of a patch after parsing; `None` where absent.
@@ -74,6 +83,8 @@ pub struct DropPatch {
     pub expected_abandon: Option<f64>,
     pub pow_difficulty: Option<i32>,
     pub pow_max_difficulty: Option<i32>,
+    /// `Some(None)`: turn the autopilot off.
+    pub autopilot: Option<Option<vq_core::autopilot::Setting>>,
 }
 
 impl TryFrom<CreateDropBody> for NewDrop {
@@ -89,6 +100,7 @@ impl TryFrom<CreateDropBody> for NewDrop {
         let starts_at = c.req("starts_at", b.starts_at, time);
         let rate = int(AdmissionRate::new, AdmissionRate::get);
         let admission_rate = c.req("admission_rate", b.admission_rate, rate);
+        let autopilot = b.autopilot.and_then(|a| autopilot::parse(&mut c, a));
         let rest = DropFields {
             product_name: None,
             price_cents: b.price_cents,
@@ -102,6 +114,7 @@ impl TryFrom<CreateDropBody> for NewDrop {
             expected_abandon: b.expected_abandon,
             pow_difficulty: b.pow_difficulty,
             pow_max_difficulty: b.pow_max_difficulty,
+            autopilot: None,
         }
         .parse(&mut c);
         match (product_name, stock, starts_at, admission_rate) {
@@ -123,6 +136,7 @@ impl TryFrom<CreateDropBody> for NewDrop {
                     pow_max_difficulty: rest.pow_max_difficulty,
                     starts_at,
                     product_id: b.product_id,
+                    autopilot,
                 })
             }
             _ => Err(c.0),
@@ -184,6 +198,9 @@ impl DropFields {
                 self.pow_max_difficulty,
                 int(PowDifficulty::new, PowDifficulty::get),
             ),
+            autopilot: self
+                .autopilot
+                .map(|a| a.and_then(|a| autopilot::parse(c, a))),
         }
     }
 }

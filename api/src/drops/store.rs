@@ -9,6 +9,7 @@ use redis::AsyncCommands;
 use serde::Serialize;
 use serde_json::json;
 use sqlx::FromRow;
+use vq_core::autopilot::Setting;
 use vq_core::domain::{DropEvent, DropId, DropState, ProductId};
 use vq_orders::events::EventType;
 
@@ -42,11 +43,43 @@ pub struct DropRow {
     pub pow_difficulty: i32,
     /// The cap of the adaptive proof of work (0: the work stays at `pow_difficulty`).
     pub pow_max_difficulty: i32,
+    /// The autopilot's band and targets, all set or none (see [`DropRow::autopilot`]).
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub autopilot_min_rate: Option<i32>,
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub autopilot_max_rate: Option<i32>,
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub autopilot_p99_ms: Option<i32>,
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub autopilot_lag_s: Option<i32>,
 }
 
 impl DropRow {
     pub fn drop_id(&self) -> DropId {
         self.id
+    }
+
+    /// The autopilot setting, when the drop set one.
+    pub fn autopilot(&self) -> Option<Setting> {
+        let u = |v: Option<i32>| v.and_then(|v| u32::try_from(v).ok());
+        Some(Setting {
+            min_rate: u(self.autopilot_min_rate)?,
+            max_rate: u(self.autopilot_max_rate)?,
+            purchase_p99_ms: u(self.autopilot_p99_ms)?,
+            order_lag_s: u(self.autopilot_lag_s)?,
+        })
+    }
+
+    pub fn set_autopilot(&mut self, a: Option<Setting>) {
+        let i = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
+        self.autopilot_min_rate = a.map(|a| i(a.min_rate));
+        self.autopilot_max_rate = a.map(|a| i(a.max_rate));
+        self.autopilot_p99_ms = a.map(|a| i(a.purchase_p99_ms));
+        self.autopilot_lag_s = a.map(|a| i(a.order_lag_s));
     }
 
     pub fn opens_at(&self) -> DateTime<Utc> {
@@ -58,7 +91,8 @@ pub use super::mirror::{mirror, mirror_to};
 
 const COLUMNS: &str = "id, product_name, price_cents, stock, per_user_limit, admission_rate, \
     max_holders, token_ttl_s, prequeue_s, overbook, starts_at, state, product_id, shuffle_seed, \
-    shuffle_commitment, pow_difficulty, expected_abandon, pow_max_difficulty";
+    shuffle_commitment, pow_difficulty, expected_abandon, pow_max_difficulty, autopilot_min_rate, \
+    autopilot_max_rate, autopilot_p99_ms, autopilot_lag_s";
 
 pub async fn load(st: &AppState, id: DropId) -> Result<DropRow, ApiError> {
     load_from(&st.db, id)
@@ -89,6 +123,7 @@ pub struct NewDrop {
     pub pow_difficulty: i32,
     /// `None`: the deployment's `pow.max_difficulty`.
     pub pow_max_difficulty: Option<i32>,
+    pub autopilot: Option<Setting>,
 }
 
 /// Creates the drop with a fresh draw seed, so the commitment is public before anyone
@@ -99,8 +134,10 @@ pub async fn create(st: &AppState, n: NewDrop) -> Result<DropRow, ApiError> {
     let row = sqlx::query_as::<_, DropRow>(&format!(
         "INSERT INTO drops (product_name, price_cents, stock, per_user_limit, admission_rate, \
          max_holders, token_ttl_s, prequeue_s, starts_at, product_id, overbook, shuffle_seed, \
-         shuffle_commitment, pow_difficulty, expected_abandon, pow_max_difficulty) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+         shuffle_commitment, pow_difficulty, expected_abandon, pow_max_difficulty, \
+         autopilot_min_rate, autopilot_max_rate, autopilot_p99_ms, autopilot_lag_s) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+         $18, $19, $20) \
          RETURNING {COLUMNS}"
     ))
     .bind(&n.product_name)
@@ -122,6 +159,10 @@ pub async fn create(st: &AppState, n: NewDrop) -> Result<DropRow, ApiError> {
         n.pow_max_difficulty
             .unwrap_or(st.pow.max_difficulty.min(32) as i32),
     )
+    .bind(n.autopilot.map(|a| a.min_rate as i32))
+    .bind(n.autopilot.map(|a| a.max_rate as i32))
+    .bind(n.autopilot.map(|a| a.purchase_p99_ms as i32))
+    .bind(n.autopilot.map(|a| a.order_lag_s as i32))
     .fetch_one(&mut *tx)
     .await?;
     mirror_to(
@@ -142,7 +183,8 @@ pub async fn save(st: &AppState, d: &DropRow) -> Result<DropRow, ApiError> {
         "UPDATE drops SET product_name = $2, price_cents = $3, per_user_limit = $4, \
          admission_rate = $5, max_holders = $6, token_ttl_s = $7, prequeue_s = $8, \
          starts_at = $9, overbook = $10, pow_difficulty = $11, expected_abandon = $12, \
-         pow_max_difficulty = $13, updated_at = now() \
+         pow_max_difficulty = $13, autopilot_min_rate = $14, autopilot_max_rate = $15, \
+         autopilot_p99_ms = $16, autopilot_lag_s = $17, updated_at = now() \
          WHERE id = $1 RETURNING {COLUMNS}"
     ))
     .bind(d.id.get())
@@ -158,6 +200,10 @@ pub async fn save(st: &AppState, d: &DropRow) -> Result<DropRow, ApiError> {
     .bind(d.pow_difficulty)
     .bind(d.expected_abandon)
     .bind(d.pow_max_difficulty)
+    .bind(d.autopilot_min_rate)
+    .bind(d.autopilot_max_rate)
+    .bind(d.autopilot_p99_ms)
+    .bind(d.autopilot_lag_s)
     .fetch_optional(&mut *tx)
     .await?
     .ok_or_else(ApiError::drop_not_found)?;

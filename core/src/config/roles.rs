@@ -46,6 +46,9 @@ pub struct Admission {
     pub tick_ms: u64,
     /// Most buyers one tick may admit for one drop.
     pub max_batch: u32,
+    /// How often the autopilot decides a drop's rate (drops that set `autopilot` only;
+    /// one decision per drop and interval across every admission process). 0: never.
+    pub autopilot_ms: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -115,6 +118,7 @@ impl Default for Admission {
         Admission {
             tick_ms: 50,
             max_batch: 5000,
+            autopilot_ms: 1000,
         }
     }
 }

@@ -12,6 +12,7 @@ mod join;
 mod manage;
 mod places;
 mod purchase;
+mod rate;
 mod restock;
 
 pub use admit::{Admission, AdmitOutcome, AdmitStatus};
@@ -19,6 +20,7 @@ pub use join::{JoinOutcome, JoinReject};
 pub use manage::ManageOutcome;
 pub use places::Places;
 pub use purchase::{GatedOutcome, PurchaseOutcome, PurchaseReject};
+pub use rate::{RateBy, RateOutcome};
 pub use restock::{Restock, RestockOutcome};
 
 use redis::{from_redis_value, Cmd, RedisResult, Script, Value};
@@ -32,6 +34,7 @@ pub struct Scripts {
     restock: Script,
     manage: Script,
     places: Script,
+    rate: Script,
 }
 
 impl Default for Scripts {
@@ -45,6 +48,7 @@ impl Default for Scripts {
             restock: Script::new(include_str!("../../../lua/restock.lua")),
             manage: Script::new(include_str!("../../../lua/manage.lua")),
             places: Script::new(include_str!("../../../lua/places.lua")),
+            rate: Script::new(include_str!("../../../lua/rate.lua")),
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Integration tests for lua/{join,touch,places,admit,purchase,restock,manage,ratelimit,gate,gated_purchase}.lua, driven through the typed wrappers in
+//! Integration tests for lua/{join,touch,places,admit,purchase,restock,manage,ratelimit,gate,gated_purchase,rate}.lua, driven through the typed wrappers in
 //! `vq_core::scripts::Scripts` against a real Redis (`VQ_TEST_REDIS_URL`, default
 //! `redis://127.0.0.1:6379`).
 //!
@@ -18,6 +18,7 @@ mod leave;
 mod ops;
 mod places;
 mod purchase;
+mod rate;
 mod ratelimit;
 mod rebuild;
 mod replay;
