@@ -60,6 +60,7 @@ mod smtp_sink;
 mod stock;
 mod web_cache;
 mod webhooks;
+mod webhooks_admin;
 mod webhooks_procs;
 mod wishlist;
 mod worker;
