@@ -35,4 +35,3 @@ pub struct Order {
 pub const COLUMNS: &str = "id, drop_id, token, user_id, quantity, amount_cents, status, \
     reserved_at, paid_at, shipped_at, delivered_at, return_requested_at, closed_at, \
     failure_reason, payment_method, refund_ref, refunded_at";
-

@@ -20,7 +20,6 @@ use tokio::task::JoinSet;
 use vq_core::config::Webhooks as Cfg;
 use vq_core::Shutdown;
 
-
 pub struct Deliverer {
     pub(crate) db: PgPool,
     pub(crate) cfg: Cfg,

@@ -7,8 +7,8 @@ use crate::signature;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use std::sync::Arc;
-use vq_core::config::Webhooks as Cfg;
 use std::time::{Duration, Instant};
+use vq_core::config::Webhooks as Cfg;
 use vq_orders::events::{Event, EventType};
 
 /// The buyer's personal data for endpoints with `include_pii`, decrypted where the account

@@ -107,7 +107,7 @@ pub async fn set_by_hand(st: &AppState, d: &DropRow) -> Result<(), ApiError> {
     let by = RateBy::Manager;
     match st
         .scripts
-        .set_rate(&mut conn, &k, &st.clock, rate, Reason::Manual, by)
+        .set_rate(&mut conn, &k, &st.clock, rate, Reason::Manual.as_str(), by)
         .await?
     {
         RateOutcome::NoDrop | RateOutcome::NeedsRebuild => Err(ApiError::Unavailable {

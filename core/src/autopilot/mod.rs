@@ -45,5 +45,4 @@ pub struct RateChange {
     pub reason: Reason,
 }
 
-/// Rate changes kept per drop (the oldest go first).
-pub const LOG_CAP: usize = 500;
+pub use crate::scripts::RATE_LOG_CAP as LOG_CAP;

@@ -63,7 +63,7 @@ pub async fn step<C: ConnectionLike + Send + Sync>(
     let applied = match decision {
         Some(d) => {
             let by = RateBy::Autopilot { from: inputs.rate };
-            let sent = scripts.set_rate(conn, k, clock, d.rate, d.reason, by);
+            let sent = scripts.set_rate(conn, k, clock, d.rate, d.reason.as_str(), by);
             Some(sent.await?)
         }
         None => None,

@@ -20,7 +20,7 @@ pub use join::{JoinOutcome, JoinReject};
 pub use manage::ManageOutcome;
 pub use places::Places;
 pub use purchase::{GatedOutcome, PurchaseOutcome, PurchaseReject};
-pub use rate::{RateBy, RateOutcome};
+pub use rate::{RateBy, RateOutcome, LOG_CAP as RATE_LOG_CAP};
 pub use restock::{Restock, RestockOutcome};
 
 use redis::{from_redis_value, Cmd, RedisResult, Script, Value};

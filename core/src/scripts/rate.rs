@@ -1,11 +1,13 @@
 //! lua/rate.lua: set a drop's admission rate and record the change.
 
 use super::{n, s, unexpected, Scripts};
-use crate::autopilot::{Reason, LOG_CAP};
 use crate::clock::Clock;
 use crate::keys::DropKeys;
 use redis::aio::ConnectionLike;
 use redis::{RedisResult, Value};
+
+/// Rate changes the script keeps per drop (the oldest go first).
+pub const LOG_CAP: usize = 500;
 
 /// Who sets the rate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +43,7 @@ impl Scripts {
         k: &DropKeys,
         clock: &Clock,
         rate: u32,
-        reason: Reason,
+        reason: &'static str,
         by: RateBy,
     ) -> RedisResult<RateOutcome> {
         let (mode, from) = match by {
@@ -55,7 +57,7 @@ impl Scripts {
             .key(k.ratelog())
             .arg(clock.argv())
             .arg(rate.max(1))
-            .arg(reason.as_str())
+            .arg(reason)
             .arg(mode)
             .arg(from)
             .arg(LOG_CAP)

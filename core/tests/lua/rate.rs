@@ -10,7 +10,14 @@ const GROUP: &str = "vq-workers";
 impl Env {
     async fn set_rate(&mut self, rate: u32, reason: Reason, by: RateBy) -> RateOutcome {
         self.scripts
-            .set_rate(&mut self.conn, &self.k, &self.clock, rate, reason, by)
+            .set_rate(
+                &mut self.conn,
+                &self.k,
+                &self.clock,
+                rate,
+                reason.as_str(),
+                by,
+            )
             .await
             .expect("rate.lua")
     }
