@@ -102,7 +102,7 @@ pub struct DropKeys(Arc<DropBase>);
 struct DropBase {
     base: String,
     /// KEYS of purchase.lua, in its order, built on the first purchase of the drop.
-    purchase: OnceLock<[String; 12]>,
+    purchase: OnceLock<[String; 13]>,
 }
 
 // Besides the keys named in DESIGN.md: `receipts` (HASH token -> "qty|remaining|total|ms",
@@ -115,7 +115,8 @@ struct DropBase {
 // `quit` (count of buyers who left the queue on their own), `fairrep` (the cached fairness
 // report, JSON), `rebuild_lock` (one automatic rebuild at a time across api nodes),
 // `history` (LIST of the console's samples, capped) and `history_gate` (one sampler per
-// interval across api nodes).
+// interval across api nodes), `staged` (HASH token -> a strict-mode purchase waiting for
+// its replica, lua/settle.lua).
 macro_rules! key {
     ($($name:ident),*) => {
         impl DropKeys {
@@ -152,12 +153,13 @@ key!(
     admscores,
     quit,
     fairrep,
-    rebuild_lock
+    rebuild_lock,
+    staged
 );
 
 impl DropKeys {
-    /// KEYS[1..12] of lua/purchase.lua (see its header), built once per drop.
-    pub fn purchase_set(&self) -> &[String; 12] {
+    /// KEYS[1..13] of lua/purchase.lua (see its header), built once per drop.
+    pub fn purchase_set(&self) -> &[String; 13] {
         self.0.purchase.get_or_init(|| {
             [
                 self.cfg(),
@@ -172,8 +174,27 @@ impl DropKeys {
                 self.expired(),
                 self.receipts(),
                 self.unpaid(),
+                self.staged(),
             ]
         })
+    }
+
+    /// KEYS of lua/settle.lua (see its header).
+    pub fn settle_set(&self) -> [String; 12] {
+        [
+            self.staged(),
+            self.orders(),
+            self.cfg(),
+            self.events(),
+            self.stock(),
+            self.buyers(),
+            self.reservations(),
+            self.unpaid(),
+            self.receipts(),
+            self.tokens(),
+            self.expiry(),
+            self.holders(),
+        ]
     }
 
     /// Every key of the drop (for clean-up and rebuild).
@@ -207,6 +228,7 @@ impl DropKeys {
             self.admscores(),
             self.quit(),
             self.fairrep(),
+            self.staged(),
         ]
     }
 }

@@ -52,6 +52,10 @@ pub enum ApiError {
     /// 503 `busy`: the password hashing queue is full (see `accounts::gate`).
     #[error("the server is busy; retry in {retry_after_s} s")]
     Busy { retry_after_s: u64 },
+    /// 503 `not_replicated` (`redis.durability = "strict"`): no replica confirmed the
+    /// purchase in time, so it was undone (or never tried); nothing is reserved.
+    #[error("no Redis replica confirmed this purchase, so nothing was reserved; retry in {retry_after_s} s")]
+    NotReplicated { retry_after_s: u64 },
     #[error("e-mail code rejected")]
     Code(CodeReject),
     #[error("{message}")]
@@ -179,6 +183,10 @@ impl ApiError {
                 Parts::new(StatusCode::SERVICE_UNAVAILABLE, "busy", msg)
                     .details(json!({ "retry_after": retry_after_s }))
             }
+            ApiError::NotReplicated { retry_after_s } => {
+                Parts::new(StatusCode::SERVICE_UNAVAILABLE, "not_replicated", msg)
+                    .details(json!({ "retry_after": retry_after_s }))
+            }
             ApiError::Code(r) => r.parts(),
             ApiError::Unavailable { code, .. } => {
                 Parts::new(StatusCode::SERVICE_UNAVAILABLE, code, msg)
@@ -209,9 +217,9 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let retry_after = match &self {
-            ApiError::RateLimited { retry_after_s } | ApiError::Busy { retry_after_s } => {
-                Some(*retry_after_s)
-            }
+            ApiError::RateLimited { retry_after_s }
+            | ApiError::Busy { retry_after_s }
+            | ApiError::NotReplicated { retry_after_s } => Some(*retry_after_s),
             _ => None,
         };
         let (status, code, message, details) = self.wire();

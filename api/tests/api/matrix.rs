@@ -191,8 +191,8 @@ pub async fn run(fault: Fault, stock: i64, buyers: usize) -> Row {
     let app = match &ha {
         Some(h) => {
             opts.redis_url = h.primary_url.clone();
-            env.extend(h.env(1));
-            spawn_app_tuned(opts, h.configure(1)).await
+            env.extend(h.env());
+            spawn_app_tuned(opts, h.configure()).await
         }
         None => spawn_app_with(opts).await,
     };

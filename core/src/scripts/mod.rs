@@ -18,7 +18,7 @@ pub use admit::{Admission, AdmitOutcome, AdmitStatus};
 pub use join::{JoinOutcome, JoinReject};
 pub use manage::ManageOutcome;
 pub use places::Places;
-pub use purchase::{GatedOutcome, PurchaseOutcome, PurchaseReject};
+pub use purchase::{GatedOutcome, PurchaseOutcome, PurchaseReject, Settle, Stage};
 pub use restock::{Restock, RestockOutcome};
 
 use redis::{from_redis_value, Cmd, RedisResult, Script, Value};
@@ -29,6 +29,7 @@ pub struct Scripts {
     admit: Script,
     purchase: Script,
     gated_purchase: Script,
+    settle: Script,
     restock: Script,
     manage: Script,
     places: Script,
@@ -42,6 +43,7 @@ impl Default for Scripts {
             admit: Script::new(include_str!("../../../lua/admit.lua")),
             purchase: Script::new(include_str!("../../../lua/purchase.lua")),
             gated_purchase: Script::new(GATED_PURCHASE),
+            settle: Script::new(include_str!("../../../lua/settle.lua")),
             restock: Script::new(include_str!("../../../lua/restock.lua")),
             manage: Script::new(include_str!("../../../lua/manage.lua")),
             places: Script::new(include_str!("../../../lua/places.lua")),

@@ -20,6 +20,7 @@ mod places;
 mod purchase;
 mod ratelimit;
 mod rebuild;
+mod settle;
 mod replay;
 mod report;
 mod stockcap;
