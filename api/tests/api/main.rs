@@ -13,6 +13,7 @@ mod admission;
 mod catalog;
 mod cluster;
 mod crowd;
+mod durability;
 mod e2e;
 mod eta_model;
 mod failover;
