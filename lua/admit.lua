@@ -25,6 +25,10 @@ KEYS[12] expired counter  KEYS[13] unpaid (HASH token -> qty, open reservations)
 KEYS[14] seen (HASH user -> last-seen ms)  KEYS[15] left counter
 KEYS[16] admscores (LIST: the queue score of every admitted buyer in admission order, the
          first 1,000,000 admissions only; the fairness report's Kendall tau reads it)
+Seq lease: cfg `seq_lease`, when set, is the highest seq this script may issue (the api
+writes it to PostgreSQL first, lua/lease.lua raises it here): admissions stop at it until
+it is raised, so after a Redis loss the rebuild knows every seq that may hold a purchase.
+No `seq_lease` (a drop made by hand, a test): no such cap.
 Also kept in cfg for the fairness report: `adm_peak_1s` (most admissions in any 1000 ms
 so far) and `sold_out_told` (buyers still queued when the drop turned final sold_out).
 ARGV[1] now in ms, or "" to use the Redis server clock
@@ -53,7 +57,7 @@ end
 
 local now = now_ms()
 local cfg = redis.call('HMGET', KEYS[1], 'state', 'starts_at', 'rate', 'max_holders', 'ttl',
-                       'overbook', 'sold_out_at', 'leave_grace_ms')
+                       'overbook', 'sold_out_at', 'leave_grace_ms', 'seq_lease')
 if not cfg[1] then return {'no_drop', 0, 0, 0, 0, 0, 0, 0, 0} end
 local stock = redis.call('GET', KEYS[9])
 if not stock then return {'needs_rebuild', 0, 0, 0, 0, 0, 0, 0, 0} end
@@ -145,6 +149,8 @@ if status == 'ok' then
   local level, ts = tonumber(b[1]) or burst, tonumber(b[2]) or now
   level = math.min(burst, level + math.max(0, now - ts) * rate / 1000)
   local want, used = allowance(level, qlen)
+  local lease = tonumber(cfg[9])
+  if lease then want = math.max(0, math.min(want, lease - total)) end
   if want > 0 then
     local lo, hi
     n, lo, hi = pop(want, total, out, left)

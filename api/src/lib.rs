@@ -199,6 +199,7 @@ impl Application {
         let detached = self.state();
         let sampler = self.state();
         let forecaster = self.state();
+        let leases = tokio::spawn(drops::lease::run(self.state()));
         let st = self.state;
         let hub = tokio::spawn(st.hub.clone().run(
             self.pubsub,
@@ -239,6 +240,7 @@ impl Application {
         hub.abort();
         upkeep.abort();
         watch.abort();
+        leases.abort();
         history.abort();
         forecasts.abort();
         tracing::info!("api stopped");

@@ -12,10 +12,12 @@
 pub mod admin;
 pub mod fairness;
 pub mod history;
+pub mod lease;
 pub mod lost;
 pub mod mirror;
 pub mod public;
 pub mod purchase;
+pub mod recover;
 pub mod report;
 pub mod simulate;
 pub mod spec;
@@ -34,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .merge(public::router())
         .merge(purchase::router())
         .merge(admin::router())
+        .merge(recover::router())
         .merge(fairness::router())
         .merge(history::router())
         .merge(simulate::router())

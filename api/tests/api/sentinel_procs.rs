@@ -93,8 +93,10 @@ impl RedisHa {
                 ),
             )
             .unwrap();
-            let mut cmd = Command::new("redis-sentinel");
-            cmd.arg(&conf).stdout(Stdio::null());
+            // `redis-server --sentinel` is redis-sentinel (Debian ships the latter in a
+            // package of its own, which a machine with redis-server may lack).
+            let mut cmd = Command::new("redis-server");
+            cmd.arg(&conf).arg("--sentinel").stdout(Stdio::null());
             sentinels.push(Proc::spawn("redis-sentinel", &mut cmd));
             dirs.push(dir);
             let url = format!("redis://127.0.0.1:{port}");
