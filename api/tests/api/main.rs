@@ -44,6 +44,7 @@ mod pow;
 mod procs;
 mod purchase;
 mod redis_procs;
+mod resale;
 mod room;
 mod room_cost;
 mod room_guard;
