@@ -14,6 +14,7 @@ mod events;
 mod gate;
 mod gated_purchase;
 mod join;
+mod lease;
 mod leave;
 mod ops;
 mod places;
