@@ -119,9 +119,16 @@ impl Admitter {
             let Ok(id) = DropId::new(*raw) else { continue };
             let k = self.keys.drop(id);
             let how = Settle::StagedBefore(cutoff);
-            let n = self.scripts.settle(&mut self.conn, &k, how, &self.clock).await?;
+            let n = self
+                .scripts
+                .settle(&mut self.conn, &k, how, &self.clock)
+                .await?;
             if n > 0 {
-                tracing::warn!(drop = raw, n, "committed purchases staged by a node that never settled them");
+                tracing::warn!(
+                    drop = raw,
+                    n,
+                    "committed purchases staged by a node that never settled them"
+                );
                 metrics::counter!("vq_staged_committed_late_total").increment(n as u64);
             }
         }

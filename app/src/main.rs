@@ -296,7 +296,10 @@ async fn rebuild(
     match rebuild_checked(&db, &mut redis, keys, id, decision, "cli").await? {
         Ok(r) => {
             println!("{}", serde_json::to_string_pretty(&r)?);
-            println!("drop {drop}: Redis rebuilt from PostgreSQL, stock {}, held back {}", r.stock, r.held_back);
+            println!(
+                "drop {drop}: Redis rebuilt from PostgreSQL, stock {}, held back {}",
+                r.stock, r.held_back
+            );
             Ok(())
         }
         Err(Refused::NotLost) => {

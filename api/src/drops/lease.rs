@@ -29,11 +29,7 @@ pub fn chunk(rate: i64) -> i64 {
 }
 
 /// Drop creation: the first lease, in the creating transaction (before Redis has the cfg).
-pub async fn grant_first(
-    tx: &mut sqlx::PgConnection,
-    id: DropId,
-    rate: i64,
-) -> sqlx::Result<i64> {
+pub async fn grant_first(tx: &mut sqlx::PgConnection, id: DropId, rate: i64) -> sqlx::Result<i64> {
     let upto = chunk(rate);
     sqlx::query("INSERT INTO drop_seq_leases (drop_id, issued_upto) VALUES ($1, $2)")
         .bind(id.get())
@@ -59,7 +55,10 @@ pub async fn run(st: AppState) {
 async fn round(st: &AppState, busy: &mut HashMap<DropId, Instant>) -> anyhow::Result<()> {
     let mut conn = st.redis.clone();
     let ids: Vec<i64> = conn.smembers(st.keys.active_drops()).await?;
-    let ids: Vec<DropId> = ids.into_iter().filter_map(|i| DropId::new(i).ok()).collect();
+    let ids: Vec<DropId> = ids
+        .into_iter()
+        .filter_map(|i| DropId::new(i).ok())
+        .collect();
     busy.retain(|id, _| ids.contains(id));
     for id in ids {
         let last_busy = busy.entry(id).or_insert_with(Instant::now);
@@ -164,4 +163,3 @@ async fn lower(
     tx.commit().await?;
     Ok(())
 }
-

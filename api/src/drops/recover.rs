@@ -156,8 +156,15 @@ pub async fn rebuild_checked(
     let confirmed = decision != Decision::Unconfirmed;
     record(db, &stake, trigger, confirmed, held_back, left).await?;
     metrics::counter!("vq_drop_rebuilds_total", "trigger" => trigger).increment(1);
-    tracing::warn!(drop = id.get(), stock = left, held_back, unwritten = stake.unwritten_seqs,
-        ?decision, trigger, "drop's Redis state rebuilt from PostgreSQL");
+    tracing::warn!(
+        drop = id.get(),
+        stock = left,
+        held_back,
+        unwritten = stake.unwritten_seqs,
+        ?decision,
+        trigger,
+        "drop's Redis state rebuilt from PostgreSQL"
+    );
     Ok(Ok(Rebuilt {
         stock: left,
         held_back,

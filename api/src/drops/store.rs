@@ -115,7 +115,8 @@ pub async fn create(st: &AppState, n: NewDrop) -> Result<DropRow, ApiError> {
     .bind(n.expected_abandon)
     .fetch_one(&mut *tx)
     .await?;
-    let lease = super::lease::grant_first(&mut tx, row.drop_id(), row.admission_rate.into()).await?;
+    let lease =
+        super::lease::grant_first(&mut tx, row.drop_id(), row.admission_rate.into()).await?;
     let mut conn = st.redis.clone();
     mirror_to(&mut conn, &st.keys, &row, Some(st.ws.leave_grace_ms)).await?;
     let k = st.keys.drop(row.drop_id());

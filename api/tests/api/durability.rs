@@ -52,7 +52,11 @@ async fn until_replicas(url: &str, n: u32) {
         .await
         .unwrap();
     loop {
-        let info: String = redis::cmd("INFO").arg("replication").query_async(&mut c).await.unwrap();
+        let info: String = redis::cmd("INFO")
+            .arg("replication")
+            .query_async(&mut c)
+            .await
+            .unwrap();
         if info.contains(&format!("connected_slaves:{n}\r")) && info.contains("state=online") {
             return;
         }
@@ -86,7 +90,11 @@ async fn purchase(app: &TestApp, drop: DropId, s: &Shopper, token: &str) -> reqw
 }
 
 async fn xlen(app: &TestApp, drop: DropId) -> i64 {
-    app.redis.clone().xlen(app.keys.drop(drop).orders()).await.unwrap()
+    app.redis
+        .clone()
+        .xlen(app.keys.drop(drop).orders())
+        .await
+        .unwrap()
 }
 
 async fn not_replicated(r: reqwest::Response) {
@@ -116,8 +124,17 @@ async fn strict_without_a_replica_refuses_up_front_and_reserves_nothing() {
     not_replicated(purchase(&app, drop, &s, &token).await).await;
     assert_eq!(app.remaining(drop).await, 5, "nothing reserved");
     assert_eq!(xlen(&app, drop).await, 0, "no order entry");
-    let state: Option<String> = app.redis.clone().hget(app.keys.drop(drop).tokens(), &token).await.unwrap();
-    assert_eq!(state, Some(format!("L|{}", s.user)), "the token is still the buyer's to use");
+    let state: Option<String> = app
+        .redis
+        .clone()
+        .hget(app.keys.drop(drop).tokens(), &token)
+        .await
+        .unwrap();
+    assert_eq!(
+        state,
+        Some(format!("L|{}", s.user)),
+        "the token is still the buyer's to use"
+    );
     app.cleanup().await;
 }
 
@@ -135,7 +152,12 @@ async fn strict_undoes_a_purchase_no_replica_confirmed_and_takes_the_retry_once_
     let k = app.keys.drop(drop);
     let staged: i64 = app.redis.clone().hlen(k.staged()).await.unwrap();
     assert_eq!(staged, 0);
-    let bought: Option<i64> = app.redis.clone().hget(k.buyers(), s.user.to_string()).await.unwrap();
+    let bought: Option<i64> = app
+        .redis
+        .clone()
+        .hget(k.buyers(), s.user.to_string())
+        .await
+        .unwrap();
     assert_eq!(bought, None, "the buyer's count is back");
     signal(&p.replica, libc::SIGCONT);
     // The same token buys once the replica confirms again (it acks once a second).
@@ -189,9 +211,19 @@ async fn replica_port(p: &Pair) -> u16 {
         .get_multiplexed_async_connection()
         .await
         .unwrap();
-    let info: String = redis::cmd("INFO").arg("replication").query_async(&mut c).await.unwrap();
-    let line = info.lines().find(|l| l.starts_with("slave0:")).expect("a replica");
-    let port = line.split(',').find_map(|f| f.strip_prefix("port=")).unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("replication")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let line = info
+        .lines()
+        .find(|l| l.starts_with("slave0:"))
+        .expect("a replica");
+    let port = line
+        .split(',')
+        .find_map(|f| f.strip_prefix("port="))
+        .unwrap();
     port.parse().unwrap()
 }
 
@@ -235,7 +267,10 @@ async fn a_node_that_cannot_keep_a_purchase_through_a_failover_says_so_at_start(
             .join(format!("{}-risk-alone.log", alone.settings.redis.prefix)),
     )
     .unwrap();
-    assert!(log.contains("may not survive losing the Redis primary"), "{log}");
+    assert!(
+        log.contains("may not survive losing the Redis primary"),
+        "{log}"
+    );
     let off = [("VQ_REDIS__WAIT_REPLICAS", "0".to_string())];
     let p = pair(true).await;
     let mut s = alone.settings.clone();
@@ -246,7 +281,10 @@ async fn a_node_that_cannot_keep_a_purchase_through_a_failover_says_so_at_start(
     assert_eq!(risk(&g, "no_replica"), 0.0, "{g:?}");
     let (_safe, port) = api_node(&s, "risk-safe", &[]).await;
     let g = at_risk(port).await;
-    assert!(g.iter().all(|(_, v)| *v == 0.0), "the defaults with a replica: {g:?}");
+    assert!(
+        g.iter().all(|(_, v)| *v == 0.0),
+        "the defaults with a replica: {g:?}"
+    );
     alone.cleanup().await;
 }
 
@@ -259,7 +297,11 @@ fn service<'a>(compose: &'a Yaml, name: &str) -> &'a Yaml {
 /// A service's command as one string (list or string form).
 fn command(s: &Yaml) -> String {
     match &s["command"] {
-        Yaml::Sequence(v) => v.iter().filter_map(|a| a.as_str()).collect::<Vec<_>>().join(" "),
+        Yaml::Sequence(v) => v
+            .iter()
+            .filter_map(|a| a.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
         Yaml::String(c) => c.clone(),
         other => panic!("no command: {other:?}"),
     }
@@ -284,16 +326,26 @@ fn docker_compose_runs_a_primary_a_replica_and_three_sentinels_that_every_role_f
         .split_whitespace()
         .collect();
     let (master, host, port, quorum) = (monitor[0], monitor[1], monitor[2], monitor[3]);
-    assert_eq!((host, port), ("redis", "6379"), "the Sentinels watch the primary");
+    assert_eq!(
+        (host, port),
+        ("redis", "6379"),
+        "the Sentinels watch the primary"
+    );
     assert_eq!(quorum, "2", "a majority of the three Sentinels");
     let sentinels: Vec<String> = (1..=3).map(|i| format!("sentinel-{i}")).collect();
     for name in &sentinels {
         let s = service(&compose, name);
         assert!(command(s).contains("redis-sentinel"), "{name}");
         let mounts = serde_yaml::to_string(&s["volumes"]).unwrap();
-        assert!(mounts.contains("./redis/sentinel.conf:"), "{name}: {mounts}");
+        assert!(
+            mounts.contains("./redis/sentinel.conf:"),
+            "{name}: {mounts}"
+        );
     }
-    let want: Vec<String> = sentinels.iter().map(|n| format!("redis://{n}:26379")).collect();
+    let want: Vec<String> = sentinels
+        .iter()
+        .map(|n| format!("redis://{n}:26379"))
+        .collect();
     let Yaml::Mapping(services) = &compose["services"] else {
         panic!("services")
     };
@@ -310,13 +362,27 @@ fn docker_compose_runs_a_primary_a_replica_and_three_sentinels_that_every_role_f
             .split(',')
             .collect();
         assert_eq!(listed, want, "{name}");
-        assert_eq!(env["VQ_REDIS__MASTER_NAME"].as_str(), Some(master), "{name}");
-        assert!(env["VQ_REDIS__WAIT_REPLICAS"].is_null(), "{name}: the default (auto) waits");
+        assert_eq!(
+            env["VQ_REDIS__MASTER_NAME"].as_str(),
+            Some(master),
+            "{name}"
+        );
+        assert!(
+            env["VQ_REDIS__WAIT_REPLICAS"].is_null(),
+            "{name}: the default (auto) waits"
+        );
         for dep in sentinels.iter().chain(["redis-replica".to_string()].iter()) {
-            assert!(!s["depends_on"][dep.as_str()].is_null(), "{name} waits for {dep}");
+            assert!(
+                !s["depends_on"][dep.as_str()].is_null(),
+                "{name} waits for {dep}"
+            );
         }
         roles.push(name.to_string());
     }
     roles.sort();
-    assert_eq!(roles, ["admission", "api", "worker"], "every role follows the Sentinels");
+    assert_eq!(
+        roles,
+        ["admission", "api", "worker"],
+        "every role follows the Sentinels"
+    );
 }

@@ -207,7 +207,10 @@ async fn auto_rebuild_waits_for_a_manager_when_an_issued_seq_has_no_order() {
     .await;
     let (drop, _, _) = sell_then_lose(&app, false, true).await;
     tokio::time::sleep(Duration::from_millis(800)).await;
-    assert!(rebuild_needed(app.join(drop, &app.shopper()).await), "still lost");
+    assert!(
+        rebuild_needed(app.join(drop, &app.shopper()).await),
+        "still lost"
+    );
     assert_eq!(readyz(&app).await.0, 503);
     let m = app.manager();
     let path = format!("/v1/admin/drops/{drop}/rebuild");
@@ -218,17 +221,34 @@ async fn auto_rebuild_waits_for_a_manager_when_an_issued_seq_has_no_order() {
     assert!(stake["unwritten_seqs"].as_i64().unwrap() >= 1, "{stake}");
     assert_eq!(stake["units_at_risk"], STOCK - SOLD, "{stake}");
     let (st, b) = app.call("POST", &path, Some(&m), Some(json!({}))).await;
-    assert_eq!((st, b["code"].as_str()), (409, Some("rebuild_needs_confirm")), "{b}");
-    assert!(rebuild_needed(app.join(drop, &app.shopper()).await), "refused: still lost");
-    let (st, b) = app.call("POST", &path, Some(&m), Some(json!({ "confirm": true }))).await;
+    assert_eq!(
+        (st, b["code"].as_str()),
+        (409, Some("rebuild_needs_confirm")),
+        "{b}"
+    );
+    assert!(
+        rebuild_needed(app.join(drop, &app.shopper()).await),
+        "refused: still lost"
+    );
+    let (st, b) = app
+        .call("POST", &path, Some(&m), Some(json!({ "confirm": true })))
+        .await;
     assert_eq!(st, 200, "{b}");
     assert_eq!(b["held_back"], STOCK - SOLD, "{b}");
     assert_eq!(b["stock"], 0, "{b}");
-    assert_eq!(app.remaining(drop).await, 0, "nothing at stake is sold again");
+    assert_eq!(
+        app.remaining(drop).await,
+        0,
+        "nothing at stake is sold again"
+    );
     let mut conn = app.redis.clone();
-    let rec = vq_api::stock::reconcile(&app.db, &mut conn, &app.keys, drop).await.unwrap();
+    let rec = vq_api::stock::reconcile(&app.db, &mut conn, &app.keys, drop)
+        .await
+        .unwrap();
     assert!(rec.ok, "held back units balance the books: {rec:?}");
-    let (st, b) = app.call("POST", &path, Some(&m), Some(json!({ "confirm": true }))).await;
+    let (st, b) = app
+        .call("POST", &path, Some(&m), Some(json!({ "confirm": true })))
+        .await;
     assert_eq!((st, b["code"].as_str()), (409, Some("not_lost")), "{b}");
     app.cleanup().await;
 }

@@ -10,7 +10,7 @@ use crate::procs::{free_port, temp_dir, wait_redis, Proc};
 use crate::redis_procs::redis_server;
 use serde_json::json;
 use std::time::Duration;
-use vq_api::drops::recover::{rebuild_checked, AtStake, Decision, Refused, Rebuilt};
+use vq_api::drops::recover::{rebuild_checked, AtStake, Decision, Rebuilt, Refused};
 use vq_core::domain::DropId;
 
 const STOCK: i64 = 10;
@@ -59,7 +59,11 @@ async fn sell(app: &TestApp) -> DropId {
     for _ in 0..UNWRITTEN {
         app.buy(drop, &app.shopper(), 1).await;
     }
-    assert_eq!(app.orders(drop).await, WRITTEN, "the last 201s are in the stream only");
+    assert_eq!(
+        app.orders(drop).await,
+        WRITTEN,
+        "the last 201s are in the stream only"
+    );
     drop
 }
 
@@ -98,10 +102,17 @@ async fn refused(app: &TestApp, drop: DropId) -> AtStake {
         redis::AsyncCommands::get(&mut app.redis.clone(), app.keys.drop(drop).stock())
             .await
             .unwrap();
-    assert_eq!(stock, None, "the refusal wrote nothing: the drop stays needs_rebuild");
+    assert_eq!(
+        stock, None,
+        "the refusal wrote nothing: the drop stays needs_rebuild"
+    );
     let s = app.shopper();
     let (st, b) = app.join(drop, &s).await;
-    assert_eq!((st, b["code"].as_str()), (503, Some("needs_rebuild")), "{b}");
+    assert_eq!(
+        (st, b["code"].as_str()),
+        (503, Some("needs_rebuild")),
+        "{b}"
+    );
     stake
 }
 
@@ -142,7 +153,11 @@ async fn a_redis_lost_mid_sale_keeps_every_unit_an_unwritten_201_may_hold_off_sa
     assert_eq!((r.stock, r.held_back), (0, STOCK - WRITTEN));
     let acknowledged = WRITTEN + UNWRITTEN;
     assert!(acknowledged + app.remaining(drop).await <= STOCK);
-    assert_eq!(sell_out(&app, drop).await, 0, "nothing at stake is sold again");
+    assert_eq!(
+        sell_out(&app, drop).await,
+        0,
+        "nothing at stake is sold again"
+    );
     app.cleanup().await;
 }
 
@@ -161,14 +176,24 @@ async fn a_redis_lost_at_rest_holds_back_exactly_the_unwritten_201s_and_sells_th
     reconnected(&app).await;
     let stake = refused(&app, drop).await;
     assert_eq!(stake.issued_upto, Some(WRITTEN + UNWRITTEN));
-    assert_eq!((stake.unwritten_seqs, stake.units_at_risk), (UNWRITTEN, UNWRITTEN));
+    assert_eq!(
+        (stake.unwritten_seqs, stake.units_at_risk),
+        (UNWRITTEN, UNWRITTEN)
+    );
     // The rebuild of old (every unit PostgreSQL does not hold back on sale) would have
     // offered the lost 201s' units again: this check fails for it.
     assert!(WRITTEN + UNWRITTEN + (STOCK - stake.taken) > STOCK);
     let r = rebuild(&app, drop, Decision::HoldBack).await.unwrap();
-    assert_eq!((r.stock, r.held_back), (STOCK - WRITTEN - UNWRITTEN, UNWRITTEN));
+    assert_eq!(
+        (r.stock, r.held_back),
+        (STOCK - WRITTEN - UNWRITTEN, UNWRITTEN)
+    );
     let more = sell_out(&app, drop).await;
-    assert_eq!(more, STOCK - WRITTEN - UNWRITTEN, "the rest is sold, exactly");
+    assert_eq!(
+        more,
+        STOCK - WRITTEN - UNWRITTEN,
+        "the rest is sold, exactly"
+    );
     let acknowledged = WRITTEN + UNWRITTEN + more;
     assert!(acknowledged + app.remaining(drop).await <= STOCK);
     // New tokens never reuse a seq a lost 201 promised: their orders get fresh ids.
@@ -183,7 +208,9 @@ async fn a_redis_lost_at_rest_holds_back_exactly_the_unwritten_201s_and_sells_th
     .unwrap();
     assert!(max_seq > WRITTEN + UNWRITTEN, "first new seq {max_seq}");
     let mut conn = app.redis.clone();
-    let rec = vq_api::stock::reconcile(&app.db, &mut conn, &app.keys, drop).await.unwrap();
+    let rec = vq_api::stock::reconcile(&app.db, &mut conn, &app.keys, drop)
+        .await
+        .unwrap();
     assert_eq!(rec.held_back, UNWRITTEN);
     assert!(rec.ok, "{rec:?}");
     app.cleanup().await;

@@ -140,9 +140,17 @@ mod tests {
         };
         let auto = parse("wait_replicas = \"auto\"").unwrap();
         assert_eq!(auto.wait_replicas, WaitReplicas::Auto);
-        assert_eq!(parse("wait_replicas = 2").unwrap().wait_replicas, WaitReplicas::Exactly(2));
-        assert_eq!(parse("wait_replicas = \"0\"").unwrap().wait_replicas, WaitReplicas::Exactly(0));
-        assert!(parse("wait_replicas = \"some\"").unwrap_err().contains("auto"));
+        assert_eq!(
+            parse("wait_replicas = 2").unwrap().wait_replicas,
+            WaitReplicas::Exactly(2)
+        );
+        assert_eq!(
+            parse("wait_replicas = \"0\"").unwrap().wait_replicas,
+            WaitReplicas::Exactly(0)
+        );
+        assert!(parse("wait_replicas = \"some\"")
+            .unwrap_err()
+            .contains("auto"));
         let strict = parse("durability = \"strict\"").unwrap();
         assert_eq!(strict.durability, DurabilityMode::Strict);
         assert!(parse("durability = \"maybe\"").is_err());

@@ -97,7 +97,11 @@ fn wait_replicas<'de, D: serde::Deserializer<'de>>(d: D) -> Result<WaitReplicas,
     match Raw::deserialize(d)? {
         Raw::Count(n) => Ok(WaitReplicas::Exactly(n)),
         Raw::Text(t) if t.trim().eq_ignore_ascii_case("auto") => Ok(WaitReplicas::Auto),
-        Raw::Text(t) => t.trim().parse().map(WaitReplicas::Exactly).map_err(|_| bad(&t)),
+        Raw::Text(t) => t
+            .trim()
+            .parse()
+            .map(WaitReplicas::Exactly)
+            .map_err(|_| bad(&t)),
     }
 }
 

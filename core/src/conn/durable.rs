@@ -171,7 +171,10 @@ impl RedisConn {
         let d = self.durability.clone();
         let mut c = self.clone();
         let mut p = redis::pipe();
-        p.cmd("INFO").arg("replication").cmd("INFO").arg("persistence");
+        p.cmd("INFO")
+            .arg("replication")
+            .cmd("INFO")
+            .arg("persistence");
         match p.query_async::<(String, String)>(&mut c).await {
             Ok((repl, pers)) => {
                 let (connected, _) = parse_info(&repl);
@@ -292,7 +295,10 @@ mod tests {
             with(Auto, Acknowledge, 0, false).reasons(),
             ["no_replica", "no_aof"]
         );
-        assert_eq!(with(Exactly(0), Acknowledge, 1, true).reasons(), ["wait_off"]);
+        assert_eq!(
+            with(Exactly(0), Acknowledge, 1, true).reasons(),
+            ["wait_off"]
+        );
         assert!(with(Exactly(0), Strict, 1, true).reasons().is_empty());
     }
 

@@ -33,7 +33,16 @@ fn gate_keys() -> [String; 3] {
 async fn gated(e: &mut Env, gate: GateArgs<'_>, token: &str, u: UserId) -> GatedOutcome {
     let out = e
         .scripts
-        .gated_purchase(&mut e.conn, gate, &e.k, token, u, qty(1), &e.clock, Stage::Direct)
+        .gated_purchase(
+            &mut e.conn,
+            gate,
+            &e.k,
+            token,
+            u,
+            qty(1),
+            &e.clock,
+            Stage::Direct,
+        )
         .await
         .expect("gated_purchase.lua");
     match out {

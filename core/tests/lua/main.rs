@@ -21,7 +21,7 @@ mod places;
 mod purchase;
 mod ratelimit;
 mod rebuild;
-mod settle;
 mod replay;
 mod report;
+mod settle;
 mod stockcap;

@@ -13,7 +13,15 @@ impl Env {
     async fn staged(&mut self, token: &str, u: UserId, n: u32) -> PurchaseOutcome {
         let out = self
             .scripts
-            .purchase_as(&mut self.conn, &self.k, token, u, qty(n), &self.clock, Stage::Staged)
+            .purchase_as(
+                &mut self.conn,
+                &self.k,
+                token,
+                u,
+                qty(n),
+                &self.clock,
+                Stage::Staged,
+            )
             .await
             .expect("purchase.lua staged");
         match out {
@@ -43,7 +51,11 @@ async fn a_staged_purchase_reserves_but_writes_no_order_until_committed_once() {
     e.staged(&token, u, 2).await;
     assert_eq!(e.stock().await, 98);
     assert_eq!(e.bought(u).await, Some(2));
-    assert_eq!(e.len("XLEN", e.k.orders()).await, 0, "no worker can see it yet");
+    assert_eq!(
+        e.len("XLEN", e.k.orders()).await,
+        0,
+        "no worker can see it yet"
+    );
     assert_eq!(e.hlen(e.k.staged()).await, 1);
     assert_eq!(e.settle_staged(Settle::Commit(&token)).await, 1);
     assert_eq!(e.len("XLEN", e.k.orders()).await, 1);
@@ -84,7 +96,11 @@ async fn an_undo_puts_back_exactly_what_the_staged_purchase_took() {
         assert!(!has, "{key} still names the undone token");
     }
     assert_eq!(e.hlen(e.k.staged()).await, 0);
-    assert_eq!(e.len("XLEN", e.k.orders()).await, 1, "the other buyer's entry only");
+    assert_eq!(
+        e.len("XLEN", e.k.orders()).await,
+        1,
+        "the other buyer's entry only"
+    );
     // Idempotent, and a commit after the undo writes nothing.
     assert_eq!(e.settle_staged(Settle::Undo(&tokens[0])).await, 0);
     assert_eq!(e.settle_staged(Settle::Commit(&tokens[0])).await, 0);
@@ -138,7 +154,11 @@ async fn stale_commits_only_what_was_staged_before_the_cutoff() {
     assert_eq!(e.settle_staged(Settle::StagedBefore(cutoff)).await, 1);
     assert_eq!(e.len("XLEN", e.k.orders()).await, 1);
     let left: Vec<String> = e.conn.hkeys(e.k.staged()).await.unwrap();
-    assert_eq!(left, vec![tokens[1].clone()], "the young one waits for its node");
+    assert_eq!(
+        left,
+        vec![tokens[1].clone()],
+        "the young one waits for its node"
+    );
     assert_eq!(e.settle_staged(Settle::StagedBefore(cutoff)).await, 0);
     e.cleanup().await;
 }
