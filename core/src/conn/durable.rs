@@ -262,9 +262,11 @@ mod tests {
     use super::*;
 
     fn with(setting: WaitReplicas, mode: DurabilityMode, connected: u32, aof: bool) -> Durability {
-        let mut cfg = RedisCfg::default();
-        cfg.wait_replicas = setting;
-        cfg.durability = mode;
+        let cfg = RedisCfg {
+            wait_replicas: setting,
+            durability: mode,
+            ..RedisCfg::default()
+        };
         let d = Durability::new(&cfg);
         d.connected.store(connected, Ordering::Release);
         d.aof.store(aof, Ordering::Release);
