@@ -45,7 +45,8 @@ status: ok | no_drop | needs_rebuild | paused | closed | not_started
 no_drop (no cfg) and needs_rebuild (cfg but no stock key) change nothing and publish nothing.
 Publishes a JSON "tick" event on KEYS[11] (one per call) for the api nodes:
 {type, now, status, admitted_total, queue_len, rate, live, remaining, open, left_total,
- admitted?: list of [user, token, expires_ms, seq], expired?: list of user, left?: list of user}
+ lease?: the seq lease in force, admitted?: list of [user, token, expires_ms, seq],
+ expired?: list of user, left?: list of user}
 That is vq_core::domain::DropEvent::Tick (core/src/domain/event.rs); core/tests/lua/events.rs
 parses this script's actual message as that type, so keep the two in step.
 ]]
@@ -182,7 +183,7 @@ for i = 1, #out, 3 do
 end
 local ev = {type = 'tick', now = now, status = status, admitted_total = total,
             queue_len = qlen, rate = rate, live = live, remaining = stock, open = open,
-            left_total = tonumber(redis.call('GET', KEYS[15]) or '0')}
+            left_total = tonumber(redis.call('GET', KEYS[15]) or '0'), lease = tonumber(cfg[9])}
 if #adm > 0 then ev.admitted = adm end
 if #expired_users > 0 then ev.expired = expired_users end
 if #left > 0 then ev.left = left end

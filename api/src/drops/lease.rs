@@ -4,7 +4,8 @@
 //! may carry an acknowledged purchase is at most `issued_upto`: the rebuild compares that
 //! with the orders written (docs/durability.md, "After Redis loss").
 //!
-//! Each api node, every `EVERY`, for each active drop: while buyers wait, keeps the lease
+//! Each api node, every `EVERY`, for each drop whose tick events it heard (admit.lua's
+//! event carries the lease: no Redis reads for this): while buyers wait, keeps the lease
 //! `chunk(rate)` (5 s of admissions) ahead of the admission counter, writing PostgreSQL
 //! once per half chunk; once nobody has waited for `LOWER_AFTER`, lowers it to the counter
 //! itself, so a drop at rest has an exact record of what was issued (the first buyer after
@@ -12,11 +13,11 @@
 //! always; every change of Redis's lease happens under the PostgreSQL row's lock.
 
 use crate::AppState;
-use redis::AsyncCommands;
 use sqlx::PgPool;
 use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use vq_core::domain::DropId;
+use vq_core::domain::{AdmitStatus, DropId, Tick};
 use vq_core::{DropKeys, RedisConn, Scripts};
 
 pub const EVERY: Duration = Duration::from_millis(250);
@@ -39,67 +40,86 @@ pub async fn grant_first(tx: &mut sqlx::PgConnection, id: DropId, rate: i64) -> 
     Ok(upto)
 }
 
+/// The last tick of each drop as far as the lease goes, recorded by the hub from the tick
+/// events every api node hears anyway: keeping the lease costs no Redis reads.
+#[derive(Default)]
+pub struct Seen(Mutex<HashMap<DropId, Last>>);
+
+#[derive(Clone, Copy)]
+struct Last {
+    admitted: i64,
+    queue: u64,
+    rate: i64,
+    lease: Option<i64>,
+    closed: bool,
+    /// When a tick last showed buyers waiting (or the drop was first seen).
+    busy_at: Instant,
+}
+
+impl Seen {
+    pub fn observe(&self, drop: DropId, t: &Tick) {
+        let mut all = self.0.lock().expect("lease lock");
+        let now = Instant::now();
+        let busy_at = match all.get(&drop) {
+            Some(l) if t.queue_len == 0 => l.busy_at,
+            _ => now,
+        };
+        all.insert(
+            drop,
+            Last {
+                admitted: t.admitted_total as i64,
+                queue: t.queue_len,
+                rate: t.rate as i64,
+                lease: t.lease.map(|l| l as i64),
+                closed: t.status.is_final() || t.status == AdmitStatus::Closed,
+                busy_at,
+            },
+        );
+    }
+
+    fn snapshot(&self) -> Vec<(DropId, Last)> {
+        let all = self.0.lock().expect("lease lock");
+        all.iter().map(|(d, l)| (*d, *l)).collect()
+    }
+
+    /// After a change, until the next tick says so itself.
+    fn set_lease(&self, drop: DropId, lease: i64) {
+        if let Some(l) = self.0.lock().expect("lease lock").get_mut(&drop) {
+            l.lease = Some(lease);
+        }
+    }
+}
+
 /// Runs until aborted (the api's shutdown aborts it with the other watchers).
 pub async fn run(st: AppState) {
     let mut tick = tokio::time::interval(EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut busy: HashMap<DropId, Instant> = HashMap::new();
     loop {
         tick.tick().await;
-        if let Err(e) = round(&st, &mut busy).await {
-            tracing::warn!(error = %e, "seq lease round failed");
+        for (id, last) in st.hub.leases.snapshot() {
+            if let Err(e) = one(&st, id, last).await {
+                tracing::warn!(drop = id.get(), error = %e, "seq lease update failed");
+            }
         }
     }
 }
 
-async fn round(st: &AppState, busy: &mut HashMap<DropId, Instant>) -> anyhow::Result<()> {
+async fn one(st: &AppState, id: DropId, last: Last) -> anyhow::Result<()> {
+    let Some(lease) = last.lease else {
+        return Ok(());
+    };
+    let (db, scripts, k) = (&st.db, &st.scripts, st.keys.drop(id));
     let mut conn = st.redis.clone();
-    let ids: Vec<i64> = conn.smembers(st.keys.active_drops()).await?;
-    let ids: Vec<DropId> = ids
-        .into_iter()
-        .filter_map(|i| DropId::new(i).ok())
-        .collect();
-    busy.retain(|id, _| ids.contains(id));
-    for id in ids {
-        let last_busy = busy.entry(id).or_insert_with(Instant::now);
-        let k = st.keys.drop(id);
-        one(&st.db, &mut conn, &st.scripts, &k, id, last_busy).await?;
-    }
-    Ok(())
-}
-
-async fn one(
-    db: &PgPool,
-    conn: &mut RedisConn,
-    scripts: &Scripts,
-    k: &DropKeys,
-    id: DropId,
-    last_busy: &mut Instant,
-) -> anyhow::Result<()> {
-    let (state, rate, lease, admitted, queue): (
-        Option<String>,
-        Option<i64>,
-        Option<i64>,
-        Option<i64>,
-        i64,
-    ) = redis::pipe()
-        .hget(k.cfg(), "state")
-        .hget(k.cfg(), "rate")
-        .hget(k.cfg(), "seq_lease")
-        .get(k.admitted())
-        .zcard(k.queue())
-        .query_async(conn)
-        .await?;
-    let Some(state) = state else { return Ok(()) };
-    let admitted = admitted.unwrap_or(0);
-    let step = chunk(rate.unwrap_or(0));
-    if queue > 0 && state != "closed" {
-        *last_busy = Instant::now();
-        if lease.is_none_or(|l| l - admitted < step / 2) {
-            extend(db, conn, scripts, k, id, admitted + step).await?;
+    let step = chunk(last.rate);
+    if last.queue > 0 && !last.closed {
+        if lease - last.admitted < step / 2 {
+            let now = extend(db, &mut conn, scripts, &k, id, last.admitted + step).await?;
+            st.hub.leases.set_lease(id, now);
         }
-    } else if lease.is_some_and(|l| l > admitted) && last_busy.elapsed() >= LOWER_AFTER {
-        lower(db, conn, scripts, k, id).await?;
+    } else if lease > last.admitted && last.busy_at.elapsed() >= LOWER_AFTER {
+        if let Some(now) = lower(db, &mut conn, scripts, &k, id).await? {
+            st.hub.leases.set_lease(id, now);
+        }
     }
     Ok(())
 }
@@ -112,7 +132,7 @@ async fn extend(
     k: &DropKeys,
     id: DropId,
     want: i64,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<i64> {
     sqlx::query(
         "INSERT INTO drop_seq_leases (drop_id, issued_upto) VALUES ($1, $2) \
          ON CONFLICT (drop_id) DO UPDATE SET \
@@ -128,9 +148,9 @@ async fn extend(
             .bind(id.get())
             .fetch_one(&mut *tx)
             .await?;
-    scripts.raise_lease(conn, k, upto.min(want)).await?;
+    let now = scripts.raise_lease(conn, k, upto.min(want)).await?;
     tx.commit().await?;
-    Ok(())
+    Ok(now)
 }
 
 /// Nobody waits: Redis's lease comes down to the counter (atomically, so nothing is
@@ -142,7 +162,7 @@ async fn lower(
     scripts: &Scripts,
     k: &DropKeys,
     id: DropId,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<i64>> {
     let mut tx = db.begin().await?;
     let row: Option<i64> =
         sqlx::query_scalar("SELECT issued_upto FROM drop_seq_leases WHERE drop_id = $1 FOR UPDATE")
@@ -150,7 +170,7 @@ async fn lower(
             .fetch_optional(&mut *tx)
             .await?;
     if row.is_none() {
-        return Ok(());
+        return Ok(None);
     }
     let to = scripts.lower_lease(conn, k).await?;
     if to >= 0 {
@@ -161,5 +181,5 @@ async fn lower(
             .await?;
     }
     tx.commit().await?;
-    Ok(())
+    Ok((to >= 0).then_some(to))
 }
