@@ -28,6 +28,10 @@ KEYS[16] admorder (LIST: "user#n" of every admitted buyer in admission order, n 
 KEYS[17] joins   (HASH, written by join.lua: user -> n). The fairness report looks each
          admission's join up in join.lua's own record, never in what this pop returned, so
          an admission out of join order shows as an inversion.
+Seq lease: cfg `seq_lease`, when set, is the highest seq this script may issue (the api
+writes it to PostgreSQL first, lua/lease.lua raises it here): admissions stop at it until
+it is raised, so after a Redis loss the rebuild knows every seq that may hold a purchase.
+No `seq_lease` (a drop made by hand, a test): no such cap.
 Also kept in cfg for the fairness report: `adm_peak_1s` (most admissions in any 1000 ms
 so far) and `sold_out_told` (buyers still queued when the drop turned final sold_out).
 ARGV[1] now in ms, or "" to use the Redis server clock
@@ -44,7 +48,8 @@ status: ok | no_drop | needs_rebuild | paused | closed | not_started
 no_drop (no cfg) and needs_rebuild (cfg but no stock key) change nothing and publish nothing.
 Publishes a JSON "tick" event on KEYS[11] (one per call) for the api nodes:
 {type, now, status, admitted_total, queue_len, rate, live, remaining, open, left_total,
- admitted?: list of [user, token, expires_ms, seq], expired?: list of user, left?: list of user}
+ lease?: the seq lease in force, admitted?: list of [user, token, expires_ms, seq],
+ expired?: list of user, left?: list of user}
 That is vq_core::domain::DropEvent::Tick (core/src/domain/event.rs); core/tests/lua/events.rs
 parses this script's actual message as that type, so keep the two in step.
 ]]
@@ -56,7 +61,7 @@ end
 
 local now = now_ms()
 local cfg = redis.call('HMGET', KEYS[1], 'state', 'starts_at', 'rate', 'max_holders', 'ttl',
-                       'overbook', 'sold_out_at', 'leave_grace_ms')
+                       'overbook', 'sold_out_at', 'leave_grace_ms', 'seq_lease')
 if not cfg[1] then return {'no_drop', 0, 0, 0, 0, 0, 0, 0, 0} end
 local stock = redis.call('GET', KEYS[9])
 if not stock then return {'needs_rebuild', 0, 0, 0, 0, 0, 0, 0, 0} end
@@ -150,6 +155,8 @@ if status == 'ok' then
   local level, ts = tonumber(b[1]) or burst, tonumber(b[2]) or now
   level = math.min(burst, level + math.max(0, now - ts) * rate / 1000)
   local want, used = allowance(level, qlen)
+  local lease = tonumber(cfg[9])
+  if lease then want = math.max(0, math.min(want, lease - total)) end
   if want > 0 then
     local lo, hi
     n, lo, hi = pop(want, total, out, left)
@@ -181,7 +188,7 @@ for i = 1, #out, 3 do
 end
 local ev = {type = 'tick', now = now, status = status, admitted_total = total,
             queue_len = qlen, rate = rate, live = live, remaining = stock, open = open,
-            left_total = tonumber(redis.call('GET', KEYS[15]) or '0')}
+            left_total = tonumber(redis.call('GET', KEYS[15]) or '0'), lease = tonumber(cfg[9])}
 if #adm > 0 then ev.admitted = adm end
 if #expired_users > 0 then ev.expired = expired_users end
 if #left > 0 then ev.left = left end

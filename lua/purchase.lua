@@ -14,8 +14,13 @@ KEYS[6] buyers  KEYS[7] orders (STREAM read by the workers)  KEYS[8] events (cha
 KEYS[9] reservations (HASH token -> "user|qty|ms", until given back)  KEYS[10] expired counter
 KEYS[11] receipts (HASH token -> "qty|remaining|user_total|ms")
 KEYS[12] unpaid (HASH token -> qty: open reservations, until paid or given back)
+KEYS[13] staged (HASH token -> "user|qty|ms|seq|expiry|sold_out(0|1)", only with ARGV[5])
 ARGV[1] token  ARGV[2] user id  ARGV[3] quantity (>= 1, decimal digits)
 ARGV[4] now in ms (decimal digits) or ""
+ARGV[5] "1": staged (redis.durability = "strict"): the reservation is made, but its order
+        entry (XADD) and the sold-out notice wait in KEYS[13] for lua/settle.lua, which
+        commits them once a replica confirmed the reservation, or undoes it all when none
+        did. No worker can see a staged purchase, so an undo is exact. Absent: as before.
 
 Order id: admit.lua names a token prefix.seq (seq = admission order in the drop); the seq is
 returned and carried in the stream entry, and order id = drop id * 2^32 + seq, so the reply
@@ -103,6 +108,11 @@ redis.call('HSET', KEYS[9], token, user .. '|' .. qty_s .. '|' .. now_s)
 redis.call('HSET', KEYS[12], token, qty_s)
 redis.call('HSET', KEYS[11], token,
            qty_s .. '|' .. string.format('%d|%d|', left, total) .. now_s)
+if ARGV[5] == '1' then
+  redis.call('HSET', KEYS[13], token, user .. '|' .. qty_s .. '|' .. now_s .. '|' .. seq_s ..
+             '|' .. string.format('%d', exp) .. '|' .. (left == 0 and '1' or '0'))
+  return {'ok', left, total, 0, seq}
+end
 redis.call('XADD', KEYS[7], '*', 'token', token, 'user', user, 'qty', qty_s, 'ts', now_s,
             'seq', seq_s)
 if left == 0 then

@@ -13,7 +13,7 @@ use redis::AsyncCommands;
 use std::sync::Arc;
 use std::time::Duration;
 use vq_core::domain::{AdmitStatus, DropId};
-use vq_core::scripts::AdmitOutcome;
+use vq_core::scripts::{AdmitOutcome, Settle};
 use vq_core::{autopilot, Clock, Keys, RedisConn, Scripts, Shutdown};
 
 #[derive(Clone)]
@@ -27,7 +27,12 @@ pub struct Admitter {
     autopilot_ms: u64,
     group: &'static str,
     next_autopilot: std::time::Instant,
+    swept_at: Option<std::time::Instant>,
 }
+
+/// How old a staged (strict-mode) purchase must be before the controller commits it: far
+/// beyond any `wait_timeout`, so it never races the node that staged it.
+pub const STALE_STAGED: Duration = Duration::from_secs(5);
 
 impl Admitter {
     pub fn new(
@@ -46,6 +51,7 @@ impl Admitter {
             autopilot_ms: 0,
             group: "",
             next_autopilot: std::time::Instant::now(),
+            swept_at: None,
         }
     }
 
@@ -108,8 +114,21 @@ impl Admitter {
     }
 
     /// One tick for every active drop; closed or deleted drops leave the active set.
+    ///
+    /// `redis.durability = "strict"`: no tick while the primary has fewer replicas than
+    /// the wait needs (a token no replica holds could vanish in a failover after its buyer
+    /// saw it), and purchases an api node staged and never settled (it died between its
+    /// script and its WAIT) are committed once they are `STALE_STAGED` old.
     pub async fn tick_all(&mut self) -> redis::RedisResult<u64> {
+        if self.conn.too_few_replicas() {
+            metrics::counter!("vq_admission_ticks_skipped_total", "reason" => "not_replicated")
+                .increment(1);
+            return Ok(0);
+        }
         let ids: Vec<i64> = self.conn.smembers(self.keys.active_drops()).await?;
+        if self.conn.strict() {
+            self.commit_stale(&ids).await?;
+        }
         let mut admitted = 0;
         let autopilot = self.autopilot_due();
         for raw in ids {
@@ -141,6 +160,37 @@ impl Admitter {
             }
         }
         Ok(admitted)
+    }
+
+    /// Strict mode: commits the drops' purchases staged before `now - STALE_STAGED` (at
+    /// most once per `STALE_STAGED / 5` per controller). A staged record that old was
+    /// confirmed by a replica or its node is gone; its buyer may hold a 201, so it is
+    /// committed, never undone.
+    async fn commit_stale(&mut self, ids: &[i64]) -> redis::RedisResult<()> {
+        let now = std::time::Instant::now();
+        if self.swept_at.is_some_and(|t| now - t < STALE_STAGED / 5) {
+            return Ok(());
+        }
+        self.swept_at = Some(now);
+        let cutoff = self.clock.now_ms() - STALE_STAGED.as_millis() as i64;
+        for raw in ids {
+            let Ok(id) = DropId::new(*raw) else { continue };
+            let k = self.keys.drop(id);
+            let how = Settle::StagedBefore(cutoff);
+            let n = self
+                .scripts
+                .settle(&mut self.conn, &k, how, &self.clock)
+                .await?;
+            if n > 0 {
+                tracing::warn!(
+                    drop = raw,
+                    n,
+                    "committed purchases staged by a node that never settled them"
+                );
+                metrics::counter!("vq_staged_committed_late_total").increment(n as u64);
+            }
+        }
+        Ok(())
     }
 
     /// Ticks until shutdown. Errors are logged and retried on the next tick: a Redis

@@ -65,6 +65,8 @@ type Senders = HashMap<u64, (DropId, Arc<Inbox>)>;
 pub struct Hub {
     /// Measured admission throughput per drop (outlook.rs).
     pub meter: Meter,
+    /// What the last tick of each drop said about its seq lease (drops/lease.rs).
+    pub leases: crate::drops::lease::Seen,
     /// Per room: its sockets' lanes and the schedule that spreads ticks over them
     /// (hub/lanes.rs).
     rooms: Mutex<HashMap<DropId, lanes::Room>>,
@@ -210,6 +212,7 @@ impl Hub {
 
     fn on_tick(&self, drop: DropId, t: Tick) {
         let outlook = self.meter.observe(drop, &t);
+        self.leases.observe(drop, &t);
         let d = drop.get().to_string();
         metrics::gauge!("vq_drop_queue_length", "drop" => d.clone()).set(t.queue_len as f64);
         metrics::gauge!("vq_drop_admitted", "drop" => d.clone()).set(t.admitted_total as f64);

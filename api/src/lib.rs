@@ -205,6 +205,7 @@ impl Application {
         let sampler = self.state();
         let forecaster = self.state();
         let latencies = self.state();
+        let leases = tokio::spawn(drops::lease::run(self.state()));
         let st = self.state;
         let hub = tokio::spawn(st.hub.clone().run(
             self.pubsub,
@@ -246,6 +247,7 @@ impl Application {
         hub.abort();
         upkeep.abort();
         watch.abort();
+        leases.abort();
         history.abort();
         forecasts.abort();
         latency.abort();

@@ -56,6 +56,7 @@ pub struct Doc;
     responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 async fn render(State(st): State<AppState>) -> Response {
     metrics::gauge!("vq_ws_connections").set(st.hub.connections() as f64);
+    st.redis.publish_durability();
     let h = handle();
     h.run_upkeep();
     (

@@ -110,6 +110,7 @@ impl App {
         };
         if let (false, Some(addr)) = (r.api, &settings.metrics.listen) {
             vq_api::observe::listen(addr.parse()?)?;
+            stores.redis.publish_durability();
         }
         let admission = r.admission.then(|| {
             let m = settings.admission.max_batch;

@@ -46,9 +46,17 @@ enum Command {
         drop: i64,
     },
     /// Restore a drop's Redis state (stock, per-buyer counts, config) from PostgreSQL.
+    /// Refused (exit 2, printing what is at stake) when seqs issued before the loss have no
+    /// order: their purchases may have been acknowledged (docs/durability.md).
     Rebuild {
         #[arg(long)]
         drop: i64,
+        /// Rebuild anyway, keeping the units at risk off sale.
+        #[arg(long)]
+        confirm: bool,
+        /// With --confirm: sell the units at risk again instead.
+        #[arg(long, requires = "confirm")]
+        release: bool,
     },
     /// Create a manager account (the first one, or more); needs the auth keys.
     CreateManager {
@@ -264,12 +272,11 @@ async fn operate(command: Command, settings: &Settings, keys: Keys) -> anyhow::R
             }
             Ok(())
         }
-        Command::Rebuild { drop } => {
-            let Stores { db, mut redis } = Stores::connect(settings).await?;
-            let stock = vq_api::stock::rebuild(&db, &mut redis, &keys, DropId::new(drop)?).await?;
-            println!("drop {drop}: Redis rebuilt from PostgreSQL, stock {stock}");
-            Ok(())
-        }
+        Command::Rebuild {
+            drop,
+            confirm,
+            release,
+        } => rebuild(settings, &keys, drop, confirm, release).await,
         Command::CreateManager {
             email,
             password,
@@ -326,4 +333,45 @@ async fn wait_for_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+async fn rebuild(
+    settings: &Settings,
+    keys: &Keys,
+    drop: i64,
+    confirm: bool,
+    release: bool,
+) -> anyhow::Result<()> {
+    use vq_api::drops::recover::{rebuild_checked, Decision, Refused};
+    let Stores { db, mut redis } = Stores::connect(settings).await?;
+    let decision = match (confirm, release) {
+        (false, _) => Decision::Unconfirmed,
+        (true, false) => Decision::HoldBack,
+        (true, true) => Decision::Release,
+    };
+    let id = DropId::new(drop)?;
+    match rebuild_checked(&db, &mut redis, keys, id, decision, "cli").await? {
+        Ok(r) => {
+            println!("{}", serde_json::to_string_pretty(&r)?);
+            println!(
+                "drop {drop}: Redis rebuilt from PostgreSQL, stock {}, held back {}",
+                r.stock, r.held_back
+            );
+            Ok(())
+        }
+        Err(Refused::NotLost) => {
+            eprintln!("drop {drop}: Redis still has its state; nothing rebuilt");
+            std::process::exit(1);
+        }
+        Err(Refused::NeedsConfirm(s)) => {
+            println!("{}", serde_json::to_string_pretty(&s)?);
+            eprintln!(
+                "drop {drop}: NOT rebuilt: {} seqs were issued without an order; up to {} units \
+                 may belong to acknowledged purchases lost with Redis. Re-run with --confirm to \
+                 rebuild keeping them off sale (or --confirm --release to sell them again).",
+                s.unwritten_seqs, s.units_at_risk
+            );
+            std::process::exit(2);
+        }
+    }
 }

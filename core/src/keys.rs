@@ -102,7 +102,7 @@ pub struct DropKeys(Arc<DropBase>);
 struct DropBase {
     base: String,
     /// KEYS of purchase.lua, in its order, built on the first purchase of the drop.
-    purchase: OnceLock<[String; 12]>,
+    purchase: OnceLock<[String; 13]>,
 }
 
 // Besides the keys named in DESIGN.md: `receipts` (HASH token -> "qty|remaining|total|ms",
@@ -118,8 +118,10 @@ struct DropBase {
 // report, JSON), `rebuild_lock` (one automatic rebuild at a time across api nodes),
 // `history` (LIST of the console's samples, capped) and `history_gate` (one sampler per
 // interval across api nodes), `ratelog` (LIST of the rate changes, capped; lua/rate.lua),
-// `ap_lease` (one autopilot decision per interval across admission processes) and
-// `aplat:<second>` (the purchase latency histogram of one second, expiring; not in `all`).
+// `ap_lease` (one autopilot decision per interval across admission processes),
+// `aplat:<second>` (the purchase latency histogram of one second, expiring; not in `all`)
+// and `staged` (HASH token -> a strict-mode purchase waiting for its replica,
+// lua/settle.lua).
 macro_rules! key {
     ($($name:ident),*) => {
         impl DropKeys {
@@ -160,7 +162,8 @@ key!(
     fairrep,
     rebuild_lock,
     ratelog,
-    ap_lease
+    ap_lease,
+    staged
 );
 
 impl DropKeys {
@@ -180,8 +183,8 @@ impl DropKeys {
         format!("{}:aplat:{second}", self.0.base)
     }
 
-    /// KEYS[1..12] of lua/purchase.lua (see its header), built once per drop.
-    pub fn purchase_set(&self) -> &[String; 12] {
+    /// KEYS[1..13] of lua/purchase.lua (see its header), built once per drop.
+    pub fn purchase_set(&self) -> &[String; 13] {
         self.0.purchase.get_or_init(|| {
             [
                 self.cfg(),
@@ -196,8 +199,27 @@ impl DropKeys {
                 self.expired(),
                 self.receipts(),
                 self.unpaid(),
+                self.staged(),
             ]
         })
+    }
+
+    /// KEYS of lua/settle.lua (see its header).
+    pub fn settle_set(&self) -> [String; 12] {
+        [
+            self.staged(),
+            self.orders(),
+            self.cfg(),
+            self.events(),
+            self.stock(),
+            self.buyers(),
+            self.reservations(),
+            self.unpaid(),
+            self.receipts(),
+            self.tokens(),
+            self.expiry(),
+            self.holders(),
+        ]
     }
 
     /// Every key of the drop (for clean-up and rebuild).
@@ -235,6 +257,7 @@ impl DropKeys {
             self.fairrep(),
             self.ratelog(),
             self.ap_lease(),
+            self.staged(),
         ]
     }
 }

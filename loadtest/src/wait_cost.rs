@@ -61,7 +61,7 @@ async fn connected_replicas(s: &Settings) -> anyhow::Result<u32> {
 
 async fn round(a: &WaitCostArgs, base: &Settings, wait: u32) -> anyhow::Result<Round> {
     let mut s = base.clone();
-    s.redis.wait_replicas = wait;
+    s.redis.wait_replicas = vq_core::config::WaitReplicas::Exactly(wait);
     let server = inproc::start(&s).await?;
     let secret = server
         .settings

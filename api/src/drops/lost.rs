@@ -4,7 +4,7 @@
 //! apart from PostgreSQL, for the request that met it (join, purchase, leave), for `/readyz`,
 //! for the `vq_drop_needs_rebuild` gauge and, when enabled, for the automatic rebuild.
 
-use crate::drops::{stock, store};
+use crate::drops::store;
 use crate::error::{ApiError, NEEDS_REBUILD};
 use crate::AppState;
 use redis::AsyncCommands;
@@ -88,8 +88,10 @@ pub async fn scan(
         .collect())
 }
 
-/// Rebuilds `id` unless another node holds its lock or the drop is no longer lost (a second
-/// rebuild of a live drop would forget reservations not yet in PostgreSQL). True if rebuilt.
+/// Rebuilds `id` unless another node holds its lock, the drop is no longer lost (a second
+/// rebuild of a live drop would forget reservations not yet in PostgreSQL), or an
+/// acknowledged purchase may be at stake (that waits for a manager: `recover`). True if
+/// rebuilt.
 pub async fn rebuild_once(
     db: &sqlx::PgPool,
     redis: &mut RedisConn,
@@ -109,17 +111,21 @@ pub async fn rebuild_once(
         return Ok(false);
     }
     let result = async {
-        if !scan(db, redis, keys).await?.contains(&id) {
-            return Ok(false);
+        use crate::drops::recover::{rebuild_checked, Decision, Refused};
+        match rebuild_checked(db, redis, keys, id, Decision::Unconfirmed, "auto").await? {
+            Ok(_) => anyhow::Ok(true),
+            Err(Refused::NotLost) => Ok(false),
+            Err(Refused::NeedsConfirm(s)) => {
+                tracing::error!(
+                    drop = id.get(),
+                    units_at_risk = s.units_at_risk,
+                    unwritten_seqs = s.unwritten_seqs,
+                    "not rebuilt automatically: acknowledged purchases may be at stake; \
+                     a manager must confirm (vitaqueue rebuild --drop ID --confirm)"
+                );
+                Ok(false)
+            }
         }
-        let stock = stock::rebuild(db, redis, keys, id).await?;
-        tracing::warn!(
-            drop = id.get(),
-            stock,
-            "drop's Redis state rebuilt automatically"
-        );
-        metrics::counter!("vq_drop_rebuilds_total", "trigger" => "auto").increment(1);
-        anyhow::Ok(true)
     }
     .await;
     let _: Result<i64, _> = redis.del(&lock).await;

@@ -15,10 +15,12 @@ pub mod autopilot;
 pub mod fairness;
 pub mod history;
 pub mod latency;
+pub mod lease;
 pub mod lost;
 pub mod mirror;
 pub mod public;
 pub mod purchase;
+pub mod recover;
 pub mod report;
 pub mod simulate;
 pub mod spec;
@@ -37,6 +39,7 @@ pub fn router() -> Router<AppState> {
         .merge(public::router())
         .merge(purchase::router())
         .merge(admin::router())
+        .merge(recover::router())
         .merge(fairness::router())
         .merge(history::router())
         .merge(simulate::router())

@@ -15,8 +15,12 @@ use axum::routing::post;
 use axum::{Json, Router};
 use std::net::IpAddr;
 use vq_core::domain::{DropId, UserId};
-use vq_core::scripts::{GatedOutcome, PurchaseOutcome, PurchaseReject};
-use vq_core::RedisConn;
+use vq_core::scripts::{GatedOutcome, PurchaseOutcome, PurchaseReject, Settle, Stage};
+use vq_core::{Durable, RedisConn};
+
+/// What a strict-mode refusal tells the client to wait before retrying (a replica that is
+/// behind catches up in well under this; one that is gone takes a failover or an operator).
+const NOT_REPLICATED_RETRY_S: u64 = 1;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/drops/{id}/purchase", post(purchase))
@@ -35,7 +39,7 @@ pub struct Doc;
         (status = 409, body = ErrorBody, description = "`token_used`, `drop_closed`, `sold_out`, `limit_reached` (with `allowance`), `insufficient_stock` (with `remaining`)"),
         (status = 410, body = ErrorBody, description = "`token_expired`"),
         (status = 429, body = ErrorBody, description = "`rate_limited`"),
-        (status = 503, body = ErrorBody, description = "`needs_rebuild`")))]
+        (status = 503, body = ErrorBody, description = "`needs_rebuild`, or `not_replicated` (`redis.durability = \"strict\"`: no replica confirmed it, nothing is reserved; `Retry-After`)")))]
 async fn purchase(
     State(st): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -83,13 +87,21 @@ pub async fn buy(
     let k = st.keys.drop(id);
     let started = std::time::Instant::now();
     let (token, clock) = (&body.token, &st.clock);
+    let stage = if conn.strict() {
+        Stage::Staged
+    } else {
+        Stage::Direct
+    };
     let out = match st.limits.purchase_folded(ip, user, revoked) {
         Some(gate) => {
             let buckets = gate.buckets();
             let gate = gate.args(&buckets);
+            if conn.too_few_replicas() {
+                return Err(not_replicated("refused"));
+            }
             let sent = st
                 .scripts
-                .gated_purchase(&mut conn, gate, &k, token, user, qty, clock);
+                .gated_purchase(&mut conn, gate, &k, token, user, qty, clock, stage);
             match sent.await? {
                 GatedOutcome::Purchase(out) => out,
                 GatedOutcome::Stopped(v) => return Err(limits::refusal(v)),
@@ -97,12 +109,16 @@ pub async fn buy(
         }
         None => {
             st.limits.purchase(ip, user, revoked).await?;
-            let sent = st.scripts.purchase(&mut conn, &k, token, user, qty, clock);
+            if conn.too_few_replicas() {
+                return Err(not_replicated("refused"));
+            }
+            let s = &st.scripts;
+            let sent = s.purchase_as(&mut conn, &k, token, user, qty, clock, stage);
             sent.await?
         }
     };
     if matches!(out, PurchaseOutcome::Reserved { .. }) {
-        conn.wait_durable("purchase").await?;
+        confirm(st, &mut conn, &k, token, stage).await?;
     }
     let took = started.elapsed();
     metrics::histogram!("vq_purchase_duration_seconds").record(took.as_secs_f64());
@@ -131,5 +147,41 @@ pub async fn buy(
             Err(ApiError::Purchase(PurchaseReject::NeedsRebuild))
         }
         PurchaseOutcome::Rejected(r) => Err(ApiError::Purchase(r)),
+    }
+}
+
+/// After a reservation: WAIT for the replicas. Strict mode (a staged reservation) commits
+/// the order entry once they confirmed it, and otherwise undoes it exactly and answers 503:
+/// nothing reserved (docs/durability.md, "Strict"). Acknowledge mode answers 201 either way;
+/// a short WAIT is counted.
+async fn confirm(
+    st: &AppState,
+    conn: &mut RedisConn,
+    k: &vq_core::DropKeys,
+    token: &str,
+    stage: Stage,
+) -> Result<(), ApiError> {
+    let waited = conn.wait_durable("purchase").await?;
+    if stage == Stage::Direct {
+        return Ok(());
+    }
+    let how = match waited {
+        Durable::Replicated => Settle::Commit(token),
+        Durable::Off | Durable::Short { .. } => Settle::Undo(token),
+    };
+    let settled = st.scripts.settle(conn, k, how, &st.clock).await?;
+    match how {
+        Settle::Commit(_) => Ok(()),
+        // Nothing staged any more: another request of this token (or the sweeper) already
+        // committed it; still not confirmed by this request's WAIT, so not acknowledged here.
+        _ if settled == 0 => Err(not_replicated("unconfirmed")),
+        _ => Err(not_replicated("undone")),
+    }
+}
+
+fn not_replicated(how: &'static str) -> ApiError {
+    metrics::counter!("vq_purchases_not_replicated_total", "how" => how).increment(1);
+    ApiError::NotReplicated {
+        retry_after_s: NOT_REPLICATED_RETRY_S,
     }
 }

@@ -38,6 +38,9 @@ pub struct Reconciliation {
     pub restocks_pending: i64,
     /// Reserved in Redis, not yet written to PostgreSQL by a worker.
     pub in_flight: i64,
+    /// Kept off sale by a confirmed rebuild (seqs issued but never written: their
+    /// purchase may have been acknowledged).
+    pub held_back: i64,
     /// Redis remaining minus what PostgreSQL (plus in-flight work) says it should be.
     pub drift: i64,
     pub ok: bool,
@@ -89,7 +92,13 @@ pub async fn reconcile(
         .sum();
     let initial = i64::from(d.stock);
     let redis_remaining = remaining.unwrap_or(0);
-    let expected = initial - pg_sold - pg_reserved - restocks_pending - in_flight;
+    let held_back: i64 =
+        sqlx::query_scalar("SELECT held_back FROM drop_seq_leases WHERE drop_id = $1")
+            .bind(drop.get())
+            .fetch_optional(db)
+            .await?
+            .unwrap_or(0);
+    let expected = initial - pg_sold - pg_reserved - restocks_pending - in_flight - held_back;
     let drift = redis_remaining - expected;
     Ok(Reconciliation {
         drop_id: drop.get(),
@@ -101,20 +110,51 @@ pub async fn reconcile(
         pg_restocked,
         restocks_pending,
         in_flight,
+        held_back,
         drift,
-        ok: drift == 0 && redis_remaining >= 0 && redis_remaining + redis_reserved == initial,
+        ok: drift == 0
+            && redis_remaining >= 0
+            && redis_remaining + redis_reserved + held_back == initial,
     })
 }
 
-/// Restores the drop's Redis state from PostgreSQL: configuration, the stock counter, each
-/// buyer's bought quantity (so per-account limits hold), the unpaid reservations (units that
-/// may come back) and the set of applied restocks (so none is applied twice). Waiting-room places and live tokens live only in Redis; buyers
-/// rejoin. Returns the rebuilt stock.
+/// The manager-confirmed rebuild that keeps nothing back: every unit PostgreSQL does not
+/// hold becomes sellable again, including those of seqs issued but not written (see
+/// `recover::rebuild_checked`, which refuses or holds those back; the `vitaqueue rebuild`
+/// command and the console go through it). Returns the rebuilt stock.
 pub async fn rebuild(
     db: &PgPool,
     redis: &mut RedisConn,
     keys: &Keys,
     drop: DropId,
+) -> anyhow::Result<i64> {
+    restore(db, redis, keys, drop, 0).await
+}
+
+/// Units PostgreSQL knows are out (taken orders, and given-back ones whose restock is not
+/// applied yet).
+pub async fn taken_units(db: &PgPool, drop: DropId) -> sqlx::Result<i64> {
+    sqlx::query_scalar(&format!(
+        "SELECT COALESCE(SUM(o.quantity), 0)::bigint FROM orders o LEFT JOIN restocks r ON r.order_id = o.id \
+         WHERE o.drop_id = $1 AND (o.status IN ({TAKEN}) OR (r.order_id IS NOT NULL AND r.applied_at IS NULL))"
+    ))
+    .bind(drop.get())
+    .fetch_one(db)
+    .await
+}
+
+/// Restores the drop's Redis state from PostgreSQL: configuration, the stock counter less
+/// `held_back` units, each buyer's bought quantity (so per-account limits hold), the unpaid
+/// reservations (units that may come back) and the set of applied restocks (so none is
+/// applied twice); moves the admission counter and the seq lease past every seq that may
+/// have been issued. Waiting-room places and live tokens live only in Redis; buyers
+/// rejoin. Returns the rebuilt stock.
+pub(crate) async fn restore(
+    db: &PgPool,
+    redis: &mut RedisConn,
+    keys: &Keys,
+    drop: DropId,
+    held_back: i64,
 ) -> anyhow::Result<i64> {
     let d = load_from(db, drop)
         .await?
@@ -140,31 +180,46 @@ pub async fn rebuild(
         *out.entry(*user).or_insert(0) += i64::from(*q);
     }
     let taken: i64 = out.values().sum();
-    let stock = i64::from(d.stock) - taken;
+    let stock = i64::from(d.stock) - taken - held_back;
     anyhow::ensure!(
         stock >= 0,
-        "PostgreSQL holds more units than the drop had: {taken} > {}",
+        "PostgreSQL holds more units than the drop had: {taken} + {held_back} held back > {}",
         d.stock
     );
     let mut p = restore_pipe(&k, stock, &out, &held, &applied);
-    let behind = seq_behind(db, redis, &k, drop).await?;
+    let (behind, lease) = seq_behind(db, redis, &k, drop).await?;
     if behind > 0 {
         p.incr(k.admitted(), behind).ignore();
     }
     let _: () = p.query_async(redis).await?;
     mirror_to(redis, keys, &d, None).await?;
+    // A fresh lease past every seq that may have been issued, in PostgreSQL first.
+    let upto = lease.unwrap_or(0) + super::lease::chunk(d.admission_rate.into());
+    sqlx::query(
+        "INSERT INTO drop_seq_leases (drop_id, issued_upto, held_back) VALUES ($1, $2, $3) \
+         ON CONFLICT (drop_id) DO UPDATE SET issued_upto = GREATEST(drop_seq_leases.issued_upto, \
+         EXCLUDED.issued_upto), held_back = EXCLUDED.held_back, updated_at = now()",
+    )
+    .bind(drop.get())
+    .bind(upto)
+    .bind(held_back)
+    .execute(db)
+    .await?;
+    let _: () = redis.hset(k.cfg(), "seq_lease", upto).await?;
     Ok(stock)
 }
 
-/// How far the admission counter is behind the highest seq an order was written with: order
-/// ids are `drop * 2^32 + seq`, so after losing the counter new tokens must not reuse a seq
-/// that already names an order. INCRBY (not SET) so a concurrent tick is never undone.
+/// How far the admission counter is behind the highest seq that may have been issued (the
+/// seq lease in PostgreSQL, or the highest seq an order was written with): order ids are
+/// `drop * 2^32 + seq`, so after losing the counter new tokens must not reuse a seq that
+/// names an order, or that a lost stream entry's 201 promised. INCRBY (not SET) so a
+/// concurrent tick is never undone. Also returns the lease, when the drop has one.
 async fn seq_behind(
     db: &PgPool,
     redis: &mut RedisConn,
     k: &DropKeys,
     drop: DropId,
-) -> anyhow::Result<i64> {
+) -> anyhow::Result<(i64, Option<i64>)> {
     let max_seq: i64 = sqlx::query_scalar(
         "SELECT COALESCE(MAX(id - drop_id * 4294967296), 0)::bigint FROM orders \
          WHERE drop_id = $1 AND id > drop_id * 4294967296",
@@ -172,8 +227,14 @@ async fn seq_behind(
     .bind(drop.get())
     .fetch_one(db)
     .await?;
+    let lease: Option<i64> =
+        sqlx::query_scalar("SELECT issued_upto FROM drop_seq_leases WHERE drop_id = $1")
+            .bind(drop.get())
+            .fetch_optional(db)
+            .await?;
     let now: Option<i64> = redis.get(k.admitted()).await?;
-    Ok(max_seq - now.unwrap_or(0))
+    let top = max_seq.max(lease.unwrap_or(0));
+    Ok((top - now.unwrap_or(0), Some(top)))
 }
 
 /// One MULTI that replaces the stock counter, the per-buyer counts, the reservations and

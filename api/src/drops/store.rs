@@ -165,13 +165,12 @@ pub async fn create(st: &AppState, n: NewDrop) -> Result<DropRow, ApiError> {
     .bind(n.autopilot.map(|a| a.order_lag_s as i32))
     .fetch_one(&mut *tx)
     .await?;
-    mirror_to(
-        &mut st.redis.clone(),
-        &st.keys,
-        &row,
-        Some(st.ws.leave_grace_ms),
-    )
-    .await?;
+    let lease =
+        super::lease::grant_first(&mut tx, row.drop_id(), row.admission_rate.into()).await?;
+    let mut conn = st.redis.clone();
+    mirror_to(&mut conn, &st.keys, &row, Some(st.ws.leave_grace_ms)).await?;
+    let k = st.keys.drop(row.drop_id());
+    st.scripts.raise_lease(&mut conn, &k, lease).await?;
     tx.commit().await?;
     Ok(row)
 }

@@ -56,6 +56,10 @@ pub enum ApiError {
     /// domain maps itself, so this module imports none).
     #[error("{}", .0.message)]
     Rejected(Parts),
+    /// 503 `not_replicated` (`redis.durability = "strict"`): no replica confirmed the
+    /// purchase in time, so it was undone (or never tried); nothing is reserved.
+    #[error("no Redis replica confirmed this purchase, so nothing was reserved; retry in {retry_after_s} s")]
+    NotReplicated { retry_after_s: u64 },
     #[error("{message}")]
     Unavailable {
         code: &'static str,
@@ -182,6 +186,10 @@ impl ApiError {
                     .details(json!({ "retry_after": retry_after_s }))
             }
             ApiError::Rejected(p) => p.clone(),
+            ApiError::NotReplicated { retry_after_s } => {
+                Parts::new(StatusCode::SERVICE_UNAVAILABLE, "not_replicated", msg)
+                    .details(json!({ "retry_after": retry_after_s }))
+            }
             ApiError::Unavailable { code, .. } => {
                 Parts::new(StatusCode::SERVICE_UNAVAILABLE, code, msg)
             }
@@ -211,9 +219,9 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let retry_after = match &self {
-            ApiError::RateLimited { retry_after_s } | ApiError::Busy { retry_after_s } => {
-                Some(*retry_after_s)
-            }
+            ApiError::RateLimited { retry_after_s }
+            | ApiError::Busy { retry_after_s }
+            | ApiError::NotReplicated { retry_after_s } => Some(*retry_after_s),
             _ => None,
         };
         let (status, code, message, details) = self.wire();

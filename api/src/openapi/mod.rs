@@ -66,6 +66,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
         crate::drops::history::Doc::openapi(),
         crate::drops::simulate::Doc::openapi(),
         crate::drops::admin::Doc::openapi(),
+        crate::drops::recover::Doc::openapi(),
         crate::drops::fairness::Doc::openapi(),
         crate::room::Doc::openapi(),
         crate::pow::Doc::openapi(),

@@ -1,5 +1,6 @@
 //! Redis primary failover under load: a primary, one replica and three Sentinels; the
-//! api, admission and worker processes find the primary through the Sentinels and wait
+//! api, admission and worker processes find the primary through the Sentinels and, with
+//! the defaults as shipped (`redis.wait_replicas = "auto"`, nothing set by hand), wait
 //! for one replica (`WAIT 1`) before acknowledging a purchase or an admission. The
 //! primary is SIGKILLed mid-drop; the Sentinels promote the replica and every role
 //! follows without a restart. Afterwards: every 201 has exactly one order, nothing is
@@ -58,10 +59,10 @@ async fn primary_killed_mid_drop_fails_over_without_losing_an_acknowledged_write
         redis_url: ha.primary_url.clone(),
         ..Opts::default()
     };
-    let app = spawn_app_tuned(opts, ha.configure(1)).await;
+    let app = spawn_app_tuned(opts, ha.configure()).await;
     let s = &app.settings;
     let mut env = fast();
-    env.extend(ha.env(1));
+    env.extend(ha.env());
     let (api, port) = api_node(s, "api", &env).await;
     let drop = app
         .create_drop(json!({ "stock": STOCK, "admission_rate": 60, "max_holders": 30 }))
@@ -140,7 +141,7 @@ async fn a_connection_follows_a_manual_failover_and_keeps_waiting_for_a_replica(
     cfg.url = Secret::new(ha.primary_url.clone());
     cfg.sentinels = ha.sentinel_urls.clone();
     cfg.master_name = Some(MASTER.into());
-    cfg.wait_replicas = 1;
+    cfg.wait_replicas = vq_core::config::WaitReplicas::Exactly(1);
     let mut conn = RedisConn::connect(&cfg).await.unwrap();
     let key = format!("vqt-failover-{}", uuid::Uuid::new_v4().simple());
     let _: () = conn.set(&key, 1).await.unwrap();

@@ -11,20 +11,32 @@ use vq_core::domain::DropId;
 const STOCK: i64 = 6;
 const SOLD: i64 = 2;
 
-/// Sells `SOLD` units, writes them to PostgreSQL, keeps one admitted buyer's token, then
-/// Redis loses every key of the test (but the rebuild lock, when `locked`: held "elsewhere").
-async fn sell_then_lose(app: &TestApp, locked: bool) -> (DropId, Shopper, String) {
+/// Sells `SOLD` units, writes them to PostgreSQL, keeps one admitted buyer's token (with
+/// `holder`), then Redis loses every key of the test (but the rebuild lock, when `locked`:
+/// held "elsewhere"). Without a holder it first waits until the seq lease came down to the
+/// admission counter (the queue idle for `lease::LOWER_AFTER`): then every seq ever issued
+/// has its order, and nothing can be at stake.
+async fn sell_then_lose(app: &TestApp, locked: bool, holder: bool) -> (DropId, Shopper, String) {
     let drop = app
         .create_drop(json!({ "stock": STOCK, "per_user_limit": 1 }))
         .await;
     for _ in 0..SOLD {
         app.buy(drop, &app.shopper(), 1).await;
     }
-    let holder = app.shopper();
-    app.join(drop, &holder).await;
-    app.admitter().tick_drop(drop).await.unwrap();
-    let token = app.admitted_token(drop, &holder).await;
+    let (buyer, token) = match holder {
+        true => {
+            let s = app.shopper();
+            app.join(drop, &s).await;
+            app.admitter().tick_drop(drop).await.unwrap();
+            let token = app.admitted_token(drop, &s).await;
+            (s, token)
+        }
+        false => (app.shopper(), String::new()),
+    };
     app.flush_orders().await;
+    if !holder {
+        lease_at(app, drop, SOLD).await;
+    }
     let mut conn = app.redis.clone();
     let lock = app.keys.drop(drop).rebuild_lock();
     if locked {
@@ -39,7 +51,26 @@ async fn sell_then_lose(app: &TestApp, locked: bool) -> (DropId, Shopper, String
         .unwrap();
     let lost: Vec<&String> = keys.iter().filter(|k| !locked || **k != lock).collect();
     let _: () = redis::AsyncCommands::del(&mut conn, lost).await.unwrap();
-    (drop, holder, token)
+    (drop, buyer, token)
+}
+
+/// Waits (bounded) until PostgreSQL's seq lease of the drop is `n`.
+pub async fn lease_at(app: &TestApp, drop: DropId, n: i64) {
+    let within = vq_api::drops::lease::LOWER_AFTER + Duration::from_secs(5);
+    let t0 = std::time::Instant::now();
+    loop {
+        let l: Option<i64> =
+            sqlx::query_scalar("SELECT issued_upto FROM drop_seq_leases WHERE drop_id = $1")
+                .bind(drop.get())
+                .fetch_optional(&app.db)
+                .await
+                .unwrap();
+        if l == Some(n) {
+            return;
+        }
+        assert!(t0.elapsed() < within, "lease {l:?}, not {n}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 async fn readyz(app: &TestApp) -> (u16, Value) {
@@ -114,7 +145,7 @@ async fn sells_exactly_the_rest(app: &TestApp, drop: DropId) {
 #[tokio::test]
 async fn a_drop_lost_by_redis_is_refused_everywhere_and_named_until_rebuilt() {
     let app = spawn_app().await;
-    let (drop, holder, token) = sell_then_lose(&app, false).await;
+    let (drop, holder, token) = sell_then_lose(&app, false, true).await;
     everything_refused(&app, drop, &holder, &token).await;
     let (st, r) = readyz(&app).await;
     assert_eq!((st, &r["needs_rebuild"]), (503, &json!([drop.get()])));
@@ -138,7 +169,7 @@ async fn auto_rebuild_restores_a_lost_drop_once_under_a_lock() {
     })
     .await;
     // A lock held elsewhere (another node mid-rebuild) keeps this node's hands off.
-    let (drop, _, _) = sell_then_lose(&app, true).await;
+    let (drop, _, _) = sell_then_lose(&app, true, false).await;
     let lock = app.keys.drop(drop).rebuild_lock();
     let mut conn = app.redis.clone();
     tokio::time::sleep(Duration::from_millis(600)).await;
@@ -160,5 +191,64 @@ async fn auto_rebuild_restores_a_lost_drop_once_under_a_lock() {
             .unwrap()
     );
     sells_exactly_the_rest(&app, drop).await;
+    app.cleanup().await;
+}
+
+/// A buyer held a live token when Redis was lost: whether they bought (a 201 whose stream
+/// entry went with Redis) nothing left can tell, so the automatic rebuild leaves the drop
+/// lost, names what is at stake, and a manager's confirmation rebuilds it with that unit
+/// kept off sale.
+#[tokio::test]
+async fn auto_rebuild_waits_for_a_manager_when_an_issued_seq_has_no_order() {
+    let app = spawn_app_tuned(Opts::default(), |s| {
+        s.redis.auto_rebuild = true;
+        s.redis.lost_check_ms = 200;
+    })
+    .await;
+    let (drop, _, _) = sell_then_lose(&app, false, true).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(
+        rebuild_needed(app.join(drop, &app.shopper()).await),
+        "still lost"
+    );
+    assert_eq!(readyz(&app).await.0, 503);
+    let m = app.manager();
+    let path = format!("/v1/admin/drops/{drop}/rebuild");
+    let (st, stake) = app.call("GET", &path, Some(&m), None).await;
+    assert_eq!(st, 200, "{stake}");
+    assert_eq!(stake["lost"], true, "{stake}");
+    assert_eq!(stake["orders_written"], SOLD, "{stake}");
+    assert!(stake["unwritten_seqs"].as_i64().unwrap() >= 1, "{stake}");
+    assert_eq!(stake["units_at_risk"], STOCK - SOLD, "{stake}");
+    let (st, b) = app.call("POST", &path, Some(&m), Some(json!({}))).await;
+    assert_eq!(
+        (st, b["code"].as_str()),
+        (409, Some("rebuild_needs_confirm")),
+        "{b}"
+    );
+    assert!(
+        rebuild_needed(app.join(drop, &app.shopper()).await),
+        "refused: still lost"
+    );
+    let (st, b) = app
+        .call("POST", &path, Some(&m), Some(json!({ "confirm": true })))
+        .await;
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(b["held_back"], STOCK - SOLD, "{b}");
+    assert_eq!(b["stock"], 0, "{b}");
+    assert_eq!(
+        app.remaining(drop).await,
+        0,
+        "nothing at stake is sold again"
+    );
+    let mut conn = app.redis.clone();
+    let rec = vq_api::stock::reconcile(&app.db, &mut conn, &app.keys, drop)
+        .await
+        .unwrap();
+    assert!(rec.ok, "held back units balance the books: {rec:?}");
+    let (st, b) = app
+        .call("POST", &path, Some(&m), Some(json!({ "confirm": true })))
+        .await;
+    assert_eq!((st, b["code"].as_str()), (409, Some("not_lost")), "{b}");
     app.cleanup().await;
 }

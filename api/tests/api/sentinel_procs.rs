@@ -93,8 +93,10 @@ impl RedisHa {
                 ),
             )
             .unwrap();
-            let mut cmd = Command::new("redis-sentinel");
-            cmd.arg(&conf).stdout(Stdio::null());
+            // `redis-server --sentinel` is redis-sentinel (Debian ships the latter in a
+            // package of its own, which a machine with redis-server may lack).
+            let mut cmd = Command::new("redis-server");
+            cmd.arg(&conf).arg("--sentinel").stdout(Stdio::null());
             sentinels.push(Proc::spawn("redis-sentinel", &mut cmd));
             dirs.push(dir);
             let url = format!("redis://127.0.0.1:{port}");
@@ -123,24 +125,21 @@ impl RedisHa {
     }
 
     /// The app's settings for this setup: the primary through the Sentinels, and
-    /// `wait_replicas` replicas behind every acknowledged purchase and admission.
-    pub fn configure(&self, wait_replicas: u32) -> impl FnOnce(&mut vq_core::Settings) + Send {
+    /// otherwise the defaults as shipped (`wait_replicas = "auto"`: one replica behind
+    /// every acknowledged purchase and admission, since the primary has one).
+    pub fn configure(&self) -> impl FnOnce(&mut vq_core::Settings) + Send {
         let sentinels = self.sentinel_urls.clone();
         move |s| {
             s.redis.sentinels = sentinels;
             s.redis.master_name = Some(MASTER.into());
-            s.redis.wait_replicas = wait_replicas;
-            s.redis.wait_timeout = Duration::from_millis(100);
         }
     }
 
     /// The same settings as `VQ_*` variables for role processes.
-    pub fn env(&self, wait_replicas: u32) -> Vec<(&'static str, String)> {
+    pub fn env(&self) -> Vec<(&'static str, String)> {
         vec![
             ("VQ_REDIS__SENTINELS", self.sentinel_urls.join(",")),
             ("VQ_REDIS__MASTER_NAME", MASTER.into()),
-            ("VQ_REDIS__WAIT_REPLICAS", wait_replicas.to_string()),
-            ("VQ_REDIS__WAIT_TIMEOUT", "100ms".into()),
         ]
     }
 

@@ -21,7 +21,7 @@ pub use orders::{Orders, Payment};
 pub use pow::Pow;
 pub use proxies::{Cidr, TrustedProxies};
 pub use roles::{Admission, Http, Metrics, Worker, Ws};
-pub use stores::{Database, Redis};
+pub use stores::{Database, DurabilityMode, Redis, WaitReplicas};
 pub use webhooks::Webhooks;
 
 /// A secret string: usable, but never printed by `Debug` or logs.
@@ -135,6 +135,34 @@ mod tests {
     }
 
     #[test]
+    fn wait_replicas_reads_auto_numbers_and_text_and_refuses_the_rest() {
+        let parse = |v: &str| -> Result<Redis, String> {
+            let text = format!("[redis]\n{v}\n");
+            let c = config::Config::builder()
+                .add_source(config::File::from_str(&text, config::FileFormat::Toml))
+                .build()
+                .map_err(|e| e.to_string())?;
+            c.get::<Redis>("redis").map_err(|e| e.to_string())
+        };
+        let auto = parse("wait_replicas = \"auto\"").unwrap();
+        assert_eq!(auto.wait_replicas, WaitReplicas::Auto);
+        assert_eq!(
+            parse("wait_replicas = 2").unwrap().wait_replicas,
+            WaitReplicas::Exactly(2)
+        );
+        assert_eq!(
+            parse("wait_replicas = \"0\"").unwrap().wait_replicas,
+            WaitReplicas::Exactly(0)
+        );
+        assert!(parse("wait_replicas = \"some\"")
+            .unwrap_err()
+            .contains("auto"));
+        let strict = parse("durability = \"strict\"").unwrap();
+        assert_eq!(strict.durability, DurabilityMode::Strict);
+        assert!(parse("durability = \"maybe\"").is_err());
+    }
+
+    #[test]
     fn sentinel_and_wait_settings_read_from_a_file() {
         let dir = std::env::temp_dir().join(format!("vqcfg-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -150,10 +178,11 @@ mod tests {
             vec!["redis://a:26379", "redis://b:26379"]
         );
         assert_eq!(s.redis.master_name.as_deref(), Some("m"));
-        assert_eq!(s.redis.wait_replicas, 1);
+        assert_eq!(s.redis.wait_replicas, WaitReplicas::Exactly(1));
         assert_eq!(s.redis.wait_timeout, std::time::Duration::from_secs(2));
         let d = Settings::default().redis;
         assert!(!d.uses_sentinels());
-        assert_eq!(d.wait_replicas, 0);
+        assert_eq!(d.wait_replicas, WaitReplicas::Auto, "safe by default");
+        assert_eq!(d.durability, DurabilityMode::Acknowledge);
     }
 }

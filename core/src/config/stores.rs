@@ -23,9 +23,16 @@ pub struct Redis {
     /// The name the Sentinels monitor the primary under.
     pub master_name: Option<String>,
     /// Replicas that must have a purchase or an admission before it is acknowledged
-    /// (`WAIT`); 0 turns the wait off. See
-    /// docs/durability.md, section "Replica acknowledgement (WAIT)".
-    pub wait_replicas: u32,
+    /// (`WAIT`): `"auto"` (the default) waits for one whenever the primary has one
+    /// (`INFO replication`, re-read every second), a number waits for that many, 0 turns
+    /// the wait off. See
+    /// docs/durability.md, section "Waiting for a replica (the default)".
+    #[serde(deserialize_with = "wait_replicas")]
+    pub wait_replicas: WaitReplicas,
+    /// What a purchase answers when the replicas did not confirm it: `acknowledge` (the
+    /// default) answers 201 from the primary alone and counts it, `strict` answers 503
+    /// and reserves nothing. See docs/durability.md.
+    pub durability: DurabilityMode,
     /// Longest wait for those replicas; a bare number is milliseconds.
     #[serde(deserialize_with = "duration::millis_or_unit")]
     pub wait_timeout: Duration,
@@ -56,6 +63,49 @@ impl Redis {
     }
 }
 
+/// `redis.wait_replicas`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitReplicas {
+    /// One replica whenever the primary reports at least one connected, else none.
+    Auto,
+    /// Exactly this many (0: no wait).
+    Exactly(u32),
+}
+
+/// `redis.durability`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DurabilityMode {
+    /// A short WAIT still answers 201 (the unit is reserved on the primary), counted.
+    Acknowledge,
+    /// Nothing is acknowledged that no replica confirmed: 503 and nothing reserved.
+    Strict,
+}
+
+/// `"auto"`, a number, or a number as text (`VQ_REDIS__WAIT_REPLICAS=1`).
+fn wait_replicas<'de, D: serde::Deserializer<'de>>(d: D) -> Result<WaitReplicas, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Count(u32),
+        Text(String),
+    }
+    let bad = |t: &str| {
+        serde::de::Error::custom(format!(
+            "redis.wait_replicas `{t}`: use \"auto\" or a number of replicas (0 = off)"
+        ))
+    };
+    match Raw::deserialize(d)? {
+        Raw::Count(n) => Ok(WaitReplicas::Exactly(n)),
+        Raw::Text(t) if t.trim().eq_ignore_ascii_case("auto") => Ok(WaitReplicas::Auto),
+        Raw::Text(t) => t
+            .trim()
+            .parse()
+            .map(WaitReplicas::Exactly)
+            .map_err(|_| bad(&t)),
+    }
+}
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default)]
 pub struct Database {
@@ -71,7 +121,8 @@ impl Default for Redis {
             cluster: false,
             sentinels: Vec::new(),
             master_name: None,
-            wait_replicas: 0,
+            wait_replicas: WaitReplicas::Auto,
+            durability: DurabilityMode::Acknowledge,
             wait_timeout: Duration::from_millis(100),
             auto_rebuild: false,
             lost_check_ms: 5000,

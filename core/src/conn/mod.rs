@@ -44,10 +44,13 @@ impl RedisConn {
         } else {
             Link::Single(single(cfg.url.expose()).await?)
         };
-        Ok(RedisConn {
+        let conn = RedisConn {
             link,
             durability: Arc::new(Durability::new(cfg)),
-        })
+        };
+        // At start: what to wait for, and a warning when nothing survives a failover.
+        conn.check_durability().await;
+        Ok(conn)
     }
 
     /// A reconnecting connection to one server.

@@ -56,6 +56,10 @@ pub struct Tick {
     /// Buyers removed in this tick for being gone past the leave grace.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub left: Vec<String>,
+    /// The drop's seq lease (cfg `seq_lease`), when it has one: what the api nodes keep
+    /// ahead of `admitted_total` (api/src/drops/lease.rs) without reading Redis.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<u64>,
 }
 
 /// `[user, token, expires_at_ms, seq]`: seq is the 1-based admission number in the drop.

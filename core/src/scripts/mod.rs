@@ -19,7 +19,7 @@ pub use admit::{Admission, AdmitOutcome, AdmitStatus};
 pub use join::{JoinOutcome, JoinReject};
 pub use manage::ManageOutcome;
 pub use places::Places;
-pub use purchase::{GatedOutcome, PurchaseOutcome, PurchaseReject};
+pub use purchase::{GatedOutcome, PurchaseOutcome, PurchaseReject, Settle, Stage};
 pub use rate::{RateBy, RateOutcome, LOG_CAP as RATE_LOG_CAP};
 pub use restock::{Restock, RestockOutcome};
 
@@ -31,6 +31,9 @@ pub struct Scripts {
     admit: Script,
     purchase: Script,
     gated_purchase: Script,
+    settle: Script,
+    lease: Script,
+    lease_lower: Script,
     restock: Script,
     manage: Script,
     places: Script,
@@ -45,11 +48,40 @@ impl Default for Scripts {
             admit: Script::new(include_str!("../../../lua/admit.lua")),
             purchase: Script::new(include_str!("../../../lua/purchase.lua")),
             gated_purchase: Script::new(GATED_PURCHASE),
+            settle: Script::new(include_str!("../../../lua/settle.lua")),
+            lease: Script::new(include_str!("../../../lua/lease.lua")),
+            lease_lower: Script::new(include_str!("../../../lua/lease_lower.lua")),
             restock: Script::new(include_str!("../../../lua/restock.lua")),
             manage: Script::new(include_str!("../../../lua/manage.lua")),
             places: Script::new(include_str!("../../../lua/places.lua")),
             rate: Script::new(include_str!("../../../lua/rate.lua")),
         }
+    }
+}
+
+impl Scripts {
+    /// Raises the drop's seq lease to `upto` (lua/lease.lua); the caller wrote it to
+    /// PostgreSQL first. Returns the lease in force, or -1 when Redis has no cfg for it.
+    pub async fn raise_lease<C: redis::aio::ConnectionLike + Send>(
+        &self,
+        conn: &mut C,
+        k: &crate::DropKeys,
+        upto: i64,
+    ) -> RedisResult<i64> {
+        let mut cmd = evalsha(&self.lease, 1, [k.cfg()]);
+        cmd.arg(upto);
+        run_script(conn, &self.lease, &cmd).await
+    }
+
+    /// Lowers the drop's seq lease to its admission counter (lua/lease_lower.lua). Returns
+    /// the lease in force, or -1 when Redis has no cfg or no lease for it.
+    pub async fn lower_lease<C: redis::aio::ConnectionLike + Send>(
+        &self,
+        conn: &mut C,
+        k: &crate::DropKeys,
+    ) -> RedisResult<i64> {
+        let cmd = evalsha(&self.lease_lower, 2, [k.cfg(), k.admitted()]);
+        run_script(conn, &self.lease_lower, &cmd).await
     }
 }
 

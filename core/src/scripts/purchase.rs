@@ -82,11 +82,49 @@ impl Scripts {
         qty: Quantity,
         clock: &Clock,
     ) -> RedisResult<PurchaseOutcome> {
+        let stage = Stage::Direct;
+        self.purchase_as(conn, k, token, user, qty, clock, stage)
+            .await
+    }
+
+    /// [`Scripts::purchase`], staged or not (`redis.durability = "strict"` stages: the
+    /// order entry waits for [`Scripts::settle`]).
+    #[allow(clippy::too_many_arguments)] // the purchase's arguments plus its staging
+    pub async fn purchase_as<C: ConnectionLike + Send>(
+        &self,
+        conn: &mut C,
+        k: &DropKeys,
+        token: &str,
+        user: UserId,
+        qty: Quantity,
+        clock: &Clock,
+        stage: Stage,
+    ) -> RedisResult<PurchaseOutcome> {
         let keys = k.purchase_set();
         let mut cmd = super::evalsha(&self.purchase, keys.len(), keys);
-        push_args(&mut cmd, token, user, qty, clock);
+        push_args(&mut cmd, token, user, qty, clock, stage);
         let v: Vec<Value> = super::run_script(conn, &self.purchase, &cmd).await?;
         outcome(&v)
+    }
+
+    /// Ends staged purchases (lua/settle.lua): returns how many were committed or undone.
+    pub async fn settle<C: ConnectionLike + Send>(
+        &self,
+        conn: &mut C,
+        k: &DropKeys,
+        how: Settle<'_>,
+        clock: &Clock,
+    ) -> RedisResult<i64> {
+        let keys = k.settle_set();
+        let mut cmd = super::evalsha(&self.settle, keys.len(), &keys);
+        let now = clock.now_ms().to_string();
+        match how {
+            Settle::Commit(t) => cmd.arg("commit").arg(t),
+            Settle::Undo(t) => cmd.arg("undo").arg(t),
+            Settle::StagedBefore(ms) => cmd.arg("stale").arg(ms),
+        };
+        cmd.arg(now);
+        super::run_script(conn, &self.settle, &cmd).await
     }
 
     /// The request's gate (revocation and rate limits, as `GateScript::call`) and then the
@@ -102,6 +140,7 @@ impl Scripts {
         user: UserId,
         qty: Quantity,
         clock: &Clock,
+        stage: Stage,
     ) -> RedisResult<GatedOutcome> {
         let keys = k.purchase_set();
         let count = gate.key_count() + keys.len();
@@ -109,7 +148,7 @@ impl Scripts {
         let mut cmd = super::evalsha(&self.gated_purchase, count, all);
         cmd.arg(gate.key_count()).arg(gate.arg_count());
         gate.push_args(&mut cmd, clock);
-        push_args(&mut cmd, token, user, qty, clock);
+        push_args(&mut cmd, token, user, qty, clock, stage);
         let v: Vec<Value> = super::run_script(conn, &self.gated_purchase, &cmd).await?;
         if tag(&v)? == b"gate" {
             let reply = (n(&v, 1)?, n(&v, 2)?, n(&v, 3)?);
@@ -119,13 +158,41 @@ impl Scripts {
     }
 }
 
+/// Whether purchase.lua writes the order entry now or stages it for lua/settle.lua.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Direct,
+    Staged,
+}
+
+/// What lua/settle.lua does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settle<'a> {
+    /// A replica confirmed the staged purchase: write its order entry.
+    Commit(&'a str),
+    /// No replica confirmed it: put everything back as before the purchase.
+    Undo(&'a str),
+    /// Commit every purchase staged before this time (ms): left behind by a dead node.
+    StagedBefore(i64),
+}
+
 /// purchase.lua's ARGV.
-fn push_args(cmd: &mut redis::Cmd, token: &str, user: UserId, qty: Quantity, clock: &Clock) {
+fn push_args(
+    cmd: &mut redis::Cmd,
+    token: &str,
+    user: UserId,
+    qty: Quantity,
+    clock: &Clock,
+    stage: Stage,
+) {
     let mut id = uuid::Uuid::encode_buffer();
     cmd.arg(token)
         .arg(&*user.0.hyphenated().encode_lower(&mut id))
         .arg(qty.get())
         .arg(clock.argv());
+    if stage == Stage::Staged {
+        cmd.arg("1");
+    }
 }
 
 /// The reply's first element, the outcome's name, read in place.

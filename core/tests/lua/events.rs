@@ -38,6 +38,7 @@ async fn published_events_parse_as_drop_event() {
         expired: vec![],
         left_total: 0,
         left: vec![],
+        lease: None,
     });
     assert_eq!(parsed[0], admitted);
     let DropEvent::Tick(t) = &parsed[1] else {

@@ -7,7 +7,7 @@ use crate::env::*;
 use redis::AsyncCommands;
 use vq_core::domain::UserId;
 use vq_core::ratelimit::{GateArgs, GateVerdict, Rate};
-use vq_core::scripts::{GatedOutcome, PurchaseOutcome, PurchaseReject};
+use vq_core::scripts::{GatedOutcome, PurchaseOutcome, PurchaseReject, Stage};
 
 /// One cell a second, one at once.
 const ONE: Rate = Rate {
@@ -33,7 +33,16 @@ fn gate_keys() -> [String; 3] {
 async fn gated(e: &mut Env, gate: GateArgs<'_>, token: &str, u: UserId) -> GatedOutcome {
     let out = e
         .scripts
-        .gated_purchase(&mut e.conn, gate, &e.k, token, u, qty(1), &e.clock)
+        .gated_purchase(
+            &mut e.conn,
+            gate,
+            &e.k,
+            token,
+            u,
+            qty(1),
+            &e.clock,
+            Stage::Direct,
+        )
         .await
         .expect("gated_purchase.lua");
     match out {
