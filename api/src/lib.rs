@@ -102,7 +102,7 @@ pub struct Application {
     state: AppState,
     drained: mpsc::Receiver<()>,
     pubsub: Vec<redis::Client>,
-    /// The lost-state check (`drops::lost::watch`): how often, and whether it rebuilds.
+    /// The lost-state check (`drops::autorebuild::watch`): how often, and whether it rebuilds.
     lost_check_ms: u64,
     auto_rebuild: bool,
     /// The console history's sampling interval (`drops::history`); 0: off.
@@ -218,7 +218,7 @@ impl Application {
                 observe::handle().run_upkeep();
             }
         });
-        let watch = tokio::spawn(drops::lost::watch(
+        let watch = tokio::spawn(drops::autorebuild::watch(
             detached,
             Duration::from_millis(self.lost_check_ms.max(100)),
             self.auto_rebuild,

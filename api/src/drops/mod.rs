@@ -12,6 +12,7 @@
 
 pub mod admin;
 pub mod autopilot;
+pub mod autorebuild;
 pub mod fairness;
 pub mod history;
 pub mod latency;

@@ -186,7 +186,7 @@ async fn auto_rebuild_restores_a_lost_drop_once_under_a_lock() {
     assert!(ok, "auto rebuild did not restore the drop");
     // Idempotent: a second call on a restored drop does nothing.
     assert!(
-        !vq_api::drops::lost::rebuild_once(&app.db, &mut conn, &app.keys, drop)
+        !vq_api::drops::autorebuild::rebuild_once(&app.db, &mut conn, &app.keys, drop)
             .await
             .unwrap()
     );
