@@ -76,6 +76,10 @@ pub struct DropArgs {
     /// The drop's `expected_abandon` (the ETA forecast's prior); unset: the server's default.
     #[arg(long)]
     pub expected_abandon: Option<f64>,
+    /// Draw who abandons from each admission's `seq` under this seed, the way
+    /// `vitaqueue simulate --seed` does (same seed, same abandoners); unset: random.
+    #[arg(long)]
+    pub seed: Option<u64>,
 }
 
 /// Seconds from the drop's creation to its start.
@@ -159,6 +163,7 @@ pub async fn run(a: DropArgs, settings: &Settings) -> anyhow::Result<summary::Su
         api,
         drop_id: drop.get(),
         abandon: a.abandon,
+        seed: a.seed,
         fail: (!a.no_pay).then_some(a.fail),
         buy_on_socket: a.buy_over == BuyOver::Socket,
         connected: 0.into(),
