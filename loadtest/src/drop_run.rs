@@ -80,6 +80,10 @@ pub struct DropArgs {
     /// `vitaqueue simulate --seed` does (same seed, same abandoners); unset: random.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Fail the run when fewer than this share of the buyers scored (at least 50) were
+    /// admitted inside the ETA range of their first position after the start; 0: never.
+    #[arg(long, default_value_t = 0.8)]
+    pub min_eta_coverage: f64,
 }
 
 /// Seconds from the drop's creation to its start.
@@ -186,7 +190,9 @@ pub async fn run(a: DropArgs, settings: &Settings) -> anyhow::Result<summary::Su
     let mut summary = finish(&a, settings, drop, &results, sampler, start, &shared).await?;
     let fair = crate::fair::collect(&shared.http[0], &a.api, drop.get(), &results, sale_start);
     let fair = fair.await;
-    summary.failures.extend(crate::fair::failures(&fair));
+    summary
+        .failures
+        .extend(crate::fair::failures(&fair, a.min_eta_coverage));
     summary.cpu = Some(cpu);
     summary.fairness = Some(fair);
     Ok(summary)

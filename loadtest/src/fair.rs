@@ -127,9 +127,14 @@ impl EtaError {
     }
 }
 
+/// Buyers scored at least this many before `eta_coverage` can fail a run (a handful of
+/// buyers says nothing about the range).
+const MIN_SCORED: usize = 50;
+
 /// A clean run admits in join order: any inversion (tau < 1) is a failure, and so is a
-/// report that could not be read or an admission it could not check against its join.
-pub fn failures(f: &Fairness) -> Vec<String> {
+/// report that could not be read or an admission it could not check against its join; and
+/// an ETA range that held for fewer than `min_coverage` of the buyers scored.
+pub fn failures(f: &Fairness, min_coverage: f64) -> Vec<String> {
     let fifo = &f.report["fifo"];
     let mut out = match fifo["kendall_tau"].as_f64() {
         None => vec!["the fairness report could not be read".into()],
@@ -142,6 +147,14 @@ pub fn failures(f: &Fairness) -> Vec<String> {
     match fifo["admissions_without_join_record"].as_u64() {
         Some(0) | None => {}
         Some(n) => out.push(format!("{n} admissions had no join record to check")),
+    }
+    if f.eta.samples >= MIN_SCORED && f.eta_coverage < min_coverage {
+        out.push(format!(
+            "eta_coverage {:.3} under {min_coverage}: {:.1} % admitted before eta_s, {:.1} % after eta_hi_s",
+            f.eta_coverage,
+            f.eta.earlier_than_lo * 100.0,
+            f.eta.later_than_hi * 100.0
+        ));
     }
     out
 }
@@ -222,6 +235,10 @@ mod tests {
         assert_eq!((e.earlier_than_lo, e.later_than_hi), (0.25, 0.25));
         assert!((e.coverage() - 0.5).abs() < 1e-9, "{e:?}");
         assert_eq!(e.width_p50_s, 1.0);
-        assert_eq!(eta_error(&[]).coverage(), 0.0, "nothing scored, nothing covered");
+        assert_eq!(
+            eta_error(&[]).coverage(),
+            0.0,
+            "nothing scored, nothing covered"
+        );
     }
 }

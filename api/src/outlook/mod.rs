@@ -267,9 +267,10 @@ mod tests {
             model: Some(Lookup::new(&pinned, 11)),
             ..Outlook::from_counts(5, 0, 0)
         };
-        // Low: 1.94 − 0.1 s, rounded down; high: 2.9 × 1.05 + 0.1, rounded up.
+        // Low: 2.04 − 0.1 s gone − 0.1 s, rounded down; high: 2.9 × 1.05 + 0.1, rounded up.
         assert_eq!(o.eta(0, 50), (1.8, 3.2));
-        assert_eq!(o.eta(1, 50), (29.8, 42.0));
+        // A hair more than 0.1 s has gone by: 29.8 − ε rounds down to 29.7.
+        assert_eq!(o.eta(1, 50), (29.7, 42.0));
         // Past the forecast's last place: the configured rate.
         assert_eq!(o.eta(2, 50), (0.1, 0.1));
     }

@@ -120,20 +120,28 @@ fn rows_interpolate_and_the_high_end_is_a_later_draw_under_abandonment() {
     assert!(t.hi_ms.iter().zip(&t.lo_ms).any(|(h, c)| h > c));
     assert!(rows > 100, "{rows} rows");
     assert!(t.lo_ms.windows(2).all(|w| w[0] <= w[1]));
-    // A wider abandonment range widens the range, at both ends or one.
+    // A wider abandonment range widens the range: an earlier low end and a later high
+    // end somewhere.
     let wide = forecast(&State {
         abandon: (0.0, 0.45),
         ..s
     })
     .expect("a forecast");
-    assert!(wide.lo_ms.len() >= rows);
-    let sum = |v: &[u32]| v.iter().map(|&x| u64::from(x)).sum::<u64>();
-    assert!(sum(&wide.hi_ms) > sum(&t.hi_ms) && sum(&wide.lo_ms) < sum(&t.lo_ms));
+    let places: Vec<(f64, f64, f64, f64)> = (0..400)
+        .filter_map(|p| {
+            let ((lo, hi), (wlo, whi)) = (t.at(p)?, wide.at(p)?);
+            Some((lo, hi, wlo, whi))
+        })
+        .collect();
+    assert!(places.len() > 250, "{} places in both", places.len());
+    assert!(places.iter().any(|(lo, _, wlo, _)| wlo < lo));
+    assert!(places.iter().any(|(_, hi, _, whi)| whi > hi));
 }
 
 /// Share of admissions, over `n` independent draws of the model at the true share
-/// `abandon`, that fall inside the range `s` forecasts (the loadtest's `eta_coverage`,
-/// without the real drop's delivery and tick phase).
+/// `abandon`, that fall inside the range `s` forecasts widened by the api's 0.1 s either
+/// side (outlook/mod.rs: the tick phase, and the table's interpolation between rows on
+/// the 50 ms tick grid): the loadtest's `eta_coverage` without the real drop.
 fn coverage_against_draws(s: &State, abandon: f64, n: u64) -> f64 {
     use super::super::model::{admissions, Init};
     let t = forecast(s).expect("a forecast");
@@ -153,12 +161,13 @@ fn coverage_against_draws(s: &State, abandon: f64, n: u64) -> f64 {
             .iter()
             .enumerate()
         {
+            scored += 1;
+            // An admission the forecast has no place for was promised nothing: a miss.
             let Some((lo, hi)) = t.at(place as u64) else {
                 continue;
             };
             let at = *at as f64;
-            scored += 1;
-            inside += usize::from(lo - 1e-6 <= at && at <= hi + 1e-6);
+            inside += usize::from(lo - 0.1 - 1e-6 <= at && at <= hi + 0.1 + 1e-6);
         }
     }
     inside as f64 / scored.max(1) as f64
@@ -201,7 +210,7 @@ fn the_range_covers_the_draws_of_an_abandonment_share_inside_it_and_not_outside(
         eprintln!("truth {truth}: unknown {u:.3} told {t:.3} wrong {w:.3}; at 0: {none:.3}");
         assert!(u >= 0.9 && none >= 0.9, "unknown share: {u} (at 0: {none})");
         assert!(t >= 0.8, "told the share: {t}");
-        // Sure that nobody abandons, the range misses most of a drop where 20–30 % do.
-        assert!(w < 0.8, "told 0: {w}");
+        // Sure that nobody abandons, the range misses the tail of a drop where 20–30 % do.
+        assert!(w < u - 0.1, "told 0: {w} against {u}");
     }
 }
