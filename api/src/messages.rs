@@ -121,9 +121,9 @@ impl ServerMsg {
 pub struct Position {
     pub position: u64,
     pub ahead: u64,
-    /// Seconds until the turn at the measured admission throughput (0.1 s steps).
+    /// Seconds until the turn, the range's optimistic end (0.1 s steps; outlook.rs).
     pub eta_s: f64,
-    /// A pessimistic bound: the slower of the recent and longer throughput, plus 15 %.
+    /// The range's pessimistic end: the turn should come between the two.
     pub eta_hi_s: f64,
     /// Units not reserved.
     pub units_left: u64,

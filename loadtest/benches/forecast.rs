@@ -1,9 +1,9 @@
-//! What one ETA forecast costs (vq_core::simulate::forecast: the drop model over 10 seeds,
-//! condensed into a table), computed by each api node once per drop per push interval: the
-//! four settings of BENCHMARKS.md, section "Simulator vs loadtest", at their start, a drop
-//! mid-way with the cap held by abandoned tokens, and a large drop (50,000 units, 200,000
-//! waiting, capped at `MAX_ADMIT` admissions per run).
-//! Run: `cargo bench -p loadtest --bench forecast`.
+//! What one ETA forecast costs (vq_core::simulate::forecast: the drop model over 10 seeds
+//! at each end of the abandonment range (one end when the range is a point),
+//! condensed into a table), computed by each api node once per drop per push interval:
+//! the four settings of BENCHMARKS.md, section "Simulator vs loadtest", at their start, a drop mid-way with the cap held by
+//! abandoned tokens, and a large drop (50,000 units, 200,000 waiting, capped at
+//! `MAX_ADMIT` admissions per run). Run: `cargo bench -p loadtest --bench forecast`.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
@@ -16,7 +16,7 @@ fn state(queue: u64, stock: u64, rate: u64, abandon: f64, overbook: f64) -> Stat
         rate,
         token_ttl_s: 5,
         overbook,
-        abandon,
+        abandon: (abandon, abandon),
         start_in_s: 0.0,
         sold_out: false,
         level: None,

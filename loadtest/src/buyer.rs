@@ -51,6 +51,9 @@ pub struct Shared {
     pub api: SocketAddr,
     pub drop_id: i64,
     pub abandon: f64,
+    /// Who abandons: drawn from the admission `seq` under this seed, as
+    /// `vitaqueue simulate --seed` draws it (None: a fresh random draw per buyer).
+    pub seed: Option<u64>,
     /// Share of paying buyers whose card is declined; None: buyers do not pay.
     pub fail: Option<f64>,
     /// Buy on the room socket (`{"type": "purchase"}`) instead of `POST .../purchase`.
@@ -215,7 +218,7 @@ async fn session(
                 r.admitted_at = Some(Instant::now());
                 r.seq = m["seq"].as_u64();
                 let token = m["token"].as_str().unwrap_or_default().to_string();
-                if rand::random::<f64>() < sh.abandon {
+                if abandons(sh, r.seq) {
                     return Outcome::Abandoned;
                 }
                 if sh.buy_on_socket {
@@ -230,6 +233,13 @@ async fn session(
         }
     }
     Outcome::Error("connection ended".into())
+}
+
+fn abandons(sh: &Shared, seq: Option<u64>) -> bool {
+    match (sh.seed, seq) {
+        (Some(seed), Some(seq)) => vq_core::simulate::abandons(seed, seq, sh.abandon),
+        _ => rand::random::<f64>() < sh.abandon,
+    }
 }
 
 async fn purchase(sh: &Shared, n: usize, jwt: &str, token: &str, r: &mut BuyerResult) -> Outcome {

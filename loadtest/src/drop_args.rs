@@ -70,6 +70,16 @@ pub struct DropArgs {
     /// follows the checkout's health inside the band (targets as shipped). Unset: off.
     #[arg(long, value_parser = band)]
     pub autopilot: Option<(i64, i64)>,
+    /// Draw who abandons from each admission's `seq` under this seed, the way
+    /// `vitaqueue simulate --seed` does (same seed, same abandoners); unset: random.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Fail the run when fewer than this share of the buyers scored (at least 50) were
+    /// admitted inside the ETA range of their first position after the start (the target
+    /// is 0.8; off by default: 1 run in 14 at abandon 0.3 missed it on a loaded machine,
+    /// BENCHMARKS.md, section "ETA coverage"); 0: never.
+    #[arg(long, default_value_t = 0.0)]
+    pub min_eta_coverage: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]

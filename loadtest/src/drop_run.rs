@@ -89,6 +89,7 @@ pub async fn run(a: DropArgs, settings: &Settings) -> anyhow::Result<summary::Su
         api,
         drop_id: drop.get(),
         abandon: a.abandon,
+        seed: a.seed,
         fail: (!a.no_pay).then_some(a.fail),
         buy_on_socket: a.buy_over == BuyOver::Socket,
         connected: 0.into(),
@@ -111,7 +112,9 @@ pub async fn run(a: DropArgs, settings: &Settings) -> anyhow::Result<summary::Su
     let mut summary = finish(&a, settings, drop, &results, sampler, start, &shared).await?;
     let fair = crate::fair::collect(&shared.http[0], &a.api, drop.get(), &results, sale_start);
     let fair = fair.await;
-    summary.failures.extend(crate::fair::failures(&fair));
+    summary
+        .failures
+        .extend(crate::fair::failures(&fair, a.min_eta_coverage));
     summary.cpu = Some(cpu);
     summary.fairness = Some(fair);
     Ok(summary)

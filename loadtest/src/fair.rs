@@ -22,6 +22,9 @@ pub struct Fairness {
     /// `position_push_p99_ms` does not see them). 0 when nobody waited in a pre-queue.
     pub first_place_p50_ms: f64,
     pub first_place_p99_ms: f64,
+    /// Share of scored buyers admitted inside the [`eta_s`, `eta_hi_s`] range their first
+    /// position after the start showed (the range's honesty; the target is ≥ 0.8).
+    pub eta_coverage: f64,
     pub eta: EtaError,
 }
 
@@ -35,6 +38,10 @@ pub struct EtaError {
     /// The same for the pessimistic end of the range: share of buyers admitted later
     /// than `eta_hi_s` said.
     pub later_than_hi: f64,
+    /// Share admitted before `eta_s` (the optimistic end) said.
+    pub earlier_than_lo: f64,
+    /// Median of `eta_hi_s − eta_s` (s): what the range costs in precision.
+    pub width_p50_s: f64,
 }
 
 /// Reads the report and works out waits and ETA errors from the buyers' records.
@@ -54,6 +61,7 @@ pub async fn collect(
         Err(e) => Err(e),
     }
     .unwrap_or(Value::Null);
+    let eta = eta_error(results);
     let mut waits: Vec<f64> = results
         .iter()
         .filter_map(|r| {
@@ -77,33 +85,56 @@ pub async fn collect(
         wait_p50_s: percentile(&mut waits, 0.5),
         wait_p90_s: percentile(&mut waits, 0.9),
         wait_p99_s: percentile(&mut waits, 0.99),
-        eta: eta_error(results),
+        eta_coverage: eta.coverage(),
+        eta,
     }
 }
 
 fn eta_error(results: &[BuyerResult]) -> EtaError {
     let mut errs = Vec::new();
-    let mut late = 0usize;
+    let mut widths = Vec::new();
+    let (mut late, mut early) = (0usize, 0usize);
     for r in results {
         let (Some((eta, eta_hi, at)), Some(admitted)) = (r.eta_at_join, r.admitted_at) else {
             continue;
         };
         let actual = admitted.saturating_duration_since(at).as_secs_f64();
         errs.push((actual - eta).abs() / actual.max(1.0));
+        widths.push(eta_hi - eta);
         late += usize::from(actual > eta_hi);
+        early += usize::from(actual < eta);
     }
     let n = errs.len();
+    let share = |k: usize| if n == 0 { 0.0 } else { k as f64 / n as f64 };
     EtaError {
         samples: n,
         median: percentile(&mut errs, 0.5),
         p95: percentile(&mut errs, 0.95),
-        later_than_hi: if n == 0 { 0.0 } else { late as f64 / n as f64 },
+        later_than_hi: share(late),
+        earlier_than_lo: share(early),
+        width_p50_s: percentile(&mut widths, 0.5),
     }
 }
 
+impl EtaError {
+    /// Inside the range: neither earlier than `eta_s` nor later than `eta_hi_s` (0 when
+    /// nobody was scored, so a run that measured nothing cannot pass).
+    pub fn coverage(&self) -> f64 {
+        if self.samples == 0 {
+            return 0.0;
+        }
+        (1.0 - self.later_than_hi - self.earlier_than_lo).max(0.0)
+    }
+}
+
+/// Buyers scored at least this many before `eta_coverage` can fail a run (a handful of
+/// buyers says nothing about the range).
+const MIN_SCORED: usize = 50;
+
 /// A clean run admits in join order: any inversion (tau < 1) is a failure, and so is a
-/// report that could not be read or an admission it could not check against its join.
-pub fn failures(f: &Fairness) -> Vec<String> {
+/// report that could not be read or an admission it could not check against its join; and
+/// an ETA range that held for fewer than `min_coverage` of the buyers scored.
+pub fn failures(f: &Fairness, min_coverage: f64) -> Vec<String> {
     let fifo = &f.report["fifo"];
     let mut out = match fifo["kendall_tau"].as_f64() {
         None => vec!["the fairness report could not be read".into()],
@@ -116,6 +147,14 @@ pub fn failures(f: &Fairness) -> Vec<String> {
     match fifo["admissions_without_join_record"].as_u64() {
         Some(0) | None => {}
         Some(n) => out.push(format!("{n} admissions had no join record to check")),
+    }
+    if f.eta.samples >= MIN_SCORED && f.eta_coverage < min_coverage {
+        out.push(format!(
+            "eta_coverage {:.3} under {min_coverage}: {:.1} % admitted before eta_s, {:.1} % after eta_hi_s",
+            f.eta_coverage,
+            f.eta.earlier_than_lo * 100.0,
+            f.eta.later_than_hi * 100.0
+        ));
     }
     out
 }
@@ -146,4 +185,60 @@ pub fn print(f: &Fairness) {
         "first place after the start (pre-queue buyers): p50 {:.0} ms, p99 {:.0} ms",
         f.first_place_p50_ms, f.first_place_p99_ms
     );
+    println!(
+        "eta_coverage {:.3}: admitted inside [eta_s, eta_hi_s] ({:.1} % earlier, {:.1} % later; range width p50 {:.1} s)",
+        f.eta_coverage,
+        f.eta.earlier_than_lo * 100.0,
+        f.eta.later_than_hi * 100.0,
+        f.eta.width_p50_s
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::buyer::Outcome;
+    use std::time::Duration;
+
+    /// A buyer shown [lo, hi] at `at` and admitted `after` seconds later.
+    fn buyer(lo: f64, hi: f64, after: Option<f64>) -> BuyerResult {
+        let at = Instant::now();
+        BuyerResult {
+            outcome: Outcome::Abandoned,
+            token: None,
+            join_ms: None,
+            joined_at: Some(at),
+            purchase_ms: None,
+            push_ms: Vec::new(),
+            index: None,
+            seq: None,
+            eta_at_join: Some((lo, hi, at)),
+            admitted_at: after.map(|s| at + Duration::from_secs_f64(s)),
+            bought_at: None,
+            done_at: None,
+            payment: None,
+        }
+    }
+
+    #[test]
+    fn coverage_counts_admissions_inside_the_range_shown() {
+        let runs = [
+            buyer(1.0, 2.0, Some(1.5)),
+            buyer(1.0, 2.0, Some(1.0)),
+            buyer(1.0, 2.0, Some(0.5)),
+            buyer(1.0, 2.0, Some(2.5)),
+            // Never admitted: not scored.
+            buyer(1.0, 2.0, None),
+        ];
+        let e = eta_error(&runs);
+        assert_eq!(e.samples, 4);
+        assert_eq!((e.earlier_than_lo, e.later_than_hi), (0.25, 0.25));
+        assert!((e.coverage() - 0.5).abs() < 1e-9, "{e:?}");
+        assert_eq!(e.width_p50_s, 1.0);
+        assert_eq!(
+            eta_error(&[]).coverage(),
+            0.0,
+            "nothing scored, nothing covered"
+        );
+    }
 }

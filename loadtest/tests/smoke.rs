@@ -76,6 +76,10 @@ async fn a_small_drop_sells_out_with_every_invariant_holding() {
         overbook: 1.5,
         expected_abandon: Some(0.1),
         autopilot: None,
+        seed: None,
+        // The holder cap of 20 is not in the forecast's model: its ETA range is not
+        // what this test checks (sim_vs_loadtest.sh does, on the shipped defaults).
+        min_eta_coverage: 0.0,
     };
     let html_path = args.html.clone().unwrap();
     let summary = loadtest::drop_run::run(args, &s).await.unwrap();

@@ -80,10 +80,11 @@ pub struct QueuedPlace {
     /// 1-based place in the queue.
     position: u64,
     ahead: u64,
-    /// Seconds until admission at the measured admission rate (0.1 s steps): the range's
-    /// low end.
+    /// Seconds until admission (0.1 s steps): the range's optimistic end, from the model
+    /// forecast at the low end of the abandonment range (else the measured rate).
     eta_s: f64,
-    /// The range's high end: the slower of the short and long averages, plus a margin.
+    /// The range's pessimistic end: the model's upper draws at the high end of the
+    /// abandonment range, plus slack (else the slower average, plus a margin).
     eta_hi_s: f64,
     /// Units not yet sold or reserved.
     units_left: u64,

@@ -34,14 +34,14 @@ impl Lookup {
         }
     }
 
-    /// (central, high) seconds until a buyer with `ahead` buyers before them is admitted;
+    /// (low, high) seconds until a buyer with `ahead` buyers before them is admitted;
     /// None past the forecast's last place. A forecast time already gone by reads 0.
     pub fn eta(&self, ahead: u64) -> Option<(f64, f64)> {
-        let (c, hi) = self
+        let (lo, hi) = self
             .pinned
             .table
             .at(ahead.saturating_add(self.moved_since))?;
         let gone = self.pinned.read_at.elapsed().as_secs_f64();
-        Some(((c - gone).max(0.0), (hi - gone).max(0.0)))
+        Some(((lo - gone).max(0.0), (hi - gone).max(0.0)))
     }
 }

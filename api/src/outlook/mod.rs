@@ -27,9 +27,13 @@ const FAST_MS: f64 = 2_000.0;
 const SLOW_MS: f64 = 10_000.0;
 /// `eta_hi_s` adds this share on top of the slower of the two averages.
 const HI_MARGIN: f64 = 1.15;
-/// `eta_hi_s` from the model: its 90th percentile × MODEL_SLACK + MODEL_SLACK_S.
+/// `eta_hi_s` from the model: its high end × MODEL_SLACK + MODEL_SLACK_S (what the model
+/// leaves out: the tick phase, push delivery and real buyers' purchase time).
 const MODEL_SLACK: f64 = 1.05;
 const MODEL_SLACK_S: f64 = 0.1;
+/// `eta_s` from the model: its low end less this (an admission a tick earlier than the
+/// model's tick grid, a position delivered late), rounded down to the tenth.
+const MODEL_EARLY_S: f64 = 0.1;
 /// Drops remembered; past that, entries idle for a minute are dropped.
 const MAX_DROPS: usize = 1_024;
 
@@ -78,16 +82,13 @@ impl Outlook {
         }
     }
 
-    /// (central, high) seconds until `ahead` buyers have moved on: from the measured
-    /// throughput when there is one, else from the configured `rate`; 0.1 s resolution.
+    /// (low, high) seconds until `ahead` buyers have moved on, a range the admission
+    /// should fall in: from the model forecast where it has the place, else from the
+    /// measured throughput (the configured `rate` before one); 0.1 s resolution.
     pub fn eta(&self, ahead: u64, rate: u64) -> (f64, f64) {
-        if let Some((central, hi)) = self.model.as_ref().and_then(|m| m.eta(ahead)) {
-            // The model's median, to the nearest tenth (rounding up would add 50 ms of
-            // bias); its upper quantile plus what the model leaves out: the tick phase
-            // and push delivery (MODEL_SLACK_S) and the purchase time of real buyers.
-            let hi = hi * MODEL_SLACK + MODEL_SLACK_S;
-            let central = (central * 10.0).round() / 10.0;
-            return (central, tenths(hi.max(central)));
+        if let Some((lo, hi)) = self.model.as_ref().and_then(|m| m.eta(ahead)) {
+            let lo = ((lo - MODEL_EARLY_S).max(0.0) * 10.0).floor() / 10.0;
+            return (lo, tenths((hi * MODEL_SLACK + MODEL_SLACK_S).max(lo)));
         }
         let rate = rate.max(1) as f64;
         let (fast, slow) = match (self.fast_milli, self.slow_milli) {
@@ -252,7 +253,7 @@ mod tests {
     fn eta_comes_from_the_model_forecast_where_it_has_the_place() {
         let table = vq_core::simulate::Table {
             step: 1,
-            central_ms: vec![0, 2_040, 30_000],
+            lo_ms: vec![0, 2_040, 30_000],
             hi_ms: vec![0, 3_000, 40_000],
         };
         let read_at = std::time::Instant::now() - std::time::Duration::from_millis(100);
@@ -266,9 +267,10 @@ mod tests {
             model: Some(Lookup::new(&pinned, 11)),
             ..Outlook::from_counts(5, 0, 0)
         };
-        // 1.94 s to the nearest tenth; high: 2.9 × 1.05 + 0.1, rounded up.
-        assert_eq!(o.eta(0, 50), (1.9, 3.2));
-        assert_eq!(o.eta(1, 50), (29.9, 42.0));
+        // Low: 2.04 − 0.1 s gone − 0.1 s, rounded down; high: 2.9 × 1.05 + 0.1, rounded up.
+        assert_eq!(o.eta(0, 50), (1.8, 3.2));
+        // A hair more than 0.1 s has gone by: 29.8 − ε rounds down to 29.7.
+        assert_eq!(o.eta(1, 50), (29.7, 42.0));
         // Past the forecast's last place: the configured rate.
         assert_eq!(o.eta(2, 50), (0.1, 0.1));
     }

@@ -3,11 +3,15 @@
 //! pipeline for the drop's state, the model on a blocking thread, the table handed to the
 //! meter, which attaches it to every tick's outlook.
 //!
-//! Abandonment: the drop's `expected_abandon` (set by the manager) is the prior; once tokens
-//! issued a full TTL ago exist, the share measured on them takes over. A token expiring now
-//! was issued exactly one TTL ago, so expired tokens over tokens issued up to one TTL ago is
-//! the share among tokens that have all resolved (a plain expired / issued ratio would
-//! count still-pending abandoners as buyers and read low).
+//! Abandonment is modelled as a range, not a share: nobody is told the drop's no-show share
+//! (the manager's `expected_abandon` is a guess, 0 unless set), so the forecast must cover
+//! what it does not know. The range is an Agresti–Coull interval (90 %, two-sided) around
+//! the share measured on tokens issued at least one TTL ago, with the prior weighing
+//! `PRIOR_TOKENS` tokens: wide at the start (about 0–0.45 with the default prior), a few
+//! points wide once a few hundred tokens resolved. A token expiring now was issued exactly
+//! one TTL ago, so expired tokens over tokens issued up to one TTL ago is the share among
+//! tokens that have all resolved (a plain expired / issued ratio would count still-pending
+//! abandoners as buyers and read low).
 
 use super::Pinned;
 use crate::AppState;
@@ -19,7 +23,9 @@ use vq_core::simulate::{forecast, State};
 /// Live tokens read per refresh (soonest expiries first); the model starts from these.
 const MAX_TOKENS: isize = 20_000;
 /// Weight of the prior, in tokens: the measured share takes over as resolved tokens pile up.
-const PRIOR_TOKENS: f64 = 30.0;
+const PRIOR_TOKENS: f64 = 4.0;
+/// z of the abandonment range (1.645: 5 % on either side).
+const Z: f64 = 1.645;
 /// Samples of the admitted count kept per drop for the abandonment estimate.
 const MAX_SAMPLES: usize = 2_048;
 
@@ -45,11 +51,15 @@ impl History {
     }
 }
 
-/// The abandonment share to model: the prior blended with what resolved tokens measured.
-pub fn abandon_share(prior: f64, expired: u64, issued_ttl_ago: Option<u64>) -> f64 {
+/// The abandonment range to model: (low, high) around the prior blended with what
+/// resolved tokens measured.
+pub fn abandon_range(prior: f64, expired: u64, issued_ttl_ago: Option<u64>) -> (f64, f64) {
     let issued = issued_ttl_ago.unwrap_or(0) as f64;
     let expired = (expired as f64).min(issued);
-    ((prior.clamp(0.0, 1.0) * PRIOR_TOKENS + expired) / (PRIOR_TOKENS + issued)).clamp(0.0, 1.0)
+    let n = PRIOR_TOKENS + issued + Z * Z;
+    let p = (prior.clamp(0.0, 1.0) * PRIOR_TOKENS + expired + Z * Z / 2.0) / n;
+    let half = Z * (p * (1.0 - p) / n).sqrt();
+    ((p - half).clamp(0.0, 1.0), (p + half).clamp(0.0, 1.0))
 }
 
 /// Refreshes every waiting drop's forecast every `every` until shutdown.
@@ -141,7 +151,7 @@ fn state_of(raw: Raw, h: &mut History) -> Option<(State, u64)> {
         }
         _ => None,
     };
-    let abandon = abandon_share(
+    let abandon = abandon_range(
         prior.unwrap_or(0.0),
         expired.unwrap_or(0),
         h.admitted_by(now - ttl_ms),
@@ -169,17 +179,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_prior_holds_until_tokens_one_ttl_old_resolve_then_the_measure_takes_over() {
-        assert_eq!(abandon_share(0.3, 0, None), 0.3);
+    fn the_range_is_wide_until_tokens_one_ttl_old_resolve_then_narrows_on_the_measure() {
+        let (lo, hi) = abandon_range(0.0, 0, None);
+        // Nothing measured, nothing told: 0 and 0.3 (and 0.4) are both inside.
+        assert!(lo == 0.0 && (0.4..0.5).contains(&hi), "{lo} {hi}");
         assert_eq!(
-            abandon_share(0.3, 5, Some(0)),
-            0.3,
-            "nothing issued a TTL ago yet"
+            abandon_range(0.0, 5, Some(0)),
+            (lo, hi),
+            "nothing issued a TTL ago"
         );
-        // 30 prior tokens at 0.3 (9 abandoned) and 270 measured, 54 of them expired.
-        assert!((abandon_share(0.3, 54, Some(270)) - 63.0 / 300.0).abs() < 1e-12);
+        // 300 resolved, 90 expired: about 0.30 ± 0.04.
+        let (lo, hi) = abandon_range(0.0, 90, Some(300));
+        assert!(
+            (0.25..0.27).contains(&lo) && (0.33..0.35).contains(&hi),
+            "{lo} {hi}"
+        );
+        // 300 resolved, none expired: a hair above 0.
+        let (lo, hi) = abandon_range(0.0, 0, Some(300));
+        assert!(lo == 0.0 && hi < 0.02, "{lo} {hi}");
+        // A prior moves the centre before anything resolved, but only by its weight.
+        let (lo, hi) = abandon_range(0.3, 0, None);
+        assert!(lo > 0.0 && hi > 0.6, "{lo} {hi}");
         // Expiries beyond the tokens issued a TTL ago (clock edges) count as at most all.
-        assert_eq!(abandon_share(0.0, 500, Some(70)), 0.7);
+        assert_eq!(
+            abandon_range(0.0, 500, Some(70)),
+            abandon_range(0.0, 70, Some(70))
+        );
     }
 
     #[test]

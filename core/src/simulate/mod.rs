@@ -120,6 +120,15 @@ impl Params {
     }
 }
 
+/// Whether admission `seq` (1-based, the `seq` of the `admitted` message) of a run with
+/// `seed` walks away: a pure function of the two, so `loadtest drop --seed S` has the same
+/// buyers abandon as `vitaqueue simulate --seed S` (common random numbers: the comparison
+/// of the two then measures the model, not two different draws of who abandons).
+pub fn abandons(seed: u64, seq: u64, share: f64) -> bool {
+    let mut r = Rng::new(seed ^ seq.wrapping_mul(0xD1B5_4A32_D192_ED03));
+    r.unit() < share
+}
+
 /// SplitMix64: tiny, seedable and the same on every platform and crate version.
 pub(crate) struct Rng(u64);
 

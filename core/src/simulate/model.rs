@@ -1,6 +1,6 @@
 //! The discrete-event loop: admission ticks as in lua/admit.lua, buyer events in between.
 
-use super::{Params, Prediction, Rng, BUY_DELAY_S, HORIZON_S, RESTOCK_DELAY_S, TICK_S};
+use super::{abandons, Params, Prediction, Rng, BUY_DELAY_S, HORIZON_S, RESTOCK_DELAY_S, TICK_S};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
@@ -33,6 +33,8 @@ struct Drop {
     /// Batches of the last second: (time, count).
     window: VecDeque<(Us, u64)>,
     waits: Vec<f32>,
+    /// Tokens drawn so far: the next one's 1-based admission number (`seq`).
+    drawn: u64,
     sold: u64,
     served: u64,
     sold_out_at: Option<Us>,
@@ -76,6 +78,7 @@ fn simulate(p: &Params, init: &Init, max_admit: usize) -> Drop {
         bucket_ts: 0,
         window: VecDeque::new(),
         waits: Vec::with_capacity(p.buyers.min(p.stock.saturating_mul(4)) as usize),
+        drawn: 0,
         sold: 0,
         served: 0,
         sold_out_at: init.sold_out.then_some(0),
@@ -202,9 +205,12 @@ impl Drop {
         self.events.push(Reverse(ev));
     }
 
-    /// What a token issued at `at` comes to: abandoned (expires) or used.
+    /// What a token issued at `at` comes to: abandoned (expires) or used. Drawn from its
+    /// admission number, not from the run's stream, so a `loadtest drop --seed` with the
+    /// same seed has the same buyers abandon (see [`abandons`]).
     fn fate(&mut self, at: Us) -> (Us, Event) {
-        if self.rng.unit() < self.p.abandon {
+        self.drawn += 1;
+        if abandons(self.p.seed, self.drawn, self.p.abandon) {
             (at + self.p.token_ttl_s * 1_000_000, Event::Expire)
         } else {
             (at + us(BUY_DELAY_S), Event::Buy)
