@@ -155,11 +155,12 @@ async fn one_api_process_holds_19k_websockets() {
     let mut conns = Vec::with_capacity(n);
     for i in 0..n {
         let src = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + (i % 8) as u8));
-        let token = jwt.issue(UserId(uuid::Uuid::new_v4()), Role::Shopper, 3600);
+        let user = UserId(uuid::Uuid::new_v4());
+        let token = jwt.issue(user, Role::Shopper, 3600);
         let (gate, counters) = (gate.clone(), counters.clone());
         conns.push(tokio::spawn(async move {
             let _permit = gate.acquire_owned().await.unwrap();
-            open(src, port, drop, &token, counters).await
+            open(src, port, drop, (user, &token), counters).await
         }));
     }
     let mut sinks = Vec::with_capacity(n);
@@ -228,25 +229,71 @@ async fn one_api_process_holds_19k_websockets() {
 type Sink =
     futures::stream::SplitSink<tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>, Message>;
 
-/// Opens one room socket from `src`, waits for its first position, then leaves a task
-/// draining it (counting pongs, and the socket as closed when it ends).
-async fn open(src: IpAddr, port: u16, drop: i64, jwt: &str, c: Arc<Counters>) -> Sink {
+type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+/// One upgrade from `src`, with a solved proof of work when there is one.
+async fn handshake(
+    src: IpAddr,
+    port: u16,
+    drop: i64,
+    jwt: &str,
+    pow: &str,
+) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
     let sock = tokio::net::TcpSocket::new_v4().unwrap();
     sock.bind(SocketAddr::new(src, 0)).unwrap();
     let stream = sock
         .connect(SocketAddr::from(([127, 0, 0, 1], port)))
         .await
         .unwrap();
-    let url = format!("ws://127.0.0.1:{port}/v1/drops/{drop}/room");
+    let url = format!("ws://127.0.0.1:{port}/v1/drops/{drop}/room{pow}");
     let mut req =
         tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)
             .expect("ws url");
     req.headers_mut()
         .insert("authorization", format!("Bearer {jwt}").parse().unwrap());
     let cfg = WebSocketConfig::default().read_buffer_size(4096);
-    let (ws, _) = tokio_tungstenite::client_async_with_config(req, stream, Some(cfg))
+    tokio_tungstenite::client_async_with_config(req, stream, Some(cfg))
         .await
-        .expect("handshake");
+        .map(|(ws, _)| ws)
+}
+
+/// The `?pow=` of a 403 `pow_required` answer, solved off the async threads: a crowd this
+/// size from a few addresses makes the adaptive proof of work ask for a few bits.
+async fn solve_refusal(
+    e: &tokio_tungstenite::tungstenite::Error,
+    user: UserId,
+    drop: i64,
+) -> String {
+    let tokio_tungstenite::tungstenite::Error::Http(res) = e else {
+        panic!("handshake: {e}");
+    };
+    let body: serde_json::Value =
+        serde_json::from_slice(res.body().as_deref().unwrap_or(b"")).unwrap_or_default();
+    assert_eq!(body["code"], "pow_required", "handshake: {e}");
+    let c = &body["challenge"];
+    let nonce = c["nonce"].as_str().unwrap().to_string();
+    let bits = c["difficulty"].as_u64().unwrap() as u32;
+    let d = vq_core::domain::DropId::new(drop).unwrap();
+    let n = nonce.clone();
+    let counter = tokio::task::spawn_blocking(move || vq_core::pow::solve(&n, user, d, bits))
+        .await
+        .unwrap();
+    format!("?pow={nonce}.{counter}")
+}
+
+/// Opens one room socket from `src`, waits for its first position, then leaves a task
+/// draining it (counting pongs, and the socket as closed when it ends).
+async fn open(src: IpAddr, port: u16, drop: i64, who: (UserId, &str), c: Arc<Counters>) -> Sink {
+    let (user, jwt) = who;
+    let ws = match handshake(src, port, drop, jwt, "").await {
+        Ok(ws) => ws,
+        Err(e) => {
+            let pow = solve_refusal(&e, user, drop).await;
+            handshake(src, port, drop, jwt, &pow)
+                .await
+                .expect("handshake")
+        }
+    };
     let (sink, mut rx) = ws.split();
     match rx.next().await {
         Some(Ok(Message::Text(t))) => assert!(t.contains("position"), "{t}"),
