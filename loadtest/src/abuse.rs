@@ -112,8 +112,10 @@ async fn attack_run(a: &AbuseArgs, srv: &inproc::Server) -> anyhow::Result<Abuse
         sources: 8,
         source_block: 0,
     };
+    // Each round gets fresh clients: neither starts with the other's warm connections.
     let shoppers = crate::vq_path::Clients::new(a.buyers, &src)?;
     let quiet = honest(&shoppers, &api, quiet_drop, &jwt, a.buyers).await;
+    let shoppers = crate::vq_path::Clients::new(a.buyers, &src)?;
     let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let sampler = rss_sampler(peak.clone());
     let rt = attacker_runtime()?;
