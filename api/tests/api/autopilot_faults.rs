@@ -72,41 +72,12 @@ async fn a_stopped_worker_takes_the_rate_to_min_and_sigcont_brings_it_back() {
     app.cleanup().await;
 }
 
-/// A private redis-server (in this suite's port range) that answers `DEBUG`.
-struct DebugRedis(std::process::Child);
-
-impl DebugRedis {
-    async fn start(port: u16) -> (DebugRedis, String) {
-        let child = std::process::Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-            ])
-            .args(["--appendonly", "no", "--enable-debug-command", "yes"])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server on PATH");
-        let url = format!("redis://127.0.0.1:{port}");
-        crate::procs::wait_redis(&url, Duration::from_secs(10)).await;
-        (DebugRedis(child), url)
-    }
-}
-
-impl Drop for DebugRedis {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slowed_purchase_path_brings_the_rate_down() {
     let _heavy = HEAVY.lock().await;
-    let (_redis, url) = DebugRedis::start(18201).await;
+    // A private redis-server that answers `DEBUG`.
+    let private = PrivateRedis::start_with(&["--enable-debug-command", "yes"]).await;
+    let url = private.url.clone();
     let app = spawn_app_with(Opts {
         redis_url: url.clone(),
         ..Opts::default()

@@ -11,6 +11,11 @@ pub struct PrivateRedis {
 
 impl PrivateRedis {
     pub async fn start() -> PrivateRedis {
+        Self::start_with(&[]).await
+    }
+
+    /// With more server options (e.g. `--enable-debug-command yes`).
+    pub async fn start_with(extra: &[&str]) -> PrivateRedis {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -27,6 +32,7 @@ impl PrivateRedis {
                 "--appendonly",
                 "no",
             ])
+            .args(extra)
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("redis-server on PATH");
