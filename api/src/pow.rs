@@ -71,28 +71,10 @@ async fn challenge(
         ip,
         account_created: p.account_created,
     };
-    let b = bounds(&st, id).await?;
-    let bits = if b == Bounds::default() {
-        0
-    } else {
-        let k = st.keys.drop(id);
-        let now = st.clock.now_ms();
-        let pressure = vq_core::pow::read(&mut st.redis.clone(), &k, ip, now).await?;
-        price(&st, who, pressure, b)
-    };
+    let (k, now) = (st.keys.drop(id), st.clock.now_ms());
+    let (b, pressure) = vq_core::pow::read(&mut st.redis.clone(), &k, ip, now).await?;
+    let bits = price(&st, who, pressure, b);
     Ok(Json(issue(&st, p.user, bits).await?))
-}
-
-/// The drop's floor and cap from its Redis mirror (no work when unknown).
-async fn bounds(st: &AppState, id: DropId) -> Result<Bounds, ApiError> {
-    let mut conn = st.redis.clone();
-    let (floor, cap): (Option<u32>, Option<u32>) = conn
-        .hget(st.keys.drop(id).cfg(), &["pow", "pow_max"])
-        .await?;
-    Ok(Bounds {
-        floor: floor.unwrap_or(0),
-        cap: cap.unwrap_or(0),
-    })
 }
 
 fn price(st: &AppState, who: Joiner, p: vq_core::pow::Pressure, b: Bounds) -> u32 {
@@ -143,12 +125,10 @@ pub async fn verify(
     who: Joiner,
     solution: &PowSolution,
 ) -> Result<(), ApiError> {
-    let b = bounds(st, id).await?;
-    if b == Bounds::default() {
-        return Ok(());
-    }
+    // The drop's bounds come back with the count: one round trip per join (a drop with
+    // neither floor nor cap prices every join at 0).
     let (k, now) = (st.keys.drop(id), st.clock.now_ms());
-    let pressure = vq_core::pow::record(&mut st.redis.clone(), &k, who.ip, now).await?;
+    let (b, pressure) = vq_core::pow::record(&mut st.redis.clone(), &k, who.ip, now).await?;
     let bits = price(st, who, pressure, b);
     if bits == 0 {
         return Ok(());

@@ -61,52 +61,65 @@ pub fn difficulty(p: Pressure, policy: &Pow, b: Bounds, account_age_s: Option<i6
     bits.min(b.cap).max(b.floor)
 }
 
-/// Counts this join (fleet-wide, one round trip) and returns the pressure it came under.
+/// The drop's floor and cap and the pressure a join comes under, in one round trip with
+/// the join itself (`count`: this call is a join attempt, counted fleet-wide) or without
+/// (a challenge is priced at the pressure now). A drop without a mirror asks no work.
+async fn query<C: ConnectionLike + Send>(
+    conn: &mut C,
+    k: &DropKeys,
+    ip: IpAddr,
+    now_ms: i64,
+    count: bool,
+) -> redis::RedisResult<(Bounds, Pressure)> {
+    let (sec, min) = (now_ms.div_euclid(1000), now_ms.div_euclid(60_000));
+    let (now_s, now_a) = (k.join_rate(sec), k.join_addr(min, ip));
+    let mut p = redis::pipe();
+    p.hget(k.cfg(), &["pow", "pow_max"]);
+    if count {
+        p.incr(&now_s, 1).expire(&now_s, 3).ignore();
+        p.incr(&now_a, 1).expire(&now_a, 120).ignore();
+    } else {
+        p.get(&now_s).get(&now_a);
+    }
+    p.get(k.join_rate(sec - 1)).get(k.join_addr(min - 1, ip));
+    type Reply = (
+        (Option<u32>, Option<u32>),
+        Option<u64>,
+        Option<u64>,
+        Option<u64>,
+        Option<u64>,
+    );
+    let ((floor, cap), cur_s, cur_a, prev_s, prev_a): Reply = p.query_async(conn).await?;
+    let m = |a: Option<u64>, b: Option<u64>| a.unwrap_or(0).max(b.unwrap_or(0));
+    let bounds = Bounds {
+        floor: floor.unwrap_or(0),
+        cap: cap.unwrap_or(0),
+    };
+    let pressure = Pressure {
+        drop_per_s: m(cur_s, prev_s),
+        address_per_min: m(cur_a, prev_a),
+    };
+    Ok((bounds, pressure))
+}
+
+/// Counts this join and returns the drop's bounds and the pressure it came under.
 pub async fn record<C: ConnectionLike + Send>(
     conn: &mut C,
     k: &DropKeys,
     ip: IpAddr,
     now_ms: i64,
-) -> redis::RedisResult<Pressure> {
-    let (sec, min) = (now_ms.div_euclid(1000), now_ms.div_euclid(60_000));
-    let (now_s, now_a) = (k.join_rate(sec), k.join_addr(min, ip));
-    let (cur_s, prev_s, cur_a, prev_a): (u64, Option<u64>, u64, Option<u64>) = redis::pipe()
-        .incr(&now_s, 1)
-        .expire(&now_s, 3)
-        .ignore()
-        .get(k.join_rate(sec - 1))
-        .incr(&now_a, 1)
-        .expire(&now_a, 120)
-        .ignore()
-        .get(k.join_addr(min - 1, ip))
-        .query_async(conn)
-        .await?;
-    Ok(Pressure {
-        drop_per_s: cur_s.max(prev_s.unwrap_or(0)),
-        address_per_min: cur_a.max(prev_a.unwrap_or(0)),
-    })
+) -> redis::RedisResult<(Bounds, Pressure)> {
+    query(conn, k, ip, now_ms, true).await
 }
 
-/// The pressure now, without counting a join (what a challenge is priced at).
+/// The drop's bounds and the pressure now, without counting a join.
 pub async fn read<C: ConnectionLike + Send>(
     conn: &mut C,
     k: &DropKeys,
     ip: IpAddr,
     now_ms: i64,
-) -> redis::RedisResult<Pressure> {
-    let (sec, min) = (now_ms.div_euclid(1000), now_ms.div_euclid(60_000));
-    let v: (Option<u64>, Option<u64>, Option<u64>, Option<u64>) = redis::pipe()
-        .get(k.join_rate(sec))
-        .get(k.join_rate(sec - 1))
-        .get(k.join_addr(min, ip))
-        .get(k.join_addr(min - 1, ip))
-        .query_async(conn)
-        .await?;
-    let m = |a: Option<u64>, b: Option<u64>| a.unwrap_or(0).max(b.unwrap_or(0));
-    Ok(Pressure {
-        drop_per_s: m(v.0, v.1),
-        address_per_min: m(v.2, v.3),
-    })
+) -> redis::RedisResult<(Bounds, Pressure)> {
+    query(conn, k, ip, now_ms, false).await
 }
 
 #[cfg(test)]
